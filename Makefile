@@ -1,0 +1,49 @@
+# One-command entry points. `make demo` and `make test` set up .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SNAKEMAKE := $(BIN)/snakemake
+
+.PHONY: demo run test test-fast lint bench report clean help
+
+help:
+	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
+	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
+	@echo "make test   - run every test (unit, integration, report in a browser, SLURM)"
+	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
+	@echo "make bench  - measure speed and memory (results/benchmarks/)"
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: $(STAMP)
+	$(SNAKEMAKE) --configfile config/demo.yaml
+
+run: $(STAMP)
+	$(SNAKEMAKE) --configfile config/config.yaml
+
+report: $(STAMP)
+	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip
+
+test: $(STAMP)
+	bash tests/system_deps.sh
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not system"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check workflow
+	$(SNAKEMAKE) --lint --configfile config/demo.yaml
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py --out results/benchmarks
+
+clean:
+	rm -rf results resources logs benchmarks .snakemake

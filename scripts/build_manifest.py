@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Stage 1b: decode every image once; write the manifest and the table of skipped files."""
+
+
+from poolkit import cli
+from poolkit.dataset import build_manifest
+from poolkit.io import write_json, write_parquet, write_tsv
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--images", required=True, help="folder in the Kaggle layout")
+    p.add_argument("--bad-images", default="fail", choices=["fail", "skip"])
+    p.add_argument("--manifest", required=True, help="output Parquet")
+    p.add_argument("--skipped", required=True, help="output TSV of skipped files")
+    p.add_argument("--counts", required=True, help="output JSON of counts per split and class")
+    args = p.parse_args()
+
+    manifest, skipped = build_manifest(args.images, args.bad_images)
+    counts = manifest.groupby(["split", "class_name"]).size()
+    summary = {
+        "n_images": len(manifest),
+        "n_skipped": len(skipped),
+        "per_split_class": {f"{s}/{c}": int(n) for (s, c), n in counts.items()},
+        "modes": {str(k): int(v) for k, v in manifest["mode"].value_counts().sort_index().items()},
+        "formats": {str(k): int(v) for k, v in manifest["format"].value_counts().sort_index().items()},
+        "bad_images_policy": args.bad_images,
+    }
+    write_tsv(skipped, args.skipped)
+    write_json(summary, args.counts)
+    write_parquet(manifest, args.manifest)
+    print(f"manifest: {len(manifest)} images, {len(skipped)} skipped")
+
+
+if __name__ == "__main__":
+    cli.run(main)

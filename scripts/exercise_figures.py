@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Stage 4: the exercise's figures: emboss → ReLU → condense; the shifted ring
+condensed four times; global average pooling of random feature maps."""
+
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+from poolkit import cli, plots
+from poolkit.invariance import random_shifts
+from poolkit.io import write_json
+from poolkit.pooling import EMBOSS_KERNEL, conv2d_valid, max_pool, random_map, ring, shift_images
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ring-size", type=int, default=64)
+    p.add_argument("--r-shrink", type=int, default=4)
+    p.add_argument("--jitter", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=4, help="pooling steps applied to the ring")
+    p.add_argument("--examples", type=int, default=4, help="random shifts shown")
+    p.add_argument("--n-maps", type=int, default=8, help="random feature maps for GAP")
+    args = p.parse_args()
+    out = Path(args.outdir)
+    plots.setup()
+    rng = np.random.default_rng(args.seed)
+
+    # 1. Condense a dataset image: the first validation car, in grey.
+    manifest = pd.read_parquet(args.manifest)
+    row = manifest[(manifest["split"] == "valid") & (manifest["class_name"] == "Car")].iloc[0]
+    with Image.open(row["path"]) as image:
+        grey = np.asarray(image.convert("L"), dtype=np.float32) / 255
+    filtered = conv2d_valid(grey, EMBOSS_KERNEL)
+    detected = np.maximum(filtered, 0)
+    condensed = max_pool(detected)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+    for ax, img, title, cmap in zip(
+        axes,
+        (grey, filtered, detected, condensed),
+        ("Input", "Filter (emboss)", "Detect (ReLU)", "Condense (MaxPool)"),
+        ("gray", None, None, None),
+        strict=True,
+    ):
+        ax.imshow(img, cmap=cmap)
+        ax.set_title(f"{title}\n{img.shape[0]}×{img.shape[1]} px")
+        ax.axis("off")
+    plots.save(fig, out / "condense.png")
+
+    # 2. The shifted ring, condensed repeatedly.
+    base = ring(args.ring_size, args.r_shrink)
+    dx, dy = random_shifts(rng, args.jitter, args.examples)
+    shifted = shift_images(base, dx, dy, "replicate")
+    fig, axes = plt.subplots(args.examples, args.repeats + 1, figsize=(2.6 * (args.repeats + 1), 2.6 * args.examples))
+    finals = []
+    for i in range(args.examples):
+        image = shifted[i]
+        axes[i, 0].imshow(image, vmin=0, vmax=1)
+        axes[i, 0].set_title(f"shift ({dx[i]:+d}, {dy[i]:+d})\n{image.shape[0]}×{image.shape[1]}")
+        for k in range(args.repeats):
+            image = max_pool(image)
+            axes[i, k + 1].imshow(image, vmin=0, vmax=1)
+            axes[i, k + 1].set_title(f"MaxPool {k + 1}\n{image.shape[0]}×{image.shape[1]}")
+        finals.append(image)
+        for ax in axes[i]:
+            ax.axis("off")
+    plots.save(fig, out / "ring_condensed.png")
+    reference = base
+    for _ in range(args.repeats):
+        reference = max_pool(reference)
+    identical = [bool(np.array_equal(f, reference)) for f in finals]
+
+    # 3. Global average pooling of random feature maps.
+    maps = np.stack([random_map((5, 5), 0.1, 4, rng) for _ in range(args.n_maps)])
+    pooled = maps.mean(axis=(1, 2))
+    fig = plt.figure(figsize=(2 * args.n_maps, 3.6))
+    grid = fig.add_gridspec(2, args.n_maps, height_ratios=[4, 1])
+    for i in range(args.n_maps):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(maps[i], vmin=0, vmax=1)
+        ax.set_title(f"map {i + 1}")
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    ax.imshow(pooled[None, :], vmin=0, vmax=1, aspect="auto")
+    for i, value in enumerate(pooled):
+        ax.text(i, 0, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+    ax.set_title("GlobalAvgPool2D: one score per 5×5 map")
+    ax.axis("off")
+    plots.save(fig, out / "gap_maps.png")
+
+    write_json(
+        {
+            "seed": args.seed,
+            "condense": {
+                "image_id": row["image_id"],
+                "input_shape": list(grey.shape),
+                "filtered_shape": list(filtered.shape),
+                "condensed_shape": list(condensed.shape),
+                "share_zero_after_relu": float((detected == 0).mean()),
+            },
+            "ring": {
+                "size": args.ring_size,
+                "radius": args.ring_size // 2 - args.r_shrink,
+                "jitter": args.jitter,
+                "shifts": [[int(a), int(b)] for a, b in zip(dx, dy, strict=True)],
+                "final_shape": list(reference.shape),
+                "final_identical_to_unshifted": identical,
+            },
+            "gap": {
+                "n_maps": args.n_maps,
+                "map_shape": [5, 5],
+                "pooled": pooled.round(6).tolist(),
+                "values_per_map_before": 25,
+                "values_per_map_after": 1,
+            },
+        },
+        out / "exercise.json",
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Stage 3: VGG16 base + global average pooling → 512 scores per image (one shard)."""
+
+
+import time
+
+import pandas as pd
+from poolkit import cli
+from poolkit.io import feature_columns, write_json, write_parquet
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--weights", required=True, help=".weights.h5 from get_weights.py")
+    p.add_argument("--out", required=True, help="output Parquet for this shard")
+    p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
+    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+
+    from poolkit import tfsetup
+
+    tfsetup.configure(args.threads)
+    from poolkit.features import GapExtractor, shard_bounds
+
+    manifest = pd.read_parquet(args.manifest)
+    start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
+    rows = manifest.iloc[start:stop]
+    extractor = GapExtractor(args.weights, args.preprocessing)
+    began = time.perf_counter()
+    scores, rate = extractor.extract_paths(
+        rows["path"].tolist(),
+        args.image_size,
+        args.resize,
+        args.batch_size,
+        label=f"features shard {args.shard + 1}/{args.shards}",
+    )
+    seconds = time.perf_counter() - began
+    table = pd.concat(
+        [
+            rows[["image_id", "split", "label"]].reset_index(drop=True),
+            pd.DataFrame(scores, columns=feature_columns(scores.shape[1])),
+        ],
+        axis=1,
+    )
+    write_parquet(table, args.out)
+    write_json(
+        {
+            "shard": args.shard,
+            "shards": args.shards,
+            "first_image": start,
+            "n_images": len(rows),
+            "feature_map_shape": list(extractor.feature_map_shape(args.image_size)),
+            "image_size": args.image_size,
+            "resize": args.resize,
+            "preprocessing": args.preprocessing,
+            "batch_size": args.batch_size,
+            "seconds": round(seconds, 3),
+            "images_per_s": round(rate, 3),
+        },
+        args.info,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

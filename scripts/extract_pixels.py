@@ -1,0 +1,32 @@
+#!/usr/bin/env python
+"""Stage 3c: raw downsampled pixels (RGB, 0–1) per image, for the pixel baseline head."""
+
+
+import numpy as np
+import pandas as pd
+from poolkit import cli
+from poolkit.dataset import load_rgb
+from poolkit.io import write_parquet
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--size", type=int, default=16, help="side of the downsampled image")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+
+    manifest = pd.read_parquet(args.manifest)
+    pixels = np.stack(
+        [np.asarray(load_rgb(path, args.size, "bilinear"), dtype=np.float32).ravel() / 255 for path in manifest["path"]]
+    )
+    columns = [f"p{i:04d}" for i in range(pixels.shape[1])]
+    table = pd.concat(
+        [manifest[["image_id", "split", "label"]].reset_index(drop=True), pd.DataFrame(pixels, columns=columns)],
+        axis=1,
+    )
+    write_parquet(table, args.out)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""Stage 6: logistic-regression head on the 512 GAP scores (C by stratified CV),
+baselines, validation metrics with bootstrap intervals, figures."""
+
+
+import pickle
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from poolkit import cli, plots
+from poolkit.head import calibration_table, evaluate, fit_with_cv, majority_baseline, roc_table
+from poolkit.io import atomic_path, feature_columns, read_json, write_json, write_parquet, write_tsv
+from sklearn import __version__ as sklearn_version
+from threadpoolctl import threadpool_limits
+
+CLASS_NAMES = ["Car", "Truck"]
+
+
+def split_xy(table: pd.DataFrame, columns: list[str], split: str) -> tuple[np.ndarray, np.ndarray]:
+    part = table[table["split"] == split]
+    return part[columns].to_numpy(dtype=np.float64), part["label"].to_numpy(dtype=int)
+
+
+def figures(
+    out: Path,
+    y: np.ndarray,
+    p: np.ndarray,
+    matrix: list[list[int]],
+    roc: pd.DataFrame,
+    calib: pd.DataFrame,
+    coefs: pd.DataFrame,
+    features: pd.DataFrame,
+    auc: float,
+    n_top: int,
+) -> None:
+    plots.setup()
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot(roc["fpr"], roc["tpr"], color=plots.PALETTE["avg"], lw=2, label=f"GAP head (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(
+        xlabel="false-positive rate (cars called trucks)",
+        ylabel="true-positive rate (trucks found)",
+        title="ROC, validation split",
+    )
+    ax.legend(loc="lower right")
+    plots.save(fig, out / "roc.png")
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    sns.heatmap(
+        np.array(matrix),
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        ax=ax,
+        xticklabels=CLASS_NAMES,
+        yticklabels=CLASS_NAMES,
+    )
+    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (images)")
+    plots.save(fig, out / "confusion.png")
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    ax.plot(calib["mean_predicted"], calib["observed_share"], marker="o", color=plots.PALETTE["max"], label="GAP head")
+    ax.set(
+        xlabel="predicted P(truck)",
+        ylabel="observed share of trucks",
+        title="Calibration (10 bins)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(loc="upper left")
+    plots.save(fig, out / "calibration.png")
+
+    top = coefs.head(n_top)
+    fig, ax = plt.subplots(figsize=(6, 0.28 * n_top + 1.2))
+    colours = [plots.PALETTE["max"] if c > 0 else plots.PALETTE["avg"] for c in top["coefficient"]]
+    ax.barh(top["feature"][::-1], top["coefficient"][::-1], color=colours[::-1])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(
+        xlabel="coefficient per standard deviation (> 0 favours Truck)",
+        ylabel="GAP score",
+        title=f"The {n_top} most influential scores",
+    )
+    plots.save(fig, out / "coefficients.png")
+
+    cols = feature_columns()
+    valid = features[features["split"] == "valid"]
+    train = features[features["split"] == "train"]
+    examples = [valid[valid["label"] == k].iloc[:2] for k in (0, 1)]
+    panels = [
+        (f"{CLASS_NAMES[r['label']]}: {r['image_id'].split('/')[-1]}", r[cols].to_numpy(float))
+        for part in examples
+        for _, r in part.iterrows()
+    ]
+    panels += [
+        (f"mean of training {name}s", train[train["label"] == k][cols].to_numpy(float).mean(axis=0))
+        for k, name in enumerate(CLASS_NAMES)
+    ]
+    vmax = max(float(np.max(v)) for _, v in panels) or 1.0
+    fig, axes = plt.subplots(len(panels) // 2, 2, figsize=(10, 1.9 * (len(panels) // 2)))
+    for ax, (title, values) in zip(axes.flat, panels, strict=True):
+        im = ax.imshow(values.reshape(16, 32), vmin=0, vmax=vmax)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="GAP score")
+    fig.suptitle("The 512 pooled feature scores as a 16×32 grid", fontweight="bold")
+    plots.save(fig, out / "score_grids.png")
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--features", required=True)
+    p.add_argument("--features-info", required=True)
+    p.add_argument("--pixels", required=True)
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--c-grid", type=cli.float_list, default="0.001,0.01,0.1,1,10")
+    p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--max-iter", type=int, default=2000)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-top", type=int, default=15)
+    args = p.parse_args()
+    out = Path(args.outdir)
+
+    features = pd.read_parquet(args.features)
+    pixels = pd.read_parquet(args.pixels)
+    cols = feature_columns()
+    pixel_cols = [c for c in pixels.columns if c.startswith("p")]
+    x_train, y_train = split_xy(features, cols, "train")
+    x_valid, y_valid = split_xy(features, cols, "valid")
+
+    model, cv_table = fit_with_cv(x_train, y_train, args.c_grid, args.cv_folds, args.seed, args.max_iter)
+    with threadpool_limits(1):
+        p_valid = model.predict_proba(x_valid)[:, 1]
+        pixel_model, _pixel_cv = fit_with_cv(
+            *split_xy(pixels, pixel_cols, "train"), args.c_grid, args.cv_folds, args.seed, args.max_iter
+        )
+        p_pixels = pixel_model.predict_proba(split_xy(pixels, pixel_cols, "valid")[0])[:, 1]
+    p_majority = majority_baseline(y_train, len(y_valid))
+
+    metrics_gap = evaluate(y_valid, p_valid, args.n_boot, args.seed)
+    models = {
+        "gap_logreg": metrics_gap,
+        "pixels_logreg": evaluate(y_valid, p_pixels, args.n_boot, args.seed),
+        "majority": evaluate(y_valid, p_majority, args.n_boot, args.seed),
+    }
+    feature_map = read_json(args.features_info)["feature_map_shape"]
+    n_flat = int(np.prod(feature_map))
+    coef = model.named_steps["logreg"].coef_[0]
+    coefs = pd.DataFrame({"feature": cols, "coefficient": coef, "abs_coefficient": np.abs(coef)})
+    coefs = coefs.sort_values(["abs_coefficient", "feature"], ascending=[False, True]).reset_index(drop=True)
+    coefs.insert(0, "rank", np.arange(1, len(coefs) + 1))
+
+    valid_ids = features.loc[features["split"] == "valid", "image_id"].to_numpy()
+    predictions = pd.DataFrame(
+        {
+            "image_id": valid_ids,
+            "split": "valid",
+            "label": y_valid,
+            "p_truck": p_valid,
+            "predicted": (p_valid >= 0.5).astype(int),
+            "p_truck_pixels": p_pixels,
+        }
+    )
+    roc, calib = roc_table(y_valid, p_valid), calibration_table(y_valid, p_valid)
+    baselines = pd.DataFrame(
+        [
+            {
+                "model": name,
+                **{
+                    f"{m}{suffix}": models[name][m][key]
+                    for m in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")
+                    for suffix, key in (("", "value"), ("_lo", "ci_low"), ("_hi", "ci_high"))
+                },
+            }
+            for name in models
+        ]
+    )
+    chosen_c = float(model.named_steps["logreg"].C)
+    write_tsv(cv_table, out / "cv.tsv")
+    write_tsv(coefs, out / "coefficients.tsv")
+    write_tsv(baselines, out / "baselines.tsv")
+    write_tsv(roc, out / "roc.tsv")
+    write_tsv(calib, out / "calibration.tsv")
+    write_parquet(predictions, out / "predictions.parquet")
+    with atomic_path(out / "model.pkl") as tmp:
+        tmp.write_bytes(pickle.dumps({"model": model, "sklearn_version": sklearn_version, "features": cols}))
+    figures(
+        out,
+        y_valid,
+        p_valid,
+        metrics_gap["confusion_matrix"]["rows_true_cols_predicted"],
+        roc,
+        calib,
+        coefs,
+        features,
+        metrics_gap["roc_auc"]["value"],
+        args.n_top,
+    )
+    write_json(
+        {
+            "seed": args.seed,
+            "n_train": len(y_train),
+            "n_valid": len(y_valid),
+            "chosen_C": chosen_c,
+            "c_grid": args.c_grid,
+            "cv_folds": args.cv_folds,
+            "pixel_baseline": {"features": len(pixel_cols), "chosen_C": float(pixel_model.named_steps["logreg"].C)},
+            "parameters": {
+                "feature_map_shape": feature_map,
+                "gap_head": 512 + 1,
+                "flatten_head": n_flat + 1,
+                "ratio": (n_flat + 1) / 513,
+            },
+            "models": models,
+            **{k: metrics_gap[k] for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")},
+            "confusion_matrix": metrics_gap["confusion_matrix"],
+        },
+        out / "metrics.json",
+    )
+    print(f"head: C={chosen_c:g}, validation accuracy {metrics_gap['accuracy']['value']:.3f}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Stage 3b: concatenate feature shards (in shard order) into one Parquet."""
+
+
+import pandas as pd
+from poolkit import cli
+from poolkit.io import WorkflowError, read_json, write_json, write_parquet
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--shards", nargs="+", required=True, help="shard Parquets, in order")
+    p.add_argument("--infos", nargs="+", required=True, help="shard JSONs, in order")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--info", required=True)
+    args = p.parse_args()
+
+    table = pd.concat([pd.read_parquet(path) for path in args.shards], ignore_index=True)
+    manifest = pd.read_parquet(args.manifest)
+    if table["image_id"].tolist() != manifest["image_id"].tolist():
+        raise WorkflowError("feature shards do not cover the manifest exactly once, in order")
+    infos = [read_json(path) for path in args.infos]
+    seconds = sum(info["seconds"] for info in infos)
+    first = infos[0]
+    write_parquet(table, args.out)
+    write_json(
+        {
+            "n_images": len(table),
+            "n_features": int(table.shape[1] - 3),
+            "shards": len(infos),
+            "feature_map_shape": first["feature_map_shape"],
+            "image_size": first["image_size"],
+            "resize": first["resize"],
+            "preprocessing": first["preprocessing"],
+            "batch_size": first["batch_size"],
+            "extract_seconds": round(seconds, 3),
+            "images_per_s": round(len(table) / seconds, 3) if seconds else None,
+        },
+        args.info,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

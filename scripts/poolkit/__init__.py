@@ -1,0 +1,6 @@
+"""poolkit: the importable core of the maximum-pooling workflow.
+
+Each workflow stage is a thin script in ``scripts/`` that calls one module here.
+"""
+
+__version__ = "0.1.0"

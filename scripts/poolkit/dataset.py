@@ -1,0 +1,247 @@
+"""Dataset sources, safe archive extraction, layout checks and the image manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from .download import OFFLINE_REMEDIES
+from .io import WorkflowError
+from .synthetic import CLASSES, SPLITS
+
+LABELS: dict[str, int] = {name: index for index, name in enumerate(CLASSES)}
+KAGGLE_HANDLE = "ryanholbrook/car-or-truck"
+MANIFEST_COLUMNS = [
+    "image_id",
+    "path",
+    "split",
+    "label",
+    "class_name",
+    "width",
+    "height",
+    "mode",
+    "format",
+    "bytes",
+    "sha256",
+]
+SKIPPED_COLUMNS = ["image_id", "path", "split", "class_name", "reason"]
+
+
+# --------------------------------------------------------------------------- layout
+def find_dataset_root(folder: str | os.PathLike[str]) -> Path:
+    """The folder holding ``train/`` and ``valid/``: ``folder`` or its single sub-folder.
+
+    Archives often wrap the layout in one top-level folder; one level is searched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WorkflowError(f"dataset folder {folder} does not exist or is not a folder")
+    if any((folder / split).is_dir() for split in SPLITS):
+        return folder
+    children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")]
+    if len(children) == 1 and any((children[0] / s).is_dir() for s in SPLITS):
+        return children[0]
+    return folder
+
+
+def check_layout(root: str | os.PathLike[str]) -> None:
+    """Require ``{train,valid}/{Car,Truck}/`` with at least one file in each class folder."""
+    root = Path(root)
+    for split in SPLITS:
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise WorkflowError(
+                f"dataset at {root}: missing split folder '{split}/' "
+                f"(expected layout {{{','.join(SPLITS)}}}/{{{','.join(CLASSES)}}}/*.jpeg)"
+            )
+        found = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        unexpected = sorted(set(found) - set(CLASSES))
+        if unexpected:
+            raise WorkflowError(
+                f"dataset at {root}: unexpected class folder(s) {unexpected} in '{split}/'; "
+                f"allowed: {', '.join(CLASSES)}"
+            )
+        for label in CLASSES:
+            class_dir = split_dir / label
+            if not class_dir.is_dir():
+                raise WorkflowError(f"dataset at {root}: missing class folder '{split}/{label}/'")
+            if not any(p.is_file() for p in class_dir.iterdir()):
+                raise WorkflowError(f"dataset at {root}: class folder '{split}/{label}/' is empty")
+
+
+# --------------------------------------------------------------------------- archives
+def _check_member(name: str, target: Path) -> None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise WorkflowError(f"archive member {name!r} has an absolute path; refusing to extract")
+    if ".." in path.parts:
+        raise WorkflowError(f"archive member {name!r} leaves the target folder ('..'); refusing")
+    resolved = (target / path).resolve()
+    if not resolved.is_relative_to(target.resolve()):
+        raise WorkflowError(f"archive member {name!r} leaves the target folder; refusing")
+
+
+def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Extract a zip or tar archive into ``target``, refusing unsafe members.
+
+    Absolute paths, ``..`` components and links pointing outside ``target`` are
+    rejected before anything is written.
+    """
+    archive, target = Path(archive), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as bundle:
+            for info in bundle.infolist():
+                _check_member(info.filename, target)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise WorkflowError(f"archive member {info.filename!r} is a link; refusing")
+            bundle.extractall(target)
+        return
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as bundle:
+            members = bundle.getmembers()
+            for member in members:
+                _check_member(member.name, target)
+                if member.issym() or member.islnk():
+                    link = PurePosixPath(member.linkname)
+                    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
+                    _check_member(str(base / link), target)
+                if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+                    raise WorkflowError(f"archive member {member.name!r} is a device or fifo; refusing")
+            bundle.extractall(target, members=members, filter="data")
+        return
+    raise WorkflowError(f"{archive} is neither a zip nor a tar archive")
+
+
+# --------------------------------------------------------------------------- sources
+def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> None:
+    """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder."""
+    root = find_dataset_root(source)
+    check_layout(root)
+    for split in SPLITS:
+        for label in CLASSES:
+            out = dest / split / label
+            out.mkdir(parents=True, exist_ok=True)
+            for item in sorted((root / split / label).iterdir()):
+                if not item.is_file():
+                    continue
+                if mode == "copy":
+                    shutil.copy2(item, out / item.name)
+                elif mode == "link":
+                    os.symlink(item.resolve(), out / item.name)
+                else:
+                    raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
+
+
+def kaggle_download(handle: str = KAGGLE_HANDLE) -> Path:
+    """Download a Kaggle dataset with ``kagglehub`` and return its local folder.
+
+    Credentials, when needed, come from ``KAGGLE_USERNAME``/``KAGGLE_KEY`` or
+    ``~/.kaggle/kaggle.json``; the cache folder from ``KAGGLEHUB_CACHE``.
+    """
+    import kagglehub
+
+    try:
+        return Path(kagglehub.dataset_download(handle))
+    except OSError as error:  # requests' ConnectionError is an OSError
+        raise WorkflowError(
+            f"cannot download Kaggle dataset {handle!r}: {type(error).__name__} (no internet?). {OFFLINE_REMEDIES}"
+        ) from error
+
+
+# --------------------------------------------------------------------------- manifest
+@dataclass(frozen=True)
+class ImageCheck:
+    """The outcome of decoding one file."""
+
+    ok: bool
+    reason: str = ""
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    format: str = ""
+
+
+def check_image(path: Path) -> ImageCheck:
+    """Decode ``path`` fully; report why it is unusable, or its size and colour mode."""
+    if path.stat().st_size == 0:
+        return ImageCheck(False, "empty file (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image.convert("RGB")
+            return ImageCheck(True, "", image.width, image.height, image.mode, image.format or "")
+    except UnidentifiedImageError:
+        return ImageCheck(False, "not an image (format not recognised)")
+    except (OSError, SyntaxError, ValueError) as error:
+        return ImageCheck(False, f"corrupt or truncated image ({error})")
+
+
+def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode every file once; return the manifest and the table of skipped files.
+
+    ``bad_images='fail'`` raises on the first unusable file (in sorted order),
+    naming it; ``'skip'`` lists it with the reason in the second table.
+    """
+    if bad_images not in ("fail", "skip"):
+        raise WorkflowError(f"dataset.bad_images {bad_images!r}; allowed: fail, skip")
+    root = Path(root)
+    check_layout(root)
+    rows, skipped = [], []
+    for split in SPLITS:
+        for label in CLASSES:
+            for path in sorted((root / split / label).iterdir()):
+                if not path.is_file():
+                    continue
+                image_id = f"{split}/{label}/{path.name}"
+                result = check_image(path)
+                if not result.ok:
+                    if bad_images == "fail":
+                        raise WorkflowError(
+                            f"bad image {path}: {result.reason}. Fix or remove it, or set "
+                            "dataset.bad_images: skip to skip and report such files"
+                        )
+                    skipped.append([image_id, str(path), split, label, result.reason])
+                    continue
+                data = path.read_bytes()
+                rows.append(
+                    [
+                        image_id,
+                        str(path),
+                        split,
+                        LABELS[label],
+                        label,
+                        result.width,
+                        result.height,
+                        result.mode,
+                        result.format,
+                        len(data),
+                        hashlib.sha256(data).hexdigest(),
+                    ]
+                )
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    for column in ("label", "width", "height", "bytes"):
+        manifest[column] = manifest[column].astype("int64")
+    for split in SPLITS:
+        for label in CLASSES:
+            if not ((manifest["split"] == split) & (manifest["class_name"] == label)).any():
+                raise WorkflowError(f"no usable image left in '{split}/{label}/' after skipping bad files")
+    return manifest, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def load_rgb(path: str | os.PathLike[str], size: int, resize: str) -> Image.Image:
+    """Open an image as RGB (grey, RGBA, palette and CMYK converted) resized to size×size."""
+    methods = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+    if resize not in methods:
+        raise WorkflowError(f"features.resize {resize!r}; allowed: {', '.join(methods)}")
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    return rgb.resize((size, size), methods[resize])

@@ -1,0 +1,120 @@
+"""VGG16 conv base + global average pooling: 512 scores per image, batched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .dataset import load_rgb
+from .progress import Progress
+
+IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
+    """0–255 RGB floats → model input: ``caffe`` (BGR, ImageNet mean removed) or ``none``."""
+    images = images.astype(np.float32)
+    if mode == "caffe":
+        return images[..., ::-1] - IMAGENET_BGR_MEAN
+    if mode == "none":
+        return images
+    raise ValueError(f"unknown preprocessing {mode!r}; allowed: caffe, none")
+
+
+def shard_bounds(n_images: int, batch_size: int, n_shards: int, shard: int) -> tuple[int, int]:
+    """Image range ``[start, stop)`` of one shard, aligned to whole batches.
+
+    Aligning shards to batch boundaries makes every image meet the same batch
+    in a sharded run as in an unsharded one, so the merged result is identical.
+    """
+    n_batches = -(-n_images // batch_size)
+    first = shard * n_batches // n_shards
+    last = (shard + 1) * n_batches // n_shards
+    return min(first * batch_size, n_images), min(last * batch_size, n_images)
+
+
+def padded_batches(paths: Sequence[str], size: int, resize: str, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield ``(uint8 batch padded to batch_size, n_real)``; padding rows are zeros."""
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)
+        for i, path in enumerate(chunk):
+            batch[i] = np.asarray(load_rgb(path, size, resize))
+        yield batch, len(chunk)
+
+
+def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int) -> Any:
+    """A ``tf.data`` pipeline of padded uint8 batches, decoded ahead of the model.
+
+    Autotuning is off (fixed prefetch) because it can stall for seconds when an
+    iterator is destroyed.
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_generator(
+        lambda: padded_batches(paths, size, resize, batch_size),
+        output_signature=(
+            tf.TensorSpec((batch_size, size, size, 3), tf.uint8),
+            tf.TensorSpec((), tf.int64),
+        ),
+    )
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(2)
+
+
+class GapExtractor:
+    """A compiled forward pass: VGG16 base → GlobalAveragePooling2D → 512 scores."""
+
+    def __init__(self, weights_file: str, preprocessing: str):
+        import tensorflow as tf
+
+        from .weights import load_model_from_file
+
+        self.preprocessing = preprocessing
+        self.base = load_model_from_file(weights_file)
+        base = self.base
+
+        @tf.function(reduce_retracing=True)
+        def forward(batch: tf.Tensor) -> tf.Tensor:
+            return tf.reduce_mean(base(batch, training=False), axis=(1, 2))
+
+        self._forward = forward
+
+    def feature_map_shape(self, image_size: int) -> tuple[int, int, int]:
+        """Shape (H, W, C) of the base's last feature map for a square input."""
+        shape = self.base.compute_output_shape((1, image_size, image_size, 3))
+        return int(shape[1]), int(shape[2]), int(shape[3])
+
+    def scores(self, uint8_batch: np.ndarray) -> np.ndarray:
+        """GAP scores of one batch of 0–255 RGB images (float32, shape (n, 512))."""
+        return self._forward(preprocess(uint8_batch, self.preprocessing)).numpy()
+
+    def extract_paths(
+        self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
+    ) -> tuple[np.ndarray, float]:
+        """Scores for image files in order, decoded ahead by tf.data; returns (scores, images/s)."""
+        progress = Progress(len(paths), label)
+        out = np.zeros((len(paths), 512), dtype=np.float32)
+        position = 0
+        for batch, n_real in batch_dataset(paths, size, resize, batch_size):
+            n_real = int(n_real)
+            out[position : position + n_real] = self.scores(batch.numpy())[:n_real]
+            position += n_real
+            progress.update(n_real)
+        return out, progress.rate
+
+    def extract_arrays(self, images: np.ndarray, batch_size: int, label: str = "features") -> np.ndarray:
+        """Scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""
+        progress = Progress(len(images), label)
+        out = np.zeros((len(images), 512), dtype=np.float32)
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            batch = np.zeros((batch_size, *images.shape[1:]), dtype=np.uint8)
+            batch[: len(chunk)] = chunk
+            out[start : start + len(chunk)] = self.scores(batch)[: len(chunk)]
+            progress.update(len(chunk))
+        return out

@@ -1,0 +1,106 @@
+"""The classification head: scaled logistic regression on the 512 GAP scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from .stats import bootstrap_metric_ci
+
+
+def make_pipeline(max_iter: int) -> Pipeline:
+    """StandardScaler followed by L2 logistic regression (lbfgs, deterministic)."""
+    return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=max_iter, solver="lbfgs"))])
+
+
+def fit_with_cv(
+    x_train: np.ndarray, y_train: np.ndarray, c_grid: Sequence[float], folds: int, seed: int, max_iter: int
+) -> tuple[Pipeline, pd.DataFrame]:
+    """Choose C by stratified k-fold log loss on the training split; refit on all of it."""
+    n_min = int(np.bincount(y_train, minlength=2).min())
+    if n_min < folds:
+        raise ValueError(
+            f"head.cv_folds={folds} but the smaller training class has only {n_min} images; "
+            "lower head.cv_folds or use more images"
+        )
+    search = GridSearchCV(
+        make_pipeline(max_iter),
+        {"logreg__C": list(c_grid)},
+        scoring="neg_log_loss",
+        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        n_jobs=1,
+        refit=True,
+    )
+    with threadpool_limits(1):
+        search.fit(x_train, y_train)
+    results = search.cv_results_
+    table = pd.DataFrame(
+        {
+            "C": np.asarray(results["param_logreg__C"], dtype=float),
+            "cv_log_loss": -results["mean_test_score"],
+            "cv_log_loss_sd": results["std_test_score"],
+            "chosen": np.asarray(results["rank_test_score"]) == 1,
+        }
+    )
+    return search.best_estimator_, table
+
+
+def evaluate(y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+    """Validation metrics with 95% bootstrap intervals (resampling images)."""
+    rng = np.random.default_rng(seed)
+    predicted = (p_truck >= 0.5).astype(int)
+    metrics: dict[str, Any] = {}
+    scorers = {
+        "accuracy": lambda y, p: accuracy_score(y, p >= 0.5),
+        "balanced_accuracy": lambda y, p: balanced_accuracy_score(y, p >= 0.5),
+        "roc_auc": roc_auc_score,
+        "log_loss": lambda y, p: log_loss(y, p, labels=[0, 1]),
+        "brier": brier_score_loss,
+    }
+    for name, scorer in scorers.items():
+        value, low, high = bootstrap_metric_ci(scorer, y_true, p_truck, rng, n_boot)
+        metrics[name] = {"value": value, "ci_low": low, "ci_high": high}
+    matrix = confusion_matrix(y_true, predicted, labels=[0, 1])
+    metrics["confusion_matrix"] = {
+        "labels": ["Car", "Truck"],
+        "rows_true_cols_predicted": matrix.tolist(),
+    }
+    metrics["n"] = len(y_true)
+    return metrics
+
+
+def calibration_table(y_true: np.ndarray, p_truck: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Observed truck share against mean predicted probability, per probability bin."""
+    observed, predicted = calibration_curve(y_true, p_truck, n_bins=n_bins, strategy="uniform")
+    return pd.DataFrame({"mean_predicted": predicted, "observed_share": observed})
+
+
+def roc_table(y_true: np.ndarray, p_truck: np.ndarray) -> pd.DataFrame:
+    """The ROC curve as a table."""
+    fpr, tpr, thresholds = roc_curve(y_true, p_truck)
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})
+
+
+def majority_baseline(y_train: np.ndarray, n_valid: int) -> np.ndarray:
+    """The majority-class baseline's probability of 'Truck' for each validation image."""
+    dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
+    return dummy.predict_proba(np.zeros((n_valid, 1)))[:, 1]

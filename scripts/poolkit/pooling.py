@@ -1,0 +1,192 @@
+"""NumPy pooling, shifting and the exercise's test images (vectorised over a batch).
+
+Arrays are ``(..., H, W)``: any leading axes are a batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+PoolingName = Literal["max", "avg", "blur"]
+FillName = Literal["replicate", "reflect", "zero"]
+POOLINGS: tuple[str, ...] = ("max", "avg", "blur")
+FILLS: tuple[str, ...] = ("replicate", "reflect", "zero")
+
+EMBOSS_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
+BINOMIAL_3 = np.array([1.0, 2.0, 1.0], dtype=np.float32)
+
+
+def blur_kernel() -> np.ndarray:
+    """The 3×3 binomial blur used by blur pooling; it sums to one."""
+    kernel = np.outer(BINOMIAL_3, BINOMIAL_3)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _pad_to_even(x: np.ndarray, value: float) -> np.ndarray:
+    """Pad the last two axes at the end to even sizes ('SAME' for 2×2, stride 2)."""
+    pad_h, pad_w = x.shape[-2] % 2, x.shape[-1] % 2
+    if not (pad_h or pad_w):
+        return x
+    widths = [(0, 0)] * (x.ndim - 2) + [(0, pad_h), (0, pad_w)]
+    return np.pad(x, widths, constant_values=value)
+
+
+def max_pool(x: np.ndarray) -> np.ndarray:
+    """2×2 max pooling, stride 2, padding SAME (as ``tf.nn.pool`` in the exercise)."""
+    x = _pad_to_even(x, -np.inf)
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    return x.reshape(*x.shape[:-2], h, 2, w, 2).max(axis=(-3, -1))
+
+
+def avg_pool(x: np.ndarray) -> np.ndarray:
+    """2×2 average pooling, stride 2, padding SAME (padded cells are not counted)."""
+    ones = np.ones(x.shape[-2:], dtype=x.dtype)
+    x, ones = _pad_to_even(x, 0.0), _pad_to_even(ones, 0.0)
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    sums = x.reshape(*x.shape[:-2], h, 2, w, 2).sum(axis=(-3, -1))
+    counts = ones.reshape(h, 2, w, 2).sum(axis=(-3, -1))
+    return sums / counts
+
+
+def blur_pool(x: np.ndarray) -> np.ndarray:
+    """Anti-aliased max pooling (Zhang 2019): max 2×2 stride 1, binomial blur, subsample by 2."""
+    lead = [(0, 0)] * (x.ndim - 2)
+    padded = np.pad(x, [*lead, (0, 1), (0, 1)], mode="edge")
+    dense_max = np.maximum(
+        np.maximum(padded[..., :-1, :-1], padded[..., 1:, :-1]),
+        np.maximum(padded[..., :-1, 1:], padded[..., 1:, 1:]),
+    )
+    blurred = np.pad(dense_max, [*lead, (1, 1), (1, 1)], mode="reflect")
+    # Separable [1, 2, 1] / 4 blur along rows, then columns.
+    rows = (blurred[..., :-2, :] + 2 * blurred[..., 1:-1, :] + blurred[..., 2:, :]) / 4
+    both = (rows[..., :, :-2] + 2 * rows[..., :, 1:-1] + rows[..., :, 2:]) / 4
+    return both[..., ::2, ::2]
+
+
+POOL_FUNCTIONS = {"max": max_pool, "avg": avg_pool, "blur": blur_pool}
+
+
+def pool(x: np.ndarray, pooling: str) -> np.ndarray:
+    """Apply one 2×2 stride-2 pooling step of the named kind."""
+    try:
+        return POOL_FUNCTIONS[pooling](x)
+    except KeyError:
+        raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLINGS)}") from None
+
+
+def _source_index(index: np.ndarray, size: int, fill: str) -> np.ndarray:
+    """Map output indices minus shifts to valid source indices for an edge fill."""
+    if fill == "replicate":
+        return np.clip(index, 0, size - 1)
+    if fill == "reflect":
+        period = 2 * (size - 1)
+        folded = np.mod(index, period)
+        return np.where(folded >= size, period - folded, folded)
+    if fill == "zero":
+        return np.clip(index, 0, size - 1)
+    raise ValueError(f"unknown fill {fill!r}; allowed: {', '.join(FILLS)}")
+
+
+def shift_images(images: np.ndarray, dx: np.ndarray, dy: np.ndarray, fill: str = "replicate") -> np.ndarray:
+    """Shift each image ``images[i]`` (or one shared image) by integer ``(dx[i], dy[i])``.
+
+    Positive ``dx`` moves content right, positive ``dy`` moves it down. Uncovered
+    pixels are filled by ``fill``: edge replication, mirror reflection or zeros.
+    """
+    dx = np.asarray(dx, dtype=np.int64).reshape(-1)
+    dy = np.asarray(dy, dtype=np.int64).reshape(-1)
+    height, width = images.shape[-2:]
+    rows = np.arange(height)[None, :] - dy[:, None]
+    cols = np.arange(width)[None, :] - dx[:, None]
+    src_rows = _source_index(rows, height, fill)
+    src_cols = _source_index(cols, width, fill)
+    if images.ndim == 2:
+        out = images[src_rows[:, :, None], src_cols[:, None, :]]
+    else:
+        batch = np.arange(images.shape[0])[:, None, None]
+        out = images[batch, src_rows[:, :, None], src_cols[:, None, :]]
+    if fill == "zero":
+        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        out = np.where(inside, out, 0).astype(images.dtype)
+    return out
+
+
+def circle_perimeter(centre_row: int, centre_col: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of a one-pixel circle (Bresenham / midpoint algorithm)."""
+    rows, cols = [], []
+    x, y, err = radius, 0, 1 - radius
+    while x >= y:
+        for r, c in ((y, x), (x, y), (-y, x), (-x, y), (y, -x), (x, -y), (-y, -x), (-x, -y)):
+            rows.append(centre_row + r)
+            cols.append(centre_col + c)
+        y += 1
+        if err < 0:
+            err += 2 * y + 1
+        else:
+            x -= 1
+            err += 2 * (y - x) + 1
+    return np.array(rows), np.array(cols)
+
+
+def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of the last two axes (pixel-centre convention)."""
+    src_h, src_w = image.shape[-2:]
+    rows = np.minimum(((np.arange(height) + 0.5) * src_h / height).astype(int), src_h - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * src_w / width).astype(int), src_w - 1)
+    return image[..., rows[:, None], cols[None, :]]
+
+
+def ring(size: int = 64, r_shrink: int = 4, value: float = 1.0) -> np.ndarray:
+    """The exercise's ring: a one-pixel circle of radius size//2 − r_shrink.
+
+    Drawn on a (size+1)² canvas centred at (size//2, size//2), then resized to
+    size×size with nearest neighbour, like the course's ``visiontools.circle``.
+    """
+    canvas = np.zeros((size + 1, size + 1), dtype=np.float32)
+    rows, cols = circle_perimeter(size // 2, size // 2, size // 2 - r_shrink)
+    keep = (rows >= 0) & (rows <= size) & (cols >= 0) & (cols <= size)
+    canvas[rows[keep], cols[keep]] = value
+    return resize_nearest(canvas, size, size)
+
+
+def disc(size: int = 64, r_shrink: int = 4) -> np.ndarray:
+    """A filled disc with the ring's centre and radius."""
+    radius = size // 2 - r_shrink
+    yy, xx = np.mgrid[:size, :size]
+    return (((yy - size // 2) ** 2 + (xx - size // 2) ** 2) <= radius**2).astype(np.float32)
+
+
+def square(size: int = 64, r_shrink: int = 4) -> np.ndarray:
+    """A filled axis-aligned square, side about 1.2 × the ring's radius, centred."""
+    half = round(0.6 * (size // 2 - r_shrink))
+    image = np.zeros((size, size), dtype=np.float32)
+    c = size // 2
+    image[c - half : c + half, c - half : c + half] = 1.0
+    return image
+
+
+def conv2d_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """2-D cross-correlation with VALID padding (what ``tf.nn.conv2d`` computes)."""
+    kh, kw = kernel.shape
+    windows = np.lib.stride_tricks.sliding_window_view(image, (kh, kw))
+    return np.einsum("ijkl,kl->ij", windows, kernel).astype(np.float32)
+
+
+def random_map(size: tuple[int, int], scale: float, decay_power: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random feature map like the course's ``random_map``, values in (0, 1).
+
+    A normal random spectrum whose amplitude falls as 1/|f|^decay_power, inverse
+    FFT, scaled, then squashed with a sigmoid.
+    """
+    height, width = size
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
+    radius = np.sqrt(fx**2 + fy**2)
+    radius[0, 0] = 1.0
+    spectrum = (rng.normal(size=size) + 1j * rng.normal(size=size)) / radius**decay_power
+    spectrum[0, 0] = 0.0
+    field = np.real(np.fft.ifft2(spectrum))
+    field = field / (np.abs(field).max() + 1e-12)
+    return (1.0 / (1.0 + np.exp(-field / (scale * 10)))).astype(np.float32)

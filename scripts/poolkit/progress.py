@@ -1,0 +1,45 @@
+"""Progress lines for long stages: items done, rate and time left."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from . import cli
+
+
+class Progress:
+    """Print ``done/total, rate, ETA`` lines to stderr at most every ``interval_s``."""
+
+    def __init__(self, total: int, label: str, unit: str = "images", interval_s: float = 5.0):
+        self.total = total
+        self.label = label
+        self.unit = unit
+        self.interval_s = interval_s
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last = -float("inf")
+
+    def update(self, n: int) -> None:
+        """Record ``n`` more items done; print a line when due or when finished."""
+        self.done += n
+        now = time.perf_counter()
+        if now - self._last >= self.interval_s or self.done >= self.total:
+            self._last = now
+            elapsed = now - self.start
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            left = (self.total - self.done) / rate if rate > 0 else float("nan")
+            line = (
+                f"[{self.label}] {self.done}/{self.total} {self.unit} "
+                f"({100 * self.done / max(self.total, 1):.0f}%), {rate:.1f} {self.unit}/s, "
+                f"elapsed {elapsed:.0f} s, ~{left:.0f} s left"
+            )
+            print(line, file=sys.stderr, flush=True)
+            if cli.TERMINAL is not None:  # also on the terminal when run by Snakemake
+                print(line, file=cli.TERMINAL, flush=True)
+
+    @property
+    def rate(self) -> float:
+        """Items per second so far."""
+        elapsed = time.perf_counter() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Stage 5c: GAP scores of shifted copies of validation images (VGG16-level invariance)."""
+
+
+import numpy as np
+import pandas as pd
+from poolkit import cli
+from poolkit.dataset import load_rgb
+from poolkit.invariance import vgg_shift_set
+from poolkit.io import feature_columns, write_parquet
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-images", type=int, default=32)
+    p.add_argument("--shifts", type=cli.int_list, default="1,2,4,8,16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fill", default="replicate", choices=["replicate", "reflect", "zero"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
+    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+
+    from poolkit import tfsetup
+
+    tfsetup.configure(args.threads)
+    from poolkit.features import GapExtractor
+
+    manifest = pd.read_parquet(args.manifest)
+    valid = manifest[manifest["split"] == "valid"].reset_index(drop=True)
+    rng = np.random.default_rng(args.seed)
+    pick = np.sort(rng.choice(len(valid), size=min(args.n_images, len(valid)), replace=False))
+    chosen = valid.loc[pick].reset_index(drop=True)
+    images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
+    stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
+    scores = GapExtractor(args.weights, args.preprocessing).extract_arrays(stack, args.batch_size, "shifted copies")
+    table.insert(0, "image_id", chosen.loc[table["image_index"], "image_id"].to_numpy())
+    table.insert(1, "label", chosen.loc[table["image_index"], "label"].to_numpy())
+    result = pd.concat([table.drop(columns="image_index"), pd.DataFrame(scores, columns=feature_columns())], axis=1)
+    write_parquet(result, args.out)
+
+
+if __name__ == "__main__":
+    cli.run(main)

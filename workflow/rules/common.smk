@@ -1,0 +1,58 @@
+import sys
+from pathlib import Path
+
+ROOT = Path(workflow.basedir).parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import poolkit.config
+import poolkit.io
+
+try:
+    config.update(
+        poolkit.config.validate_config(
+            config, ROOT / "workflow/schemas/config.schema.yaml"
+        )
+    )
+except poolkit.io.WorkflowError as error:
+    raise WorkflowError(f"{error}\nSee config/README.md for every key.") from None
+
+# One software environment for all jobs; conda users run with --use-conda.
+ENV = "../../environment.yml"
+
+DATASET = config["dataset"]
+WEIGHTS = config["weights"]
+FEATURES = config["features"]
+EXERCISE = config["exercise"]
+INVARIANCE = config["invariance"]
+HEAD = config["head"]
+
+FEATURE_SHARDS = [f"{i:03d}" for i in range(FEATURES["shards"])]
+TRIAL_SHARDS = (["grid"] if INVARIANCE["exhaustive_max_jitter"] > 0 else []) + [
+    f"s{seed}" for seed in INVARIANCE["seeds"]
+]
+
+
+def csv(values):
+    """A list as the comma-separated text the scripts accept."""
+    return ",".join(str(v) for v in values)
+
+
+def weights_source_file(wildcards):
+    """The file get_weights reads: the ImageNet download, a local path, or nothing."""
+    if WEIGHTS["source"] == "imagenet":
+        return "resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    if WEIGHTS["source"] == "path":
+        return WEIGHTS["path"]
+    return []
+
+
+BENCHMARKS = (
+    ["benchmarks/get_weights/get_weights.tsv"]
+    + expand("benchmarks/extract_features/{shard}.tsv", shard=FEATURE_SHARDS)
+    + expand("benchmarks/run_trials/{tshard}.tsv", tshard=TRIAL_SHARDS)
+    + [
+        "benchmarks/aggregate_trials/aggregate_trials.tsv",
+        "benchmarks/shift_features/shift_features.tsv",
+        "benchmarks/fit_head/fit_head.tsv",
+    ]
+)

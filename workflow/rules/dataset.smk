@@ -1,0 +1,64 @@
+import os
+
+
+localrules:
+    get_dataset,
+
+
+# Kaggle credentials are optional (kagglehub also reads ~/.kaggle/kaggle.json): they are
+# declared, and so checked and passed on to jobs, only when the environment sets them.
+if DATASET["source"] == "kaggle" and "KAGGLE_USERNAME" in os.environ:
+
+    envvars:
+        "KAGGLE_USERNAME",
+        "KAGGLE_KEY",
+
+
+rule get_dataset:
+    """Put the images in place: synthetic, local folder, URL archive or Kaggle."""
+    output:
+        out=directory("resources/dataset/images"),
+    log:
+        "logs/get_dataset/get_dataset.log",
+    conda:
+        ENV
+    params:
+        source=DATASET["source"],
+        seed=DATASET["synthetic"]["seed"],
+        n_train=DATASET["synthetic"]["n_train_per_class"],
+        n_valid=DATASET["synthetic"]["n_valid_per_class"],
+        jpeg_quality=DATASET["synthetic"]["jpeg_quality"],
+        local_path=DATASET["local"]["path"],
+        local_mode=DATASET["local"]["mode"],
+        url=DATASET["url"]["url"],
+        sha256=DATASET["url"]["sha256"],
+        size=DATASET["url"]["size"],
+        retries=DATASET["url"]["retries"],
+        kaggle_handle=DATASET["kaggle"]["handle"],
+    script:
+        "../../scripts/get_dataset.py"
+
+
+rule build_manifest:
+    """Decode every image once; manifest, skipped files and counts."""
+    input:
+        images="resources/dataset/images",
+    output:
+        manifest="results/dataset/manifest.parquet",
+        skipped=report(
+            "results/dataset/skipped.tsv",
+            caption="../report/skipped.rst",
+            category="1. Data",
+        ),
+        counts="results/dataset/counts.json",
+    log:
+        "logs/build_manifest/build_manifest.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        bad_images=DATASET["bad_images"],
+    script:
+        "../../scripts/build_manifest.py"

@@ -1,0 +1,36 @@
+rule exercise_figures:
+    """The exercise's figures: condense a car, the shifted ring, GAP of random maps."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+    output:
+        report(
+            "results/exercise/condense.png",
+            caption="../report/condense.rst",
+            category="2. The exercise",
+        ),
+        report(
+            "results/exercise/ring_condensed.png",
+            caption="../report/ring_condensed.rst",
+            category="2. The exercise",
+        ),
+        report(
+            "results/exercise/gap_maps.png",
+            caption="../report/gap_maps.rst",
+            category="2. The exercise",
+        ),
+        "results/exercise/exercise.json",
+    log:
+        "logs/exercise_figures/exercise_figures.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        outdir=lambda wildcards, output: Path(output[0]).parent,
+        seed=EXERCISE["seed"],
+        ring_size=EXERCISE["ring_size"],
+        r_shrink=EXERCISE["r_shrink"],
+        jitter=EXERCISE["jitter"],
+    script:
+        "../../scripts/exercise_figures.py"

@@ -1,0 +1,68 @@
+rule extract_features:
+    """VGG16 base + global average pooling: 512 scores per image, one shard of the manifest."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+        weights="resources/weights/vgg16_notop.weights.h5",
+    output:
+        out="results/features/shards/{shard}.parquet",
+        info="results/features/shards/{shard}.json",
+    log:
+        "logs/extract_features/{shard}.log",
+    benchmark:
+        "benchmarks/extract_features/{shard}.tsv"
+    conda:
+        ENV
+    threads: FEATURES["threads"]
+    resources:
+        mem_mb=FEATURES["mem_mb"],
+        runtime=FEATURES["runtime"],
+        gpu=1 if FEATURES["gpu"] else 0,
+    params:
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=FEATURES["shards"],
+        batch_size=FEATURES["batch_size"],
+        image_size=FEATURES["image_size"],
+        resize=FEATURES["resize"],
+        preprocessing=FEATURES["preprocessing"],
+        threads=lambda wildcards, threads: threads,
+    script:
+        "../../scripts/extract_features.py"
+
+
+rule merge_features:
+    """Concatenate the feature shards into one table (identical for any shard count)."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+        shards=expand("results/features/shards/{shard}.parquet", shard=FEATURE_SHARDS),
+        infos=expand("results/features/shards/{shard}.json", shard=FEATURE_SHARDS),
+    output:
+        out="results/features/features.parquet",
+        info="results/features/features.json",
+    log:
+        "logs/merge_features/merge_features.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/merge_features.py"
+
+
+rule extract_pixels:
+    """Downsampled raw pixels per image, for the pixel baseline of the head."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+    output:
+        out="results/features/pixels.parquet",
+    log:
+        "logs/extract_pixels/extract_pixels.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        size=FEATURES["pixel_size"],
+    script:
+        "../../scripts/extract_pixels.py"

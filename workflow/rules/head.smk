@@ -1,0 +1,90 @@
+rule fit_head:
+    """Logistic regression on the GAP scores (C by CV), baselines, metrics and figures."""
+    input:
+        features="results/features/features.parquet",
+        features_info="results/features/features.json",
+        pixels="results/features/pixels.parquet",
+    output:
+        "results/head/metrics.json",
+        "results/head/model.pkl",
+        "results/head/predictions.parquet",
+        "results/head/cv.tsv",
+        report(
+            "results/head/baselines.tsv",
+            caption="../report/baselines.rst",
+            category="5. Head",
+        ),
+        "results/head/coefficients.tsv",
+        "results/head/roc.tsv",
+        "results/head/calibration.tsv",
+        report("results/head/roc.png", caption="../report/roc.rst", category="5. Head"),
+        report(
+            "results/head/confusion.png",
+            caption="../report/confusion.rst",
+            category="5. Head",
+        ),
+        report(
+            "results/head/calibration.png",
+            caption="../report/calibration.rst",
+            category="5. Head",
+        ),
+        report(
+            "results/head/coefficients.png",
+            caption="../report/coefficients.rst",
+            category="5. Head",
+        ),
+        report(
+            "results/head/score_grids.png",
+            caption="../report/score_grids.rst",
+            category="4. Features",
+        ),
+    log:
+        "logs/fit_head/fit_head.log",
+    benchmark:
+        "benchmarks/fit_head/fit_head.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        outdir=lambda wildcards, output: Path(output[0]).parent,
+        c_grid=csv(HEAD["c_grid"]),
+        cv_folds=HEAD["cv_folds"],
+        max_iter=HEAD["max_iter"],
+        n_boot=HEAD["n_boot"],
+        seed=HEAD["seed"],
+        n_top=HEAD["n_top"],
+    script:
+        "../../scripts/fit_head.py"
+
+
+rule shift_consistency:
+    """Per shift size: cosine of GAP scores, head consistency and mean |Δp|."""
+    input:
+        shift_features="results/invariance/shift_features.parquet",
+        model="results/head/model.pkl",
+    output:
+        out=report(
+            "results/head/shift_consistency.tsv",
+            caption="../report/shift_consistency.rst",
+            category="3. Invariance",
+        ),
+        pairs="results/head/shift_pairs.tsv",
+        figure=report(
+            "results/head/shift_consistency.png",
+            caption="../report/shift_consistency_fig.rst",
+            category="3. Invariance",
+        ),
+    log:
+        "logs/shift_consistency/shift_consistency.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        n_boot=HEAD["n_boot"],
+        seed=HEAD["seed"],
+    script:
+        "../../scripts/shift_consistency.py"

@@ -1,0 +1,104 @@
+rule run_trials:
+    """One shard of shift-invariance trials: 'grid' (every small shift) or 's<seed>' (random)."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+    output:
+        out="results/invariance/trials/{tshard}.parquet",
+    log:
+        "logs/run_trials/{tshard}.log",
+    benchmark:
+        "benchmarks/run_trials/{tshard}.tsv"
+    wildcard_constraints:
+        tshard="grid|s[0-9]+",
+    group:
+        "trials"
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        shard=lambda wildcards: wildcards.tshard,
+        inputs=csv(INVARIANCE["inputs"]),
+        jitters=csv(INVARIANCE["jitters"]),
+        poolings=csv(INVARIANCE["poolings"]),
+        trials_per_jitter=INVARIANCE["trials_per_jitter"],
+        exhaustive_max_jitter=INVARIANCE["exhaustive_max_jitter"],
+        depths=INVARIANCE["depths"],
+        fill=INVARIANCE["fill"],
+        size=INVARIANCE["image_size"],
+        r_shrink=INVARIANCE["r_shrink"],
+        n_dataset_images=INVARIANCE["n_dataset_images"],
+    script:
+        "../../scripts/run_trials.py"
+
+
+rule aggregate_trials:
+    """Merge trial shards: means with 95% bootstrap intervals, and the invariance figures."""
+    input:
+        trials=expand("results/invariance/trials/{tshard}.parquet", tshard=TRIAL_SHARDS),
+    output:
+        report(
+            "results/invariance/summary_by_jitter.tsv",
+            caption="../report/summary_by_jitter.rst",
+            category="3. Invariance",
+        ),
+        "results/invariance/summary_by_shift.tsv",
+        report(
+            "results/invariance/identical_vs_depth.png",
+            caption="../report/identical_vs_depth.rst",
+            category="3. Invariance",
+        ),
+        report(
+            "results/invariance/difference_vs_shift.png",
+            caption="../report/difference_vs_shift.rst",
+            category="3. Invariance",
+        ),
+    log:
+        "logs/aggregate_trials/aggregate_trials.log",
+    benchmark:
+        "benchmarks/aggregate_trials/aggregate_trials.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        outdir=lambda wildcards, output: Path(output[0]).parent,
+        n_boot=INVARIANCE["n_boot"],
+        seed=INVARIANCE["seeds"][0],
+        figure_jitter=EXERCISE["jitter"],
+    script:
+        "../../scripts/aggregate_trials.py"
+
+
+rule shift_features:
+    """GAP scores of shifted copies of validation images (VGG16-level invariance)."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+        weights="resources/weights/vgg16_notop.weights.h5",
+    output:
+        out="results/invariance/shift_features.parquet",
+    log:
+        "logs/shift_features/shift_features.log",
+    benchmark:
+        "benchmarks/shift_features/shift_features.tsv"
+    conda:
+        ENV
+    threads: FEATURES["threads"]
+    resources:
+        mem_mb=FEATURES["mem_mb"],
+        runtime=FEATURES["runtime"],
+        gpu=1 if FEATURES["gpu"] else 0,
+    params:
+        n_images=INVARIANCE["vgg"]["n_images"],
+        shifts=csv(INVARIANCE["vgg"]["shifts"]),
+        seed=INVARIANCE["vgg"]["seed"],
+        fill=INVARIANCE["vgg"]["fill"],
+        batch_size=FEATURES["batch_size"],
+        image_size=FEATURES["image_size"],
+        resize=FEATURES["resize"],
+        preprocessing=FEATURES["preprocessing"],
+        threads=lambda wildcards, threads: threads,
+    script:
+        "../../scripts/shift_features.py"

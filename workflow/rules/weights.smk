@@ -1,0 +1,43 @@
+localrules:
+    download_weights,
+
+
+rule download_weights:
+    """Download Keras' ImageNet VGG16 notop weights and check their MD5."""
+    output:
+        out="resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    log:
+        "logs/download_weights/download_weights.log",
+    conda:
+        ENV
+    params:
+        command="download",
+        url=WEIGHTS["imagenet"]["url"],
+        md5=WEIGHTS["imagenet"]["md5"],
+    script:
+        "../../scripts/get_weights.py"
+
+
+rule get_weights:
+    """Load the chosen weights into the VGG16 base and save one Keras weights file."""
+    input:
+        path=weights_source_file,
+    output:
+        out="resources/weights/vgg16_notop.weights.h5",
+        info="results/weights/weights.json",
+    log:
+        "logs/get_weights/get_weights.log",
+    benchmark:
+        "benchmarks/get_weights/get_weights.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        command="prepare",
+        source=WEIGHTS["source"],
+        seed=WEIGHTS["seed"],
+        md5=WEIGHTS["imagenet"]["md5"],
+    script:
+        "../../scripts/get_weights.py"
