@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 5b: merge trial shards into summary tables (95% bootstrap intervals) and figures."""
 
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -9,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from poolkit import cli, plots
 from poolkit.invariance import TRIAL_GROUP, shift_size, summarise
-from poolkit.io import write_parquet, write_tsv
+from poolkit.io import write_tsv
 
 
 def main() -> None:
@@ -29,7 +28,6 @@ def main() -> None:
     by_shift = summarise(random, ["input", "pooling", "depth", "shift"], args.n_boot, args.seed)
     write_tsv(by_jitter, out / "summary_by_jitter.tsv")
     write_tsv(by_shift, out / "summary_by_shift.tsv")
-    write_parquet(trials, out / "trials.parquet")
 
     jitter = args.figure_jitter if args.figure_jitter in set(by_jitter["jitter"]) else int(by_jitter["jitter"].min())
     shown = by_jitter[(by_jitter["mode"] == "random") & (by_jitter["jitter"] == jitter)]

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 1b: decode every image once; write the manifest and the table of skipped files."""
 
-
 from poolkit import cli
 from poolkit.dataset import build_manifest
 from poolkit.io import write_json, write_parquet, write_tsv

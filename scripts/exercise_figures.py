@@ -2,7 +2,6 @@
 """Stage 4: the exercise's figures: emboss → ReLU → condense; the shifted ring
 condensed four times; global average pooling of random feature maps."""
 
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 3: VGG16 base + global average pooling → 512 scores per image (one shard)."""
 
-
 import time
 
 import pandas as pd

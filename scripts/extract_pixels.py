@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 3c: raw downsampled pixels (RGB, 0–1) per image, for the pixel baseline head."""
 
-
 import numpy as np
 import pandas as pd
 from poolkit import cli

@@ -2,7 +2,6 @@
 """Stage 6: logistic-regression head on the 512 GAP scores (C by stratified CV),
 baselines, validation metrics with bootstrap intervals, figures."""
 
-
 import pickle
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 1a: put the Car-or-Truck images in place (synthetic, local, url or kaggle)."""
 
-
 import tempfile
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 """Stage 2: VGG16 notop weights. ``download`` fetches ImageNet's (MD5-checked);
 ``prepare`` turns the chosen source into one Keras weights file."""
 
-
 from pathlib import Path
 
 from poolkit import cli

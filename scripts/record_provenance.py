@@ -2,7 +2,6 @@
 """Record provenance (config, package versions, data and weights hashes, git commit)
 in results/provenance.json and in every stage's results folder."""
 
-
 import json
 import platform
 import subprocess

@@ -2,7 +2,6 @@
 """Stage 7: render results/report.html, one self-contained page; every number is read
 from a file under results/."""
 
-
 from pathlib import Path
 
 import pandas as pd

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 5a: one shard of random-shift invariance trials (max, avg, blur pooling)."""
 
-
 import numpy as np
 import pandas as pd
 from PIL import Image

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 6b: VGG16-level shift invariance: score cosine, head consistency and |Δp| per shift."""
 
-
 import pickle
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Stage 5c: GAP scores of shifted copies of validation images (VGG16-level invariance)."""
 
-
 import numpy as np
 import pandas as pd
 from poolkit import cli

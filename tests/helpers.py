@@ -1,0 +1,96 @@
+"""Shared test helpers: a tiny HTTP server on 127.0.0.1 and image-folder builders."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+class Route:
+    """What the server answers for one path: a body, and how often to cut it short."""
+
+    def __init__(self, body: bytes, drop_first: int = 0, status: int = 200):
+        self.body = body
+        self.drop_first = drop_first  # this many requests send half the body, then close
+        self.status = status
+        self.hits = 0
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, Route] = {}
+
+    def do_GET(self) -> None:
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        route.hits += 1
+        self.send_response(route.status)
+        self.send_header("Content-Length", str(len(route.body)))
+        self.end_headers()
+        if route.hits <= route.drop_first:
+            self.wfile.write(route.body[: len(route.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(route.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve(routes: dict[str, Route]) -> Iterator[str]:
+    """Serve ``routes`` on 127.0.0.1 (a free port); yield the base URL."""
+    handler = type("Handler", (_Handler,), {"routes": routes})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:
+    """A small random image encoded as JPEG."""
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1, "CMYK": 4}[mode]
+    pixels = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode=mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def make_layout(root: Path, per_class: int = 2) -> dict[str, bytes]:
+    """Write a small valid Kaggle-layout folder; return relative path → bytes."""
+    files = {}
+    seed = 0
+    for split in ("train", "valid"):
+        for label in ("Car", "Truck"):
+            for i in range(per_class):
+                seed += 1
+                rel = f"{split}/{label}/{label.lower()}{i}.jpeg"
+                files[rel] = jpeg_bytes(seed)
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes(files[rel])
+    return files
+
+
+def zip_of(files: dict[str, bytes], prefix: str = "car-or-truck/") -> bytes:
+    """A zip archive of ``files`` under a top-level folder."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in sorted(files.items()):
+            bundle.writestr(prefix + name, data)
+    return buffer.getvalue()

@@ -1,0 +1,95 @@
+"""Config validation: every bad value is refused before any stage runs, naming the key."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from poolkit.config import validate_config
+from poolkit.io import WorkflowError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", "tests/config/tiny.yaml"])
+def test_shipped_configs_are_valid(name):
+    validate_config(load(name), SCHEMA)
+
+
+def test_defaults_are_filled_in():
+    config = validate_config({}, SCHEMA)
+    assert config["dataset"]["source"] == "synthetic"
+    assert config["features"]["image_size"] == 128
+    assert config["invariance"]["vgg"]["shifts"] == [1, 2, 4, 8, 16]
+
+
+def test_every_schema_key_has_description_and_default():
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"{path}{key} has no description"
+            assert "default" in sub, f"{path}{key} has no default"
+            if sub.get("type") == "object":
+                assert sub.get("additionalProperties") is False, f"{path}{key} accepts unknown keys"
+                walk(sub, f"{path}{key}.")
+
+    walk(schema, "")
+
+
+def test_config_readme_documents_every_key():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    readme = (ROOT / "config/README.md").read_text()
+
+    def keys(node: dict, prefix: str = "") -> list[str]:
+        out = []
+        for key, sub in node.get("properties", {}).items():
+            out.append(prefix + key)
+            if sub.get("type") == "object":
+                out += keys(sub, prefix + key + ".")
+        return out
+
+    missing = [key for key in keys(schema) if f"`{key}`" not in readme]
+    assert not missing, f"config/README.md does not document {missing}"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"dataset": {"sorce": "local"}}, ["'sorce' was unexpected", "under 'dataset'", "allowed keys:", "source"]),
+        ({"features": {"batch_size": "64"}}, ["features.batch_size", "not of type integer"]),
+        ({"features": {"batch_size": 0}}, ["features.batch_size", "less than the minimum of 1"]),
+        ({"features": {"image_size": -128}}, ["features.image_size", "minimum"]),
+        ({"invariance": {"trials_per_jitter": 0}}, ["invariance.trials_per_jitter"]),
+        ({"dataset": {"source": "s3"}}, ["dataset.source", "'s3' is not allowed", "synthetic, local, url, kaggle"]),
+        ({"invariance": {"poolings": ["max", "median"]}}, ["invariance.poolings.1", "'median'", "max, avg, blur"]),
+        ({"invariance": {"jitters": [3, 64]}}, ["invariance.jitters", "jitter 64", "image_size 64"]),
+        ({"weights": {"source": "hub"}}, ["weights.source", "random, path, imagenet"]),
+        ({"head": {"c_grid": [0.1, -1]}}, ["head.c_grid.1"]),
+        ({"dataset": {"url": {"sha256": "abc"}}}, ["dataset.url.sha256", "does not match"]),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_and_allowed_values(override, expected):
+    with pytest.raises(WorkflowError) as info:
+        validate_config(override, SCHEMA)
+    for fragment in expected:
+        assert fragment in str(info.value)
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"invariance": {"poolings": ["max", "median"]}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(bad), "--cores", "1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "invariance.poolings.1" in result.stderr and "max, avg, blur" in result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

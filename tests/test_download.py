@@ -1,0 +1,143 @@
+"""Verified downloads and safe extraction against a server on 127.0.0.1."""
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from poolkit.dataset import safe_extract
+from poolkit.download import ChecksumError, download
+from poolkit.io import WorkflowError
+
+from tests.helpers import Route, make_layout, serve, zip_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_good_download_is_verified_and_moved_into_place(tmp_path):
+    body = b"x" * 100_000
+    with serve({"/f": Route(body)}) as url:
+        out = download(url + "/f", tmp_path / "f", checksum=sha(body), expected_size=len(body))
+    assert out.read_bytes() == body
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]  # no temporary left behind
+
+
+def test_wrong_checksum_fails_and_leaves_nothing(tmp_path):
+    with serve({"/f": Route(b"payload")}) as url, pytest.raises(ChecksumError, match="does not match"):
+        download(url + "/f", tmp_path / "f", checksum="0" * 64, retries=2, backoff_s=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_body_is_retried_then_fails_clearly(tmp_path):
+    body = b"y" * 50_000
+    route = Route(body, drop_first=100)
+    with serve({"/f": route}) as url, pytest.raises(WorkflowError, match="after 3 attempts"):
+        download(url + "/f", tmp_path / "f", checksum=sha(body), retries=2, backoff_s=0.01)
+    assert route.hits == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dropped_connection_is_retried_then_succeeds(tmp_path):
+    body = b"z" * 80_000
+    route = Route(body, drop_first=2)
+    with serve({"/f": route}) as url:
+        out = download(url + "/f", tmp_path / "f", checksum=sha(body), retries=3, backoff_s=0.01)
+    assert route.hits == 3 and out.read_bytes() == body
+
+
+def test_client_error_is_not_retried(tmp_path):
+    with serve({}) as url, pytest.raises(WorkflowError, match="HTTP 404"):
+        download(url + "/missing", tmp_path / "f", checksum="0" * 64, retries=3, backoff_s=0)
+
+
+def test_no_connection_names_the_remedies(tmp_path):
+    with pytest.raises(WorkflowError) as info:
+        download("http://127.0.0.1:9/f", tmp_path / "f", checksum="0" * 64, retries=1, backoff_s=0)
+    assert "source to 'local'" in str(info.value) and "synthetic" in str(info.value)
+
+
+def _tar_with(name: str, data: bytes = b"evil") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as bundle:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        bundle.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "train/../../escape.txt", "/tmp/abs-escape.txt"])
+def test_tar_with_unsafe_member_is_rejected_and_nothing_written(tmp_path, member):
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(_tar_with(member))
+    target = tmp_path / "out" / "deep"
+    with pytest.raises(WorkflowError, match="refusing"):
+        safe_extract(archive, target)
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out" / "escape.txt").exists()
+    assert not Path("/tmp/abs-escape.txt").exists()
+    assert list(target.iterdir()) == []
+
+
+def test_tar_link_leaving_target_is_rejected(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as bundle:
+        info = tarfile.TarInfo("train/link")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "../../../etc/passwd"
+        bundle.addfile(info)
+    archive = tmp_path / "l.tar"
+    archive.write_bytes(buffer.getvalue())
+    with pytest.raises(WorkflowError, match="leaves the target"):
+        safe_extract(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "/abs.txt"])
+def test_zip_with_unsafe_member_is_rejected(tmp_path, member):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(zip_of({member: b"evil"}, prefix=""))
+    with pytest.raises(WorkflowError, match="refusing"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def run_get_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts/get_dataset.py"), "--source", "url", "--url", url,
+         "--sha256", checksum, "--retries", "1", "--out", str(tmp_path / "images")],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+
+
+def test_url_source_builds_the_expected_manifest(tmp_path):
+    files = make_layout(tmp_path / "src", per_class=2)
+    body = zip_of(files)
+    with serve({"/data.zip": Route(body)}) as url:
+        result = run_get_dataset(tmp_path, url + "/data.zip", sha(body))
+    assert result.returncode == 0, result.stderr
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/build_manifest.py"), "--images", "images", "--manifest", "m.parquet",
+         "--skipped", "s.tsv", "--counts", "c.json"],
+        cwd=tmp_path, check=True,
+    )  # fmt: skip
+    manifest = pd.read_parquet(tmp_path / "m.parquet")
+    assert sorted(manifest["image_id"]) == sorted(files)
+    expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    assert dict(zip(manifest["image_id"], manifest["sha256"], strict=True)) == expected
+    assert set(manifest.loc[manifest["class_name"] == "Truck", "label"]) == {1}
+
+
+def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):
+    body = zip_of(make_layout(tmp_path / "src", per_class=1))
+    with serve({"/data.zip": Route(body)}) as url:
+        result = run_get_dataset(tmp_path, url + "/data.zip", "f" * 64)
+    assert result.returncode == 1
+    assert "ERROR:" in result.stderr and "does not match" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no images/, no temporaries

@@ -1,0 +1,71 @@
+"""Invariance trials: shard layout, metrics and aggregation."""
+
+import numpy as np
+import pytest
+from poolkit.invariance import TRIAL_GROUP, compare, run_shard, summarise, vgg_shift_set
+
+COMMON = {
+    "trials_per_jitter": 30, "exhaustive_max_jitter": 2, "poolings": ["max", "avg", "blur"], "depths": 4,
+    "fill": "replicate", "size": 64, "r_shrink": 4,
+}  # fmt: skip
+
+
+def test_random_shard_has_the_requested_trials_and_is_seeded():
+    a = run_shard("s3", ["ring", "square"], [1, 3], dataset_images=None, **COMMON)
+    b = run_shard("s3", ["ring", "square"], [1, 3], dataset_images=None, **COMMON)
+    assert a.equals(b)
+    assert len(a) == 2 * 2 * 30 * 3 * 4
+    assert a["dx"].abs().max() <= 3 and set(a["seed"]) == {3}
+    c = run_shard("s4", ["ring"], [3], dataset_images=None, **COMMON)
+    assert not np.array_equal(c["dx"].to_numpy(), a[(a["input"] == "ring") & (a["jitter"] == 3)]["dx"].to_numpy())
+
+
+def test_grid_shard_covers_every_small_shift_once():
+    table = run_shard("grid", ["ring"], [1, 2, 3], dataset_images=None, **COMMON)
+    per_jitter = table[(table["pooling"] == "max") & (table["depth"] == 1)].groupby("jitter").size()
+    assert per_jitter.to_dict() == {1: 9, 2: 25}  # jitter 3 > exhaustive_max_jitter
+
+
+def test_dataset_input_uses_the_given_images():
+    images = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    table = run_shard("grid", ["dataset"], [1], dataset_images=images, dataset_ids=["a", "b", "c"], **COMMON)
+    assert sorted(table["image_id"].unique()) == ["a", "b", "c"]
+    assert len(table) == 3 * 9 * 3 * 4
+
+
+def test_ring_max_pooling_is_fully_invariant_at_depth_4_for_small_shifts():
+    """Not a theorem: a property of this ring and grid alignment, which the exercise shows."""
+    table = run_shard("grid", ["ring"], [1], dataset_images=None, **COMMON)
+    deep_max = table[(table["pooling"] == "max") & (table["depth"] == 4)]
+    assert deep_max["identical"].all()
+    deep_avg = table[(table["pooling"] == "avg") & (table["depth"] == 4)]
+    assert deep_avg["identical"].sum() == 1  # only the zero shift
+
+
+def test_compare_tells_translated_from_invariant():
+    base = np.zeros((1, 8, 8))
+    base[0, 3, 3] = 1.0
+    moved = np.roll(base, 1, axis=2)
+    metrics = compare(base, moved)
+    assert not metrics["identical"][0] and metrics["aligned_identical"][0]
+    assert metrics["nl2"][0] == pytest.approx(np.sqrt(2)) and metrics["aligned_nl2"][0] == 0
+    assert metrics["cosine"][0] == 0
+
+
+def test_summary_has_intervals_around_the_means():
+    table = run_shard("s0", ["ring"], [3], dataset_images=None, **COMMON)
+    summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
+    assert len(summary) == 3 * 4
+    assert (summary["n_trials"] == 30).all()
+    for name in ("identical_share", "nl2", "cosine"):
+        assert (summary[f"{name}_lo"] <= summary[name] + 1e-12).all()
+        assert (summary[name] <= summary[f"{name}_hi"] + 1e-12).all()
+
+
+def test_vgg_shift_set_shapes_and_shift_sizes():
+    images = np.random.default_rng(0).integers(0, 255, size=(2, 32, 32, 3), dtype=np.uint8)
+    stack, table = vgg_shift_set(images, [1, 4], seed=0, fill="replicate")
+    assert stack.shape == (6, 32, 32, 3)
+    assert table["shift"].tolist() == [0, 1, 4, 0, 1, 4]
+    assert (np.maximum(table["dx"].abs(), table["dy"].abs()) == table["shift"]).all()
+    assert np.array_equal(stack[0], images[0])
