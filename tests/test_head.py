@@ -32,7 +32,7 @@ def test_cv_is_deterministic():
 
 def test_too_few_images_for_the_folds_is_a_clear_error():
     x, y = blobs(2, 1.0, 0)
-    with pytest.raises(ValueError, match="head.cv_folds"):
+    with pytest.raises(ValueError, match=r"head\.cv_folds"):
         fit_with_cv(x, y, [1.0], folds=5, seed=0, max_iter=100)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,11 @@ def load_model_from_file(path: str | os.PathLike[str]) -> Any:
         raise WorkflowError(f"weights file {path} does not exist (config key weights.path)")
     model = vgg16_notop(None)
     try:
-        model.load_weights(str(path))
+        # Keras only warns when a .weights.h5 file lacks some layers (they keep their
+        # random initial values); that is an error here, never a silent partial load.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(str(path))
     except Exception as error:  # Keras raises ValueError/KeyError/OSError variously
         raise WorkflowError(
             f"weights file {path} does not fit the VGG16 notop architecture "

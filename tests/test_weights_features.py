@@ -1,0 +1,139 @@
+"""Weights (random, by path, ImageNet download with MD5) and the feature extractor (TensorFlow)."""
+
+import hashlib
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from poolkit.features import preprocess, shard_bounds
+from poolkit.io import WorkflowError
+
+from tests.helpers import Route, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tf_ready():
+    from poolkit import tfsetup
+
+    tfsetup.configure(2)
+
+
+@pytest.fixture(scope="module")
+def seeded_weights(tmp_path_factory, tf_ready):
+    from poolkit.weights import random_model, save_weights
+
+    path = tmp_path_factory.mktemp("w") / "seeded.weights.h5"
+    save_weights(random_model(3), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, size=(10, 64, 64, 3), dtype=np.uint8)
+
+
+def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, seeded_weights, images, tf_ready):
+    from poolkit.features import GapExtractor
+    from poolkit.weights import random_model, weights_digest
+
+    a = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
+    b = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
+    assert a.shape == (10, 512) and np.array_equal(a, b)
+    # Same seed, same weights; another seed, other weights.
+    assert weights_digest(random_model(3)) == weights_digest(random_model(3)) != weights_digest(random_model(4))
+
+
+def test_wrong_weights_file_is_a_clear_error(tmp_path, tf_ready):
+    import keras
+    from poolkit.weights import load_model_from_file
+
+    with pytest.raises(WorkflowError, match="does not exist"):
+        load_model_from_file(tmp_path / "missing.h5")
+    other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(WorkflowError, match="does not fit the VGG16 notop"):
+        load_model_from_file(tmp_path / "other.weights.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(WorkflowError, match="does not fit"):
+        load_model_from_file(tmp_path / "junk.h5")
+
+
+def test_get_weights_script_by_path_reports_bad_file(tmp_path):
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/get_weights.py"), "prepare", "--source", "path", "--path",
+         str(tmp_path / "junk.h5"), "--out", str(tmp_path / "w.weights.h5"), "--info", str(tmp_path / "w.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "ERROR: weights file" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "w.weights.h5").exists()
+
+
+def test_imagenet_download_checks_md5_and_rejects_a_tampered_file(tmp_path, monkeypatch, seeded_weights):
+    from poolkit.weights import fetch_imagenet, verify_md5
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    body = seeded_weights.read_bytes()
+    md5 = hashlib.md5(body).hexdigest()
+    tampered = bytearray(body)
+    tampered[len(body) // 2] ^= 0xFF
+    with serve({"/good.h5": Route(body), "/tampered.h5": Route(bytes(tampered))}) as url:
+        out = fetch_imagenet(tmp_path / "ok.h5", url + "/good.h5", md5)
+        assert out.read_bytes() == body
+        with pytest.raises(WorkflowError, match="does not match"):
+            fetch_imagenet(tmp_path / "bad.h5", url + "/tampered.h5", md5)
+    assert not (tmp_path / "bad.h5").exists()
+    (tmp_path / "local.h5").write_bytes(bytes(tampered))
+    with pytest.raises(WorkflowError, match="corrupt or tampered"):
+        verify_md5(tmp_path / "local.h5", md5)
+
+
+def test_imagenet_uses_a_verified_keras_cache_copy(tmp_path, monkeypatch):
+    from poolkit import weights
+
+    body = b"pretend weights"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / weights.IMAGENET_NOTOP_FILE).write_bytes(body)
+    out = weights.fetch_imagenet(tmp_path / "copy.h5", "http://127.0.0.1:9/never-used", hashlib.md5(body).hexdigest())
+    assert out.read_bytes() == body
+
+
+def test_caffe_preprocessing_matches_keras(tf_ready, images):
+    from keras.applications.vgg16 import preprocess_input
+
+    ours = preprocess(images, "caffe")
+    theirs = preprocess_input(images.astype(np.float32).copy())
+    assert np.allclose(ours, np.asarray(theirs), atol=1e-4)
+    assert np.array_equal(preprocess(images, "none"), images.astype(np.float32))
+
+
+@pytest.mark.parametrize(("n", "batch", "shards"), [(100, 8, 3), (7, 4, 5), (64, 64, 2), (1000, 64, 7)])
+def test_shards_cover_all_images_once_on_batch_boundaries(n, batch, shards):
+    bounds = [shard_bounds(n, batch, shards, k) for k in range(shards)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    for (_, stop), (start, _) in itertools.pairwise(bounds):
+        assert stop == start and (start % batch == 0 or start == n)
+
+
+def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weights, tf_ready):
+    from poolkit.features import GapExtractor
+    from poolkit.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "img", {"train": 5, "valid": 3}, seed=2)
+    paths = sorted(str(p) for p in (tmp_path / "img").rglob("*.jpeg"))
+    extractor = GapExtractor(str(seeded_weights), "caffe")
+    whole, _ = extractor.extract_paths(paths, 64, "nearest", 4)
+    parts = []
+    for k in range(3):
+        start, stop = shard_bounds(len(paths), 4, 3, k)
+        parts.append(extractor.extract_paths(paths[start:stop], 64, "nearest", 4)[0])
+    assert np.concatenate(parts).tobytes() == whole.tobytes()
+    assert pd.DataFrame(whole).notna().all().all() and whole.std() > 0

@@ -1,0 +1,204 @@
+"""The real Snakefile end to end on the tiny config: contents, reruns, determinism, sharding,
+interruption and Snakemake's own report."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.workflow_runs import planned_jobs, run_workflow, snakemake_cmd, tiny_config
+
+pytestmark = pytest.mark.slow
+STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny config (2 feature shards)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_workflow(workdir, tiny_config())
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def unsharded_run(tmp_path_factory) -> Path:
+    """The same config from scratch in another folder, with one feature shard."""
+    workdir = tmp_path_factory.mktemp("tiny_unsharded")
+    run_workflow(workdir, tiny_config(features={"shards": 1}))
+    return workdir
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dataset_outputs(tiny_run):
+    manifest = pd.read_parquet(tiny_run / "results/dataset/manifest.parquet")
+    assert len(manifest) == 2 * (12 + 8)
+    assert manifest.groupby(["split", "class_name"]).size().to_dict() == {
+        ("train", "Car"): 12, ("train", "Truck"): 12, ("valid", "Car"): 8, ("valid", "Truck"): 8,
+    }  # fmt: skip
+    assert (manifest["label"] == (manifest["class_name"] == "Truck")).all()
+    for row in manifest.head(3).itertuples():
+        assert sha(tiny_run / row.path) == row.sha256
+    assert pd.read_csv(tiny_run / "results/dataset/skipped.tsv", sep="\t").empty
+    counts = json.loads((tiny_run / "results/dataset/counts.json").read_text())
+    assert counts["n_images"] == 40 and counts["n_skipped"] == 0
+
+
+def test_feature_outputs(tiny_run):
+    features = pd.read_parquet(tiny_run / "results/features/features.parquet")
+    manifest = pd.read_parquet(tiny_run / "results/dataset/manifest.parquet")
+    assert list(features.columns[:3]) == ["image_id", "split", "label"]
+    assert list(features.columns[3:]) == [f"f{i:03d}" for i in range(512)]
+    assert features["image_id"].tolist() == manifest["image_id"].tolist()
+    assert (features["label"].to_numpy() == manifest["label"].to_numpy()).all()
+    values = features.iloc[:, 3:].to_numpy()
+    assert values.dtype == np.float32 and np.isfinite(values).all() and (values >= 0).all()  # GAP of ReLU maps
+    assert values.std(axis=0).max() > 0
+    info = json.loads((tiny_run / "results/features/features.json").read_text())
+    assert info["feature_map_shape"] == [2, 2, 512] and info["shards"] == 2 and info["n_images"] == 40
+    pixels = pd.read_parquet(tiny_run / "results/features/pixels.parquet")
+    assert pixels.shape == (40, 3 + 8 * 8 * 3)
+
+
+def test_invariance_outputs(tiny_run):
+    trials = pd.concat(pd.read_parquet(p) for p in sorted((tiny_run / "results/invariance/trials").glob("*.parquet")))
+    # random: 3 inputs × 2 jitters × 40 trials × 2 seeds; grid (J=1): 9 shifts × (2 shapes + 2 images)
+    n_trials = trials.groupby(["input", "mode", "seed", "jitter"])["trial"].nunique().sum()
+    assert n_trials == 3 * 2 * 40 * 2 + 9 * 4
+    assert len(trials) == n_trials * 3 * 4
+    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    ring_max = summary.query("input == 'ring' and mode == 'grid' and pooling == 'max' and depth == 4")
+    assert ring_max["identical_share"].item() == 1.0
+    grid_avg = summary.query("input == 'ring' and mode == 'grid' and pooling == 'avg' and depth == 4")
+    assert grid_avg["identical_share"].item() == pytest.approx(1 / 9)
+    assert (summary["identical_share_lo"] <= summary["identical_share"]).all()
+    shift = pd.read_parquet(tiny_run / "results/invariance/shift_features.parquet")
+    assert len(shift) == 4 * 3 and sorted(shift["shift"].unique()) == [0, 2, 8]
+
+
+def test_head_outputs(tiny_run):
+    metrics = json.loads((tiny_run / "results/head/metrics.json").read_text())
+    assert metrics["n_train"] == 24 and metrics["n_valid"] == 16
+    assert metrics["chosen_C"] in (0.01, 1.0)
+    matrix = np.array(metrics["confusion_matrix"]["rows_true_cols_predicted"])
+    predictions = pd.read_parquet(tiny_run / "results/head/predictions.parquet")
+    assert matrix.sum() == 16 == len(predictions)
+    accuracy = (predictions["predicted"] == predictions["label"]).mean()
+    assert metrics["accuracy"]["value"] == pytest.approx(accuracy)
+    assert metrics["accuracy"]["ci_low"] <= accuracy <= metrics["accuracy"]["ci_high"]
+    assert matrix.trace() / matrix.sum() == pytest.approx(accuracy)
+    assert metrics["parameters"] == {"feature_map_shape": [2, 2, 512], "gap_head": 513, "flatten_head": 2049,
+                                     "ratio": pytest.approx(2049 / 513)}  # fmt: skip
+    assert set(metrics["models"]) == {"gap_logreg", "pixels_logreg", "majority"}
+    assert metrics["models"]["majority"]["accuracy"]["value"] == 0.5
+    consistency = pd.read_csv(tiny_run / "results/head/shift_consistency.tsv", sep="\t")
+    assert consistency["shift"].tolist() == [2, 8] and (consistency["n_pairs"] == 4).all()
+    assert ((consistency["consistency"] >= 0) & (consistency["consistency"] <= 1)).all()
+    coefficients = pd.read_csv(tiny_run / "results/head/coefficients.tsv", sep="\t")
+    assert len(coefficients) == 512 and coefficients["abs_coefficient"].is_monotonic_decreasing
+
+
+def test_figures_are_real_pngs(tiny_run):
+    pngs = sorted((tiny_run / "results").rglob("*.png"))
+    assert len(pngs) == 3 + 2 + 6  # exercise, invariance, head
+    for path in pngs:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 150
+            assert np.asarray(image.convert("L")).std() > 5  # not blank
+
+
+def test_provenance_in_every_results_folder(tiny_run):
+    manifest_sha = sha(tiny_run / "results/dataset/manifest.parquet")
+    weights = json.loads((tiny_run / "results/weights/weights.json").read_text())
+    for stage in STAGES:
+        record = json.loads((tiny_run / f"results/{stage}/provenance.json").read_text())
+        assert record["manifest_sha256"] == manifest_sha
+        assert record["weights_sha256"] == weights["weights_sha256"]
+        assert record["config"]["dataset"]["synthetic"]["seed"] == 1
+        assert "tensorflow-cpu" in record["packages"] or "tensorflow" in record["packages"]
+
+
+def test_report_headline_numbers_equal_metrics(tiny_run):
+    page = (tiny_run / "results/report.html").read_text()
+    metrics = json.loads((tiny_run / "results/head/metrics.json").read_text())
+    shown = dict(re.findall(r'data-metric="([a-z_]+)">([^<]+)<', page))
+    assert float(shown["accuracy"]) == pytest.approx(metrics["accuracy"]["value"], abs=5e-4)
+    assert float(shown["roc_auc"]) == pytest.approx(metrics["roc_auc"]["value"], abs=5e-4)
+    assert int(shown["n_valid"]) == metrics["n_valid"]
+    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    ring = summary.query("input == 'ring' and mode == 'random' and jitter == 3 and depth == 4")
+    for pooling in ("max", "avg"):
+        share = ring.loc[ring["pooling"] == pooling, "identical_share"].item()
+        assert shown[f"ring_{pooling}_identical"].startswith(f"{100 * share:.1f} %")
+    for section in ("Run summary", "Data", "The exercise", "Invariance", "Features", "Head"):
+        assert f">{section}</h2>" in page
+    assert page.count("data:image/png;base64,") == 11 and 'src="http' not in page
+
+
+def test_second_run_does_nothing(tiny_run):
+    result = run_workflow(tiny_run, tiny_config(), "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_head_regularisation_reruns_only_head_and_report(tiny_run):
+    result = run_workflow(tiny_run, tiny_config(head={"c_grid": [0.1, 10.0]}), "-n")
+    jobs = planned_jobs(result.stdout)
+    assert {"fit_head", "render_report"} <= set(jobs)
+    assert set(jobs) <= {"fit_head", "shift_consistency", "record_provenance", "render_report", "all"}
+
+
+def test_changing_trials_does_not_touch_features_or_head(tiny_run):
+    result = run_workflow(tiny_run, tiny_config(invariance={"trials_per_jitter": 41}), "-n")
+    jobs = planned_jobs(result.stdout)
+    assert jobs.get("run_trials") == 3  # grid + two seeds (one rule, so the grid shard reruns too)
+    assert set(jobs) <= {"run_trials", "aggregate_trials", "record_provenance", "render_report", "all"}
+
+
+def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
+    for rel in (
+        "results/features/features.parquet",
+        "results/dataset/manifest.parquet",
+        "results/head/metrics.json",
+        "results/head/predictions.parquet",
+        "results/invariance/summary_by_jitter.tsv",
+        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/invariance/trials").glob("*.parquet")),
+    ):
+        assert sha(tiny_run / rel) == sha(unsharded_run / rel), rel
+
+
+def test_kill_9_during_features_then_rerun_gives_the_same_results(tiny_run, tmp_path):
+    config = tiny_config()
+    log = tmp_path / "logs/extract_features/000.log"
+    process = subprocess.Popen(snakemake_cmd(tmp_path, config), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (log.exists() and "[features" in log.read_text()):
+        time.sleep(0.05)
+    assert log.exists(), "feature extraction never started"
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and every job it started
+    process.wait()
+    assert not (tmp_path / "results/features/features.parquet").exists()
+    # The documented recovery: unlock, then the same command again.
+    run_workflow(tmp_path, config, "--unlock")
+    run_workflow(tmp_path, config)
+    for rel in ("results/features/features.parquet", "results/head/metrics.json"):
+        assert sha(tmp_path / rel) == sha(tiny_run / rel), rel
+    leftovers = [p for p in (tmp_path / "results").rglob("*.part")]
+    assert not leftovers
+
+
+def test_snakemake_report(tiny_run):
+    run_workflow(tiny_run, tiny_config(), "--report", "snakemake-report.html")
+    page = (tiny_run / "snakemake-report.html").read_text(errors="replace")
+    assert "identical_vs_depth.png" in page and "Invariance" in page

@@ -1,0 +1,58 @@
+"""Running the real Snakefile on the tiny config in a scratch folder."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/config/tiny.yaml"
+
+
+def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
+    """The tiny test config with some sections updated."""
+    config = copy.deepcopy(yaml.safe_load(TINY.read_text()))
+    for section, values in changes.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+def snakemake_cmd(workdir: Path, config: dict[str, Any], *extra: str) -> list[str]:
+    """The command that runs the workflow on ``config`` inside ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "test-config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    return [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"),
+        "--directory", str(workdir), "--configfile", str(config_file), "--cores", "2", *extra,
+    ]  # fmt: skip
+
+
+def run_workflow(workdir: Path, config: dict[str, Any], *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run (or dry-run, with ``-n``) the workflow and return the finished process."""
+    result = subprocess.run(snakemake_cmd(workdir, config, *extra), capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into rule → count."""
+    jobs: dict[str, int] = {}
+    lines = output.splitlines()
+    if "Job stats:" not in output:
+        return jobs
+    start = lines.index("Job stats:") + 3
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
