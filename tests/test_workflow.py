@@ -21,22 +21,6 @@ pytestmark = pytest.mark.slow
 STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head"]
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (2 feature shards)."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    run_workflow(workdir, tiny_config())
-    return workdir
-
-
-@pytest.fixture(scope="session")
-def unsharded_run(tmp_path_factory) -> Path:
-    """The same config from scratch in another folder, with one feature shard."""
-    workdir = tmp_path_factory.mktemp("tiny_unsharded")
-    run_workflow(workdir, tiny_config(features={"shards": 1}))
-    return workdir
-
-
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -24,7 +24,7 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.9em} th,td{border:1px so
 th{background:#f3f3f3} td.l,th.l{text-align:left} figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555} .headline{display:flex;gap:1em;flex-wrap:wrap}
 .card{background:#f7f7f9;border-radius:8px;padding:.6em 1em;min-width:10em} .card b{font-size:1.5em;display:block}
-nav a{margin-right:1em} code{background:#f3f3f3;padding:0 .2em} .note{color:#555;font-size:.9em}
+nav a{margin-right:1em} .scroll{overflow-x:auto;max-width:100%} code{background:#f3f3f3;padding:0 .2em} .note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>{{ title }}</h1>
 <nav>{% for s in sections %}<a href="#{{ s.id }}">{{ s.title }}</a>{% endfor %}</nav>
@@ -67,7 +67,7 @@ def table(frame: pd.DataFrame, digits: int = 3, left: Sequence[str] = ()) -> str
         + "</tr>"
         for r in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def key_values(pairs: Mapping[str, Any]) -> str:

@@ -1,0 +1,23 @@
+"""Shared fixtures: complete runs of the tiny config (session-scoped, reused by several modules)."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.workflow_runs import run_workflow, tiny_config
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny config (2 feature shards)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_workflow(workdir, tiny_config())
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def unsharded_run(tmp_path_factory) -> Path:
+    """The same config from scratch in another folder, with one feature shard."""
+    workdir = tmp_path_factory.mktemp("tiny_unsharded")
+    run_workflow(workdir, tiny_config(features={"shards": 1}))
+    return workdir

@@ -1,0 +1,109 @@
+"""The workflow on a real single-node SLURM cluster with accounting (tests/slurm/cluster.sh).
+
+Skipped, with the reason, where the cluster cannot be started (not root, packages missing).
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflow_runs import ROOT, snakemake_cmd, tiny_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.system]
+CLUSTER = ROOT / "tests/slurm/cluster.sh"
+LOCAL_RULES = {"get_dataset", "download_weights", "record_provenance", "all"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Start munge, MariaDB, slurmdbd, slurmctld and slurmd; stop exactly those afterwards."""
+    # Not under pytest's private tmp folder: the munge and mysql users must reach it.
+    state = Path(tempfile.mkdtemp(prefix="slurm-state-"))
+    state.chmod(0o755)
+    started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
+    try:
+        if started.returncode == 77:
+            pytest.skip(f"no SLURM cluster here: {started.stderr.strip()}")
+        assert started.returncode == 0, f"cluster start failed:\n{started.stdout}\n{started.stderr}"
+        yield {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
+    finally:
+        stopped = subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True, text=True)
+        print(stopped.stdout, stopped.stderr)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def cluster_profile(folder: Path) -> Path:
+    """The shipped slurm profile with this test cluster's partition, account and size."""
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    profile["default-resources"].update({"slurm_partition": "debug", "slurm_account": "pooltest"})
+    profile["cores"] = os.cpu_count()
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def run_on_cluster(env: dict, workdir: Path, config: dict) -> tuple[subprocess.CompletedProcess, list[str]]:
+    profile = cluster_profile(workdir / "profile")
+    cmd = ["timeout", "1500", *snakemake_cmd(workdir, config, "--workflow-profile", str(profile))]
+    cmd.remove("--cores")  # the profile sets the cluster's limits
+    cmd.remove("2")
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    output = result.stdout + result.stderr
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
+    return result, job_ids
+
+
+def sacct_states(env: dict, job_ids: list[str]) -> dict[str, str]:
+    result = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "--format=JobID,State", "-j", ",".join(job_ids)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    return dict(line.split("|") for line in result.stdout.split())
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run, tmp_path):
+    result, job_ids = run_on_cluster(cluster, tmp_path, tiny_config())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-8000:]
+    local = set(re.findall(r"^localrule (\w+):", output, flags=re.M))
+    assert local <= LOCAL_RULES, f"ran outside SLURM: {local - LOCAL_RULES}"
+    remote_rules = set(re.findall(r"^\s*rule (\w+):", output, flags=re.M))
+    assert {"extract_features", "run_trials", "fit_head", "render_report"} <= remote_rules
+    assert len(job_ids) >= 10
+    states = sacct_states(cluster, job_ids)
+    assert set(states) == set(job_ids), "sacct does not know every submitted job"
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert "Group job trials" in output  # the trial shards ran as one grouped SLURM job
+    compared = [
+        "results/features/features.parquet",
+        "results/head/metrics.json",
+        "results/invariance/summary_by_jitter.tsv",
+        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/invariance/trials").glob("*.parquet")),
+    ]
+    for rel in compared:
+        assert sha(tmp_path / rel) == sha(tiny_run / rel), rel
+
+
+def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"these are not VGG16 weights")
+    config = tiny_config(weights={"source": "path", "path": str(junk)})
+    result, job_ids = run_on_cluster(cluster, tmp_path / "work", config)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule get_weights" in output
+    assert "ERROR: weights file" in output and "does not fit the VGG16 notop" in output  # the job's log, shown
+    assert "FAILED" in sacct_states(cluster, job_ids).values()
+    assert not (tmp_path / "work/resources/weights/vgg16_notop.weights.h5").exists()
