@@ -6,6 +6,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+
 from poolkit import cli, plots
 from poolkit.invariance import TRIAL_GROUP, shift_size, summarise
 from poolkit.io import write_tsv

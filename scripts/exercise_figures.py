@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from PIL import Image
+
 from poolkit import cli, plots
 from poolkit.invariance import random_shifts
 from poolkit.io import write_json

@@ -4,6 +4,7 @@
 import time
 
 import pandas as pd
+
 from poolkit import cli
 from poolkit.io import feature_columns, write_json, write_parquet
 

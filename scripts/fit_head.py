@@ -9,11 +9,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from sklearn import __version__ as sklearn_version
+from threadpoolctl import threadpool_limits
+
 from poolkit import cli, plots
 from poolkit.head import calibration_table, evaluate, fit_with_cv, majority_baseline, roc_table
 from poolkit.io import atomic_path, feature_columns, read_json, write_json, write_parquet, write_tsv
-from sklearn import __version__ as sklearn_version
-from threadpoolctl import threadpool_limits
 
 CLASS_NAMES = ["Car", "Truck"]
 

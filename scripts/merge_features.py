@@ -2,6 +2,7 @@
 """Stage 3b: concatenate feature shards (in shard order) into one Parquet."""
 
 import pandas as pd
+
 from poolkit import cli
 from poolkit.io import WorkflowError, read_json, write_json, write_parquet
 

@@ -5,6 +5,7 @@ from a file under results/."""
 from pathlib import Path
 
 import pandas as pd
+
 from poolkit import cli
 from poolkit.io import atomic_path, read_json
 from poolkit.report import figure, key_values, paragraph, render, table

@@ -4,6 +4,7 @@
 import numpy as np
 import pandas as pd
 from PIL import Image
+
 from poolkit import cli
 from poolkit.invariance import run_shard
 from poolkit.io import write_parquet

@@ -7,10 +7,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
+
 from poolkit import cli, plots
 from poolkit.io import feature_columns, write_tsv
 from poolkit.stats import bootstrap_mean_ci
-from threadpoolctl import threadpool_limits
 
 
 def main() -> None:

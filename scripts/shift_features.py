@@ -3,6 +3,7 @@
 
 import numpy as np
 import pandas as pd
+
 from poolkit import cli
 from poolkit.dataset import load_rgb
 from poolkit.invariance import vgg_shift_set

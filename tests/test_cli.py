@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from poolkit.cli import snakemake_argv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from poolkit.config import validate_config
 from poolkit.io import WorkflowError
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from poolkit import dataset
 from poolkit.dataset import build_manifest, check_layout, kaggle_download, load_rgb, materialise_local
 from poolkit.io import WorkflowError
 from poolkit.synthetic import generate_dataset
-
 from tests.helpers import jpeg_bytes, make_layout
 
 ROOT = Path(__file__).resolve().parents[1]

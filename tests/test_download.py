@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from poolkit.dataset import safe_extract
 from poolkit.download import ChecksumError, download
 from poolkit.io import WorkflowError
-
 from tests.helpers import Route, make_layout, serve, zip_of
 
 ROOT = Path(__file__).resolve().parents[1]

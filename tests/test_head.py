@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from poolkit.head import evaluate, fit_with_cv, majority_baseline
 from poolkit.stats import bootstrap_mean_ci
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from poolkit.invariance import TRIAL_GROUP, compare, run_shard, summarise, vgg_shift_set
 
 COMMON = {

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from poolkit.invariance import grid_shifts, pooled_trials
 from poolkit.pooling import (
     avg_pool,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from poolkit.features import preprocess, shard_bounds
 from poolkit.io import WorkflowError
-
 from tests.helpers import Route, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, s
 
 def test_wrong_weights_file_is_a_clear_error(tmp_path, tf_ready):
     import keras
+
     from poolkit.weights import load_model_from_file
 
     with pytest.raises(WorkflowError, match="does not exist"):
@@ -137,3 +138,14 @@ def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weig
         parts.append(extractor.extract_paths(paths[start:stop], 64, "nearest", 4)[0])
     assert np.concatenate(parts).tobytes() == whole.tobytes()
     assert pd.DataFrame(whole).notna().all().all() and whole.std() > 0
+
+
+def test_in_graph_preprocessing_equals_the_reference(seeded_weights, images, tf_ready):
+    import tensorflow as tf
+
+    from poolkit.features import GapExtractor
+
+    for mode in ("caffe", "none"):
+        extractor = GapExtractor(str(seeded_weights), mode)
+        reference = tf.reduce_mean(extractor.base(preprocess(images, mode), training=False), axis=(1, 2)).numpy()
+        assert np.allclose(extractor.scores(images), reference, rtol=1e-5, atol=1e-6)

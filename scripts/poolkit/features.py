@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -74,13 +75,21 @@ class GapExtractor:
 
         from .weights import load_model_from_file
 
+        if preprocessing not in ("caffe", "none"):
+            raise ValueError(f"unknown preprocessing {preprocessing!r}; allowed: caffe, none")
         self.preprocessing = preprocessing
         self.base = load_model_from_file(weights_file)
         base = self.base
+        mean = tf.constant(IMAGENET_BGR_MEAN)
 
         @tf.function(reduce_retracing=True)
         def forward(batch: tf.Tensor) -> tf.Tensor:
-            return tf.reduce_mean(base(batch, training=False), axis=(1, 2))
+            # Preprocessing runs inside the graph, next to the model (same arithmetic as
+            # preprocess(): float32, then RGB→BGR and the ImageNet mean removed for caffe).
+            x = tf.cast(batch, tf.float32)
+            if preprocessing == "caffe":
+                x = tf.reverse(x, axis=[-1]) - mean
+            return tf.reduce_mean(base(x, training=False), axis=(1, 2))
 
         self._forward = forward
 
@@ -91,21 +100,30 @@ class GapExtractor:
 
     def scores(self, uint8_batch: np.ndarray) -> np.ndarray:
         """GAP scores of one batch of 0–255 RGB images (float32, shape (n, 512))."""
-        return self._forward(preprocess(uint8_batch, self.preprocessing)).numpy()
+        return self._forward(uint8_batch).numpy()
 
     def extract_paths(
         self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
     ) -> tuple[np.ndarray, float]:
-        """Scores for image files in order, decoded ahead by tf.data; returns (scores, images/s)."""
+        """Scores for image files in order, decoded ahead by tf.data.
+
+        Returns the scores and the steady-state rate in images/s: timed from the end
+        of the first batch, which also traces the graph (over the whole run when there
+        is a single batch).
+        """
         progress = Progress(len(paths), label)
         out = np.zeros((len(paths), 512), dtype=np.float32)
-        position = 0
+        position, steady_from, steady_start = 0, 0, progress.start
         for batch, n_real in batch_dataset(paths, size, resize, batch_size):
             n_real = int(n_real)
-            out[position : position + n_real] = self.scores(batch.numpy())[:n_real]
+            out[position : position + n_real] = self._forward(batch).numpy()[:n_real]
             position += n_real
             progress.update(n_real)
-        return out, progress.rate
+            if steady_from == 0 and position < len(paths):
+                steady_from, steady_start = position, time.perf_counter()
+        elapsed = time.perf_counter() - steady_start
+        rate = (position - steady_from) / elapsed if elapsed > 0 else 0.0
+        return out, rate
 
     def extract_arrays(self, images: np.ndarray, batch_size: int, label: str = "features") -> np.ndarray:
         """Scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""

@@ -1,0 +1,259 @@
+#!/usr/bin/env python
+"""Benchmarks measured side by side in one run: matmul peak, VGG16 + GAP images/s (the exercise's
+one-at-a-time loop vs the workflow's feature stage), FLOP/s and peak memory, invariance-trial
+throughput, and Snakemake rerun times. Prints ratios and writes results/benchmarks/."""
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from poolkit import cli
+from poolkit.io import write_json, write_tsv
+
+ROOT = Path(__file__).resolve().parents[1]
+GFLOP_PER_IMAGE = 10.0  # VGG16 conv base at 128×128: 5.01 GMAC
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest wall time of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_peak(threads: int) -> dict[str, float]:
+    """float32 matmul GFLOP/s with NumPy (OpenBLAS) and TensorFlow (oneDNN), 4096²."""
+    n = 4096
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    a @ b
+    numpy_gflops = 2 * n**3 / best_of(lambda: a @ b, 3) / 1e9
+    import tensorflow as tf
+
+    ta, tb = tf.constant(a), tf.constant(b)
+    (ta @ tb).numpy()
+    tf_gflops = 2 * n**3 / best_of(lambda: (ta @ tb).numpy(), 3) / 1e9
+    return {"numpy": numpy_gflops, "tensorflow": tf_gflops, "peak": max(numpy_gflops, tf_gflops)}
+
+
+def exercise_loop(weights: str, images: np.ndarray) -> float:
+    """Images/s of the exercise's way: a Keras model called on one image at a time."""
+    import keras
+
+    from poolkit.weights import load_model_from_file
+
+    model = keras.Sequential([load_model_from_file(weights), keras.layers.GlobalAveragePooling2D()])
+    x = images.astype(np.float32)
+    model(x[:1])  # build
+    start = time.perf_counter()
+    for i in range(len(x)):
+        model(x[i : i + 1])
+    return len(x) / (time.perf_counter() - start)
+
+
+def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads: int, env: dict | None = None) -> dict:
+    """Run the workflow's feature script as a subprocess; images/s and its peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/extract_features.py"), "--manifest", str(manifest), "--weights",
+         str(weights), "--out", str(out / "f.parquet"), "--info", str(out / "f.json"), "--batch-size", str(batch),
+         "--threads", str(threads)],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    info = json.loads((out / "f.json").read_text())
+    return {
+        "images_per_s": info["images_per_s"],
+        "wall_s": wall,
+        "peak_rss_mb": peak_kb / 1024,
+        "rss_grew": peak_kb > before,
+    }
+
+
+def variant(args) -> None:
+    """One extraction variant in a fresh process (for settings read at import time)."""
+    from poolkit import tfsetup
+
+    tfsetup.configure(args.threads)
+    import tensorflow as tf
+
+    from poolkit.features import GapExtractor, preprocess
+
+    images = np.load(args.images)
+    base = GapExtractor(args.weights, "caffe").base
+    batches = [images[i : i + args.batch] for i in range(0, len(images) - args.batch + 1, args.batch)]
+    if args.bf16:
+        import keras
+
+        from poolkit.weights import vgg16_notop
+
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        weights = base.get_weights()
+        base = vgg16_notop(None)
+        base.set_weights(weights)
+    forward = tf.function(
+        lambda x: tf.reduce_mean(tf.cast(base(x, training=False), tf.float32), axis=(1, 2)), jit_compile=args.xla
+    )
+    forward(preprocess(batches[0], "caffe"))
+    start = time.perf_counter()
+    for batch in batches:
+        forward(preprocess(batch, "caffe")).numpy()
+    rate = sum(len(b) for b in batches) / (time.perf_counter() - start)
+    print(json.dumps({"images_per_s": rate}))
+
+
+def run_variant(images: Path, weights: Path, batch: int, threads: int, xla=False, bf16=False, onednn=True) -> float:
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"}
+    cmd = [sys.executable, __file__, "variant", "--images", str(images), "--weights", str(weights),
+           "--batch", str(batch), "--threads", str(threads)] + (["--xla"] if xla else []) + (["--bf16"] if bf16 else [])  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        print(result.stderr[-2000:], file=sys.stderr)
+        return float("nan")
+    return json.loads(result.stdout.strip().splitlines()[-1])["images_per_s"]
+
+
+def snakemake_times(config: Path, work: Path) -> dict[str, float]:
+    """Full run, then a no-op rerun and a rerun after changing only the head's C grid."""
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
+            str(work), "--cores", "2", "--quiet", "all"]  # fmt: skip
+    subprocess.run([*base, "--configfile", str(config)], check=True, capture_output=True)
+    noop = best_of(lambda: subprocess.run([*base, "--configfile", str(config)], check=True, capture_output=True), 2)
+    changed = yaml.safe_load(config.read_text())
+    changed.setdefault("head", {})["c_grid"] = [0.05, 0.5, 5.0]
+    changed_file = work / "changed.yaml"
+    changed_file.write_text(yaml.safe_dump(changed))
+    start = time.perf_counter()
+    subprocess.run([*base, "--configfile", str(changed_file)], check=True, capture_output=True)
+    return {"noop_rerun_s": noop, "head_change_rerun_s": time.perf_counter() - start}
+
+
+def main() -> None:
+    p = cli.parser(__doc__)
+    sub = p.add_subparsers(dest="command")
+    v = sub.add_parser("variant", help="(internal) time one extraction variant")
+    v.add_argument("--images", required=True)
+    v.add_argument("--weights", required=True)
+    v.add_argument("--batch", type=int, default=64)
+    v.add_argument("--threads", type=int, default=2)
+    v.add_argument("--xla", action="store_true")
+    v.add_argument("--bf16", action="store_true")
+    p.add_argument("--out", default="results/benchmarks")
+    p.add_argument("--n-images", type=int, default=256, help="images for the feature stage")
+    p.add_argument("--n-loop", type=int, default=48, help="images for the one-at-a-time loop")
+    p.add_argument("--batch", type=int, default=64, help="the configured batch size")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dag-config", default=str(ROOT / "config/demo.yaml"), help="config for the rerun timings")
+    p.add_argument("--explore", action="store_true", help="also time XLA, bfloat16, threads, batch sizes, oneDNN off")
+    args = p.parse_args()
+    if args.command == "variant":
+        variant(args)
+        return
+
+    from poolkit import tfsetup
+
+    tfsetup.configure(args.threads)
+    from poolkit.dataset import build_manifest, load_rgb
+    from poolkit.invariance import run_shard
+    from poolkit.io import write_parquet
+    from poolkit.synthetic import generate_dataset
+    from poolkit.weights import random_model, save_weights
+
+    out = Path(args.out)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        per_class = args.n_images // 4
+        generate_dataset(scratch / "img", {"train": per_class, "valid": per_class}, seed=0)
+        manifest, _ = build_manifest(scratch / "img")
+        write_parquet(manifest, scratch / "manifest.parquet")
+        weights = scratch / "w.weights.h5"
+        save_weights(random_model(0), weights)
+        images = np.stack([np.asarray(load_rgb(p, 128, "nearest")) for p in manifest["path"]])
+        np.save(scratch / "images.npy", images)
+
+        print("matmul peak ...", flush=True)
+        peak = matmul_peak(args.threads)
+        print("one image at a time (the exercise's loop) ...", flush=True)
+        loop_rate = exercise_loop(str(weights), images[: args.n_loop])
+        print("the workflow's feature stage ...", flush=True)
+        stage = feature_stage(scratch / "manifest.parquet", weights, scratch, args.batch, args.threads)
+        print("invariance trials ...", flush=True)
+        trial_s = best_of(
+            lambda: run_shard("s0", ["ring"], [3], 10_000, 3, ["max", "avg", "blur"], 4, "replicate", 64, 4, None), 2
+        )
+        print("snakemake reruns ...", flush=True)
+        reruns = snakemake_times(Path(args.dag_config), scratch / "dag")
+        explore = {}
+        if args.explore:
+            print("variants ...", flush=True)
+            for name, kwargs in {
+                "batch 16": {"batch": 16}, "batch 32": {"batch": 32}, "batch 64": {"batch": 64},
+                "batch 128": {"batch": 128}, "threads 1": {"batch": 64, "threads": 1},
+                "XLA (jit_compile)": {"batch": 64, "xla": True}, "bfloat16 (mixed)": {"batch": 64, "bf16": True},
+                "oneDNN off": {"batch": 64, "onednn": False},
+            }.items():  # fmt: skip
+                kwargs.setdefault("threads", args.threads)
+                explore[name] = run_variant(scratch / "images.npy", weights, **kwargs)
+                print(f"  {name}: {explore[name]:.2f} images/s", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    stage_gflops = stage["images_per_s"] * GFLOP_PER_IMAGE
+    rows = [
+        ("matmul peak, float32 (NumPy)", peak["numpy"], "GFLOP/s", ""),
+        ("matmul peak, float32 (TensorFlow)", peak["tensorflow"], "GFLOP/s", ""),
+        ("VGG16+GAP, one image at a time", loop_rate, "images/s", ""),
+        ("VGG16+GAP, feature stage", stage["images_per_s"], "images/s", f"batch {args.batch}"),
+        ("feature stage FLOP rate", stage_gflops, "GFLOP/s", "10.0 GFLOP per image"),
+        ("feature stage / matmul peak", stage_gflops / peak["peak"], "ratio", "target >= 0.90"),
+        ("feature stage / one-at-a-time", stage["images_per_s"] / loop_rate, "ratio", "target >= 2"),
+        ("feature stage peak memory", stage["peak_rss_mb"], "MiB", "target <= 3072"),
+        ("invariance: 10,000 ring trials x 3 poolings x 4 depths", trial_s, "s", "target well under 60"),
+        ("invariance throughput", 10_000 / trial_s, "trials/s", ""),
+        ("no-op rerun of the whole DAG", reruns["noop_rerun_s"], "s", "target < 5"),
+        ("rerun after changing only head.c_grid", reruns["head_change_rerun_s"], "s", ""),
+        *((f"variant: {k}", v, "images/s", "") for k, v in explore.items()),
+    ]
+    table = pd.DataFrame(rows, columns=["measure", "value", "unit", "note"])
+    checks = {
+        "stage_vs_peak_ge_0.90": stage_gflops / peak["peak"] >= 0.90,
+        "stage_vs_loop_ge_2": stage["images_per_s"] / loop_rate >= 2,
+        "peak_memory_le_3GiB": stage["peak_rss_mb"] <= 3072,
+        "noop_rerun_lt_5s": reruns["noop_rerun_s"] < 5,
+    }
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+        machine = f"{model}, {os.cpu_count()} cores, {platform.platform()}"
+    except (OSError, StopIteration):
+        pass
+    write_tsv(table, out / "bench.tsv")
+    write_json({"machine": machine, "table": table.to_dict(orient="records"), "checks": checks}, out / "bench.json")
+    print(f"\nmachine: {machine}")
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'} {name}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
