@@ -21,6 +21,7 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
     p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
@@ -32,7 +33,7 @@ def main() -> None:
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
-    extractor = GapExtractor(args.weights, args.preprocessing)
+    extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
     began = time.perf_counter()
     scores, rate = extractor.extract_paths(
         rows["path"].tolist(),
@@ -60,6 +61,7 @@ def main() -> None:
             "image_size": args.image_size,
             "resize": args.resize,
             "preprocessing": args.preprocessing,
+            "precision": args.precision,
             "batch_size": args.batch_size,
             "seconds": round(seconds, 3),
             "images_per_s": round(rate, 3),

@@ -33,6 +33,7 @@ def main() -> None:
             "image_size": first["image_size"],
             "resize": first["resize"],
             "preprocessing": first["preprocessing"],
+            "precision": first["precision"],
             "batch_size": first["batch_size"],
             "extract_seconds": round(seconds, 3),
             "images_per_s": round(len(table) / seconds, 3) if seconds else None,

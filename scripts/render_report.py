@@ -108,7 +108,8 @@ def main() -> None:
         + (f" (seed {weights['seed']})" if "seed" in weights else f" ({weights.get('source_file', '')})"),
         "weights sha256 (values)": prov["weights_sha256"],
         "manifest sha256": prov["manifest_sha256"],
-        "preprocessing / resize": f"{feats['preprocessing']} / {feats['resize']} to {feats['image_size']}×{feats['image_size']}",
+        "preprocessing / resize / precision": f"{feats['preprocessing']} / {feats['resize']} to "
+        f"{feats['image_size']}×{feats['image_size']} / {feats['precision']}",
         "seeds": f"dataset {cfg['dataset']['synthetic']['seed']}, weights {cfg['weights']['seed']}, "
         f"trials {cfg['invariance']['seeds']}, head {cfg['head']['seed']}, exercise {cfg['exercise']['seed']}",
         "git commit": prov["git_commit"],

@@ -23,6 +23,7 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
     p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
 
@@ -38,7 +39,9 @@ def main() -> None:
     chosen = valid.loc[pick].reset_index(drop=True)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
-    scores = GapExtractor(args.weights, args.preprocessing).extract_arrays(stack, args.batch_size, "shifted copies")
+    scores = GapExtractor(args.weights, args.preprocessing, args.precision).extract_arrays(
+        stack, args.batch_size, "shifted copies"
+    )
     table.insert(0, "image_id", chosen.loc[table["image_index"], "image_id"].to_numpy())
     table.insert(1, "label", chosen.loc[table["image_index"], "label"].to_numpy())
     result = pd.concat([table.drop(columns="image_index"), pd.DataFrame(scores, columns=feature_columns())], axis=1)

@@ -149,3 +149,15 @@ def test_in_graph_preprocessing_equals_the_reference(seeded_weights, images, tf_
         extractor = GapExtractor(str(seeded_weights), mode)
         reference = tf.reduce_mean(extractor.base(preprocess(images, mode), training=False), axis=(1, 2)).numpy()
         assert np.allclose(extractor.scores(images), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_scores_are_close_to_float32(seeded_weights, images, tf_ready):
+    from poolkit.features import GapExtractor
+
+    exact = GapExtractor(str(seeded_weights), "caffe").scores(images)
+    fast = GapExtractor(str(seeded_weights), "caffe", "bfloat16").scores(images)
+    assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
+    cosine = (exact * fast).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(fast, axis=1))
+    assert cosine.min() > 0.99
+    again = GapExtractor(str(seeded_weights), "caffe").scores(images)
+    assert np.array_equal(again, exact)  # the float32 policy is restored afterwards

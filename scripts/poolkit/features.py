@@ -70,15 +70,25 @@ def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int)
 class GapExtractor:
     """A compiled forward pass: VGG16 base → GlobalAveragePooling2D → 512 scores."""
 
-    def __init__(self, weights_file: str, preprocessing: str):
+    def __init__(self, weights_file: str, preprocessing: str, precision: str = "float32"):
+        import keras
         import tensorflow as tf
 
         from .weights import load_model_from_file
 
         if preprocessing not in ("caffe", "none"):
             raise ValueError(f"unknown preprocessing {preprocessing!r}; allowed: caffe, none")
+        policies = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+        if precision not in policies:
+            raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policies)}")
         self.preprocessing = preprocessing
-        self.base = load_model_from_file(weights_file)
+        self.precision = precision
+        # The layers' compute dtype is fixed when they are built: set the policy first.
+        keras.mixed_precision.set_global_policy(policies[precision])
+        try:
+            self.base = load_model_from_file(weights_file)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
         base = self.base
         mean = tf.constant(IMAGENET_BGR_MEAN)
 
@@ -89,7 +99,8 @@ class GapExtractor:
             x = tf.cast(batch, tf.float32)
             if preprocessing == "caffe":
                 x = tf.reverse(x, axis=[-1]) - mean
-            return tf.reduce_mean(base(x, training=False), axis=(1, 2))
+            maps = tf.cast(base(x, training=False), tf.float32)
+            return tf.reduce_mean(maps, axis=(1, 2))
 
         self._forward = forward
 

@@ -24,6 +24,7 @@ rule extract_features:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
+        precision=FEATURES["precision"],
         threads=lambda wildcards, threads: threads,
     script:
         "../../scripts/extract_features.py"

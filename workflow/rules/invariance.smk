@@ -99,6 +99,7 @@ rule shift_features:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
+        precision=FEATURES["precision"],
         threads=lambda wildcards, threads: threads,
     script:
         "../../scripts/shift_features.py"
