@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: demo run test test-fast lint bench report clean help
+.PHONY: demo run test test-fast lint bench report unlock clean help
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
@@ -28,6 +28,10 @@ run: $(STAMP)
 
 report: $(STAMP)
 	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip
+
+# After Snakemake itself was killed: release its lock, then run the same command again.
+unlock: $(STAMP)
+	$(SNAKEMAKE) --unlock --configfile config/demo.yaml
 
 test: $(STAMP)
 	bash tests/system_deps.sh

@@ -14,6 +14,7 @@ from poolkit.dataset import safe_extract
 from poolkit.download import ChecksumError, download
 from poolkit.io import WorkflowError
 from tests.helpers import Route, make_layout, serve, zip_of
+from tests.workflow_runs import run_workflow, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,22 +116,18 @@ def run_get_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.Compl
     )  # fmt: skip
 
 
-def test_url_source_builds_the_expected_manifest(tmp_path):
+def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):
     files = make_layout(tmp_path / "src", per_class=2)
     body = zip_of(files)
     with serve({"/data.zip": Route(body)}) as url:
-        result = run_get_dataset(tmp_path, url + "/data.zip", sha(body))
-    assert result.returncode == 0, result.stderr
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts/build_manifest.py"), "--images", "images", "--manifest", "m.parquet",
-         "--skipped", "s.tsv", "--counts", "c.json"],
-        cwd=tmp_path, check=True,
-    )  # fmt: skip
-    manifest = pd.read_parquet(tmp_path / "m.parquet")
+        config = tiny_config(dataset={"source": "url", "url": {"url": url + "/data.zip", "sha256": sha(body)}})
+        run_workflow(tmp_path / "work", config, "--until", "build_manifest")
+    manifest = pd.read_parquet(tmp_path / "work/results/dataset/manifest.parquet")
     assert sorted(manifest["image_id"]) == sorted(files)
     expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     assert dict(zip(manifest["image_id"], manifest["sha256"], strict=True)) == expected
     assert set(manifest.loc[manifest["class_name"] == "Truck", "label"]) == {1}
+    assert not (tmp_path / "work/results/features").exists()  # --until stopped there
 
 
 def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):

@@ -1,0 +1,49 @@
+"""The workflow's own tidiness checks: snakemake --lint, snakefmt, ruff, dry runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+@pytest.mark.parametrize("config", ["config/demo.yaml", "config/config.yaml"])
+def test_snakemake_lint_is_clean(config):
+    result = run(sys.executable, "-m", "snakemake", "--lint", "--configfile", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/demo.yaml"])
+def test_dry_run_plans_every_stage(config, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(ROOT / config)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for rule in ("get_dataset", "build_manifest", "get_weights", "extract_features", "run_trials", "fit_head",
+                 "render_report"):  # fmt: skip
+        assert rule in result.stdout
+    if config == "config/config.yaml":
+        assert "download_weights" in result.stdout  # ImageNet weights are fetched first
+        assert result.stdout.count("rule extract_features:") == 4  # features.shards: 4
+
+
+def test_snakefmt_is_clean():
+    result = run(str(BIN / "snakefmt"), "--check", "workflow")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    check = run(str(BIN / "ruff"), "check", ".")
+    assert check.returncode == 0, check.stdout
+    form = run(str(BIN / "ruff"), "format", "--check", ".")
+    assert form.returncode == 0, form.stdout
