@@ -17,12 +17,7 @@ def main() -> None:
     p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
-    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--threads", type=int, default=2)
+    cli.add_model_options(p)
     args = p.parse_args()
 
     from poolkit import tfsetup

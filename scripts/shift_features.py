@@ -19,12 +19,7 @@ def main() -> None:
     p.add_argument("--shifts", type=cli.int_list, default="1,2,4,8,16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fill", default="replicate", choices=["replicate", "reflect", "zero"])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
-    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--threads", type=int, default=2)
+    cli.add_model_options(p)
     args = p.parse_args()
 
     from poolkit import tfsetup

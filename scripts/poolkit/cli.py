@@ -16,6 +16,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every script that runs the VGG16 + GAP model."""
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
+    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--threads", type=int, default=2)
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``"1,2,3"`` into ``[1, 2, 3]``."""
     return [int(item) for item in text.split(",") if item.strip()]
