@@ -107,6 +107,7 @@ def main() -> None:
                 "size": args.ring_size,
                 "radius": args.ring_size // 2 - args.r_shrink,
                 "jitter": args.jitter,
+                "repeats": args.repeats,
                 "shifts": [[int(a), int(b)] for a, b in zip(dx, dy, strict=True)],
                 "final_shape": list(reference.shape),
                 "final_identical_to_unshifted": identical,

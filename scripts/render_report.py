@@ -11,13 +11,9 @@ from poolkit.io import atomic_path, read_json
 from poolkit.report import figure, key_values, paragraph, render, table
 
 
-def fmt_ci(entry: dict[str, float], percent: bool = False) -> str:
-    scale, unit = (100, " %") if percent else (1, "")
-    return (
-        f"{scale * entry['value']:.1f}{unit} [{scale * entry['ci_low']:.1f}, {scale * entry['ci_high']:.1f}]"
-        if percent
-        else (f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]")
-    )
+def fmt_ci(entry: dict[str, float]) -> str:
+    """A value with its 95% interval, three decimals."""
+    return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
 def stage_timings(paths: list[str]) -> pd.DataFrame:
@@ -151,7 +147,7 @@ def main() -> None:
         figure(
             r / "exercise/ring_condensed.png",
             f"The ring (radius {ex['ring']['radius']} px) shifted at random by up to ±{ex['ring']['jitter']} px and max-pooled "
-            f"{len(ex['ring']['final_identical_to_unshifted']) and 4} times; final map identical to the unshifted one: {ex['ring']['final_identical_to_unshifted']}.",
+            f"{ex['ring']['repeats']} times; final map identical to the unshifted one: {ex['ring']['final_identical_to_unshifted']}.",
         ),
         figure(
             r / "exercise/gap_maps.png",
@@ -211,9 +207,7 @@ def main() -> None:
             f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation (log loss) "
             f"on {m['n_train']} training images: C = {m['chosen_C']:g}. Evaluated once on {m['n_valid']} validation images."
         ),
-        key_values(
-            {k: fmt_ci(m[k], percent=False) for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")}
-        ),
+        key_values({k: fmt_ci(m[k]) for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")}),
         paragraph("All models on the same validation split (95% bootstrap intervals):"),
         table(
             baselines[["model", "accuracy", "accuracy_lo", "accuracy_hi", "roc_auc", "log_loss", "brier"]],

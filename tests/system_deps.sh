@@ -23,9 +23,14 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "system_deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Daemons are started by the tests themselves, never by the package scripts.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+# Daemons are started by the tests themselves, never by the package scripts: a temporary
+# policy-rc.d (removed again if we made it) stops apt from starting them.
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+fi
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
   echo "system_deps: apt-get install failed; the browser and SLURM tests will be skipped"
 fi
+[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 exit 0

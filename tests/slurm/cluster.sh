@@ -45,6 +45,9 @@ start() {
   export PATH="/usr/sbin:$PATH"
   # Jobs' inner srun (snakemake-executor-plugin-slurm-jobstep) drops SLURM_CONF from its
   # environment, so the config must also sit at the default path: a link we remove on stop.
+  if [ -L /etc/slurm/slurm.conf ] && [ ! -e /etc/slurm/slurm.conf ]; then
+    rm -f /etc/slurm/slurm.conf  # a dangling link left by an earlier, interrupted test
+  fi
   if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" != "$dir/slurm.conf" ]; then
     skip "/etc/slurm/slurm.conf exists (a real cluster's?); not replacing it"
   fi
