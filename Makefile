@@ -50,4 +50,5 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --out results/benchmarks
 
 clean:
-	rm -rf results resources logs benchmarks .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf resources logs benchmarks .snakemake
