@@ -63,3 +63,25 @@ def test_bootstrap_mean_ci_covers_the_mean_and_shrinks_with_n():
     assert small[1] <= small[0] <= small[2]
     assert (large[2] - large[1]) < (small[2] - small[1])
     assert bootstrap_mean_ci(np.array([1.0, 1.0]), np.random.default_rng(0), 100) == (1.0, 1.0, 1.0)
+
+
+def test_vectorised_resample_metrics_equal_scikit_learn():
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, log_loss, roc_auc_score
+
+    from poolkit.stats import resampled_classification_metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=60)
+    p = np.round(rng.random(60), 2)  # rounding makes ties, which AUC must average
+    p[:3] = [0.0, 1.0, 0.5]
+    idx = rng.integers(0, 60, size=(5, 60))
+    ours = resampled_classification_metrics(y, p, idx)
+    for row in range(5):
+        yb, pb = y[idx[row]], p[idx[row]]
+        assert ours["accuracy"][row] == pytest.approx(accuracy_score(yb, pb >= 0.5))
+        assert ours["balanced_accuracy"][row] == pytest.approx(balanced_accuracy_score(yb, pb >= 0.5))
+        assert ours["roc_auc"][row] == pytest.approx(roc_auc_score(yb, pb))
+        assert ours["log_loss"][row] == pytest.approx(log_loss(yb, pb, labels=[0, 1]))
+        assert ours["brier"][row] == pytest.approx(brier_score_loss(yb, pb))
+    single = resampled_classification_metrics(np.array([1, 1, 1]), np.array([0.2, 0.7, 0.9]), np.array([[0, 1, 2]]))
+    assert np.isnan(single["roc_auc"][0]) and single["accuracy"][0] == pytest.approx(2 / 3)

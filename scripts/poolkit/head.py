@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .stats import bootstrap_metric_ci
+from .stats import bootstrap_classification_ci
 
 
 def make_pipeline(max_iter: int) -> Pipeline:
@@ -65,20 +65,24 @@ def fit_with_cv(
 
 
 def evaluate(y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
-    """Validation metrics with 95% bootstrap intervals (resampling images)."""
-    rng = np.random.default_rng(seed)
+    """Validation metrics (scikit-learn) with 95% bootstrap intervals (resampling images)."""
     predicted = (p_truck >= 0.5).astype(int)
-    metrics: dict[str, Any] = {}
-    scorers = {
-        "accuracy": lambda y, p: accuracy_score(y, p >= 0.5),
-        "balanced_accuracy": lambda y, p: balanced_accuracy_score(y, p >= 0.5),
-        "roc_auc": roc_auc_score,
-        "log_loss": lambda y, p: log_loss(y, p, labels=[0, 1]),
-        "brier": brier_score_loss,
+    values = {
+        "accuracy": accuracy_score(y_true, predicted),
+        "balanced_accuracy": balanced_accuracy_score(y_true, predicted),
+        "roc_auc": roc_auc_score(y_true, p_truck),
+        "log_loss": log_loss(y_true, p_truck, labels=[0, 1]),
+        "brier": brier_score_loss(y_true, p_truck),
     }
-    for name, scorer in scorers.items():
-        value, low, high = bootstrap_metric_ci(scorer, y_true, p_truck, rng, n_boot)
-        metrics[name] = {"value": value, "ci_low": low, "ci_high": high}
+    intervals = bootstrap_classification_ci(y_true, p_truck, np.random.default_rng(seed), n_boot)
+    metrics: dict[str, Any] = {
+        name: {
+            "value": float(value),
+            "ci_low": intervals.get(name, (float(value), float(value)))[0],
+            "ci_high": intervals.get(name, (float(value), float(value)))[1],
+        }
+        for name, value in values.items()
+    }
     matrix = confusion_matrix(y_true, predicted, labels=[0, 1])
     metrics["confusion_matrix"] = {
         "labels": ["Car", "Truck"],

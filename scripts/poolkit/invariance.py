@@ -154,10 +154,9 @@ def run_shard(
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
                 dx, dy = random_shifts(rng, jitter, trials_per_jitter)
                 mode = "random"
-            image_index = np.full(len(dx), -1)
             if kind == "dataset":
-                if dataset_images is None or len(dataset_images) == 0:
-                    raise ValueError("input 'dataset' needs dataset images")
+                if dataset_images is None or len(dataset_images) == 0 or len(dataset_ids) != len(dataset_images):
+                    raise ValueError("input 'dataset' needs dataset images and one id per image")
                 if mode == "grid":
                     image_index = np.repeat(np.arange(len(dataset_images)), len(dx))
                     dx, dy = np.tile(dx, len(dataset_images)), np.tile(dy, len(dataset_images))
@@ -168,12 +167,11 @@ def run_shard(
                 base = input_images(kind, size, r_shrink)
             table = pooled_trials(base, dx, dy, poolings, depths, fill)
             table.insert(0, "input", kind)
-            ids = np.array(list(dataset_ids) or [""], dtype=object)
-            table.insert(
-                1,
-                "image_id",
-                np.where(image_index >= 0, ids[np.maximum(image_index, 0)], kind)[table["trial"].to_numpy()],
-            )
+            if kind == "dataset":
+                trial_ids = np.asarray(dataset_ids, dtype=object)[image_index]
+            else:
+                trial_ids = np.full(len(dx), kind, dtype=object)
+            table.insert(1, "image_id", trial_ids[table["trial"].to_numpy()])
             table.insert(2, "mode", mode)
             table.insert(3, "seed", seed)
             table.insert(4, "jitter", int(jitter))

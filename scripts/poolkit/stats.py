@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 
@@ -30,30 +28,46 @@ def bootstrap_mean_ci(
     return mean, float(low), float(high)
 
 
-def bootstrap_metric_ci(
-    metric: Callable[[np.ndarray, np.ndarray], float],
-    y_true: np.ndarray,
-    y_score: np.ndarray,
-    rng: np.random.Generator,
-    n_boot: int = 1000,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """A metric on all pairs and a percentile bootstrap interval over resampled pairs.
+def resampled_classification_metrics(y_true: np.ndarray, p_pos: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Binary-classification metrics of many resamples at once (rows of ``idx``).
 
-    Resamples with a single class present (where a metric is undefined) are redrawn.
+    Accuracy and balanced accuracy at threshold 0.5, ROC AUC (Mann-Whitney, ties
+    averaged), log loss (probabilities clipped to [eps, 1 - eps]) and Brier score.
+    Rows holding a single class get NaN for the metrics that need both.
     """
-    estimate = float(metric(y_true, y_score))
-    stats: list[float] = []
-    n = len(y_true)
-    attempts = 0
-    while len(stats) < n_boot and attempts < 10 * n_boot:
-        attempts += 1
-        idx = rng.integers(0, n, size=n)
-        if np.unique(y_true[idx]).size < 2:
-            continue
-        stats.append(float(metric(y_true[idx], y_score[idx])))
-    if not stats:
-        return estimate, float("nan"), float("nan")
+    from scipy.stats import rankdata
+
+    y = y_true[idx].astype(np.float64)
+    p = p_pos[idx].astype(np.float64)
+    predicted = (p >= 0.5).astype(np.float64)
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    both = (n_pos > 0) & (n_neg > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall_pos = (predicted * y).sum(axis=1) / n_pos
+        recall_neg = ((1 - predicted) * (1 - y)).sum(axis=1) / n_neg
+        ranks = rankdata(p, axis=1)
+        auc = ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    eps = np.finfo(np.float64).eps
+    clipped = np.clip(p, eps, 1 - eps)
+    return {
+        "accuracy": (predicted == y).mean(axis=1),
+        "balanced_accuracy": np.where(both, (recall_pos + recall_neg) / 2, np.nan),
+        "roc_auc": np.where(both, auc, np.nan),
+        "log_loss": -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(axis=1),
+        "brier": ((p - y) ** 2).mean(axis=1),
+    }
+
+
+def bootstrap_classification_ci(
+    y_true: np.ndarray, p_pos: np.ndarray, rng: np.random.Generator, n_boot: int = 1000, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of every metric of :func:`resampled_classification_metrics`."""
+    if n_boot <= 0:
+        return {}
+    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
     alpha = (1 - level) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return estimate, float(low), float(high)
+    return {
+        name: tuple(float(q) for q in np.nanquantile(values, [alpha, 1 - alpha]))  # type: ignore[misc]
+        for name, values in resampled_classification_metrics(y_true, p_pos, idx).items()
+    }
