@@ -56,7 +56,13 @@ def main() -> None:
     base = ring(args.ring_size, args.r_shrink)
     dx, dy = random_shifts(rng, args.jitter, args.examples)
     shifted = shift_images(base, dx, dy, "replicate")
-    fig, axes = plt.subplots(args.examples, args.repeats + 1, figsize=(2.6 * (args.repeats + 1), 2.6 * args.examples))
+    fig, axes = plt.subplots(
+        args.examples,
+        args.repeats + 1,
+        figsize=(2.6 * (args.repeats + 1), 3.0 * args.examples),
+        layout="constrained",
+        squeeze=False,
+    )
     finals = []
     for i in range(args.examples):
         image = shifted[i]
