@@ -138,3 +138,13 @@ def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):
     assert "ERROR:" in result.stderr and "does not match" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no images/, no temporaries
+
+
+@pytest.mark.parametrize("member", ["../outside.jpeg", "/tmp/poolkit-abs-outside.jpeg"])
+def test_served_archive_with_unsafe_member_is_refused_by_the_dataset_stage(tmp_path, member):
+    body = _tar_with(member, b"not really a jpeg")
+    with serve({"/evil.tar": Route(body)}) as url:
+        result = run_get_dataset(tmp_path, url + "/evil.tar", sha(body))
+    assert result.returncode == 1 and "refusing" in result.stderr
+    assert not (tmp_path / "outside.jpeg").exists() and not Path("/tmp/poolkit-abs-outside.jpeg").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no images/, no temporaries

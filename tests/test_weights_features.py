@@ -40,12 +40,23 @@ def images():
 
 
 def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, seeded_weights, images, tf_ready):
+    import tensorflow as tf
+
     from poolkit.features import GapExtractor
     from poolkit.weights import random_model, weights_digest
 
     a = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
     b = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
     assert a.shape == (10, 512) and np.array_equal(a, b)
+    # The same features straight from the in-memory seeded model the file was written from.
+    in_memory = random_model(3)
+    direct = np.concatenate(
+        [
+            tf.reduce_mean(in_memory(preprocess(images[i : i + 4], "caffe"), training=False), axis=(1, 2)).numpy()
+            for i in range(0, len(images), 4)
+        ]
+    )
+    assert np.allclose(a, direct, rtol=1e-5, atol=1e-6)
     # Same seed, same weights; another seed, other weights.
     assert weights_digest(random_model(3)) == weights_digest(random_model(3)) != weights_digest(random_model(4))
 
