@@ -29,7 +29,7 @@ made_policy=0
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
 fi
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+if ! { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }; then
   echo "system_deps: apt-get install failed; the browser and SLURM tests will be skipped"
 fi
 [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
