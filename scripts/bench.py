@@ -65,15 +65,14 @@ def exercise_loop(weights: str, images: np.ndarray) -> float:
     return len(x) / (time.perf_counter() - start)
 
 
-def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads: int, env: dict | None = None) -> dict:
+def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads: int) -> dict:
     """Run the workflow's feature script as a subprocess; images/s and its peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, str(ROOT / "scripts/extract_features.py"), "--manifest", str(manifest), "--weights",
          str(weights), "--out", str(out / "f.parquet"), "--info", str(out / "f.json"), "--batch-size", str(batch),
          "--threads", str(threads)],
-        check=True, capture_output=True, env=env,
+        check=True, capture_output=True,
     )  # fmt: skip
     wall = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -82,7 +81,6 @@ def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads:
         "images_per_s": info["images_per_s"],
         "wall_s": wall,
         "peak_rss_mb": peak_kb / 1024,
-        "rss_grew": peak_kb > before,
     }
 
 

@@ -26,8 +26,6 @@ def split_xy(table: pd.DataFrame, columns: list[str], split: str) -> tuple[np.nd
 
 def figures(
     out: Path,
-    y: np.ndarray,
-    p: np.ndarray,
     matrix: list[list[int]],
     roc: pd.DataFrame,
     calib: pd.DataFrame,
@@ -191,8 +189,6 @@ def main() -> None:
         tmp.write_bytes(pickle.dumps({"model": model, "sklearn_version": sklearn_version, "features": cols}))
     figures(
         out,
-        y_valid,
-        p_valid,
         metrics_gap["confusion_matrix"]["rows_true_cols_predicted"],
         roc,
         calib,

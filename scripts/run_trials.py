@@ -6,21 +6,20 @@ import pandas as pd
 from PIL import Image
 
 from poolkit import cli
+from poolkit.dataset import sample_split
 from poolkit.invariance import run_shard
 from poolkit.io import write_parquet
 
 
 def dataset_greys(manifest_path: str, n: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """``n`` validation images picked with ``seed``, grey, ``size``², floats in [0, 1]."""
-    manifest = pd.read_parquet(manifest_path)
-    valid = manifest[manifest["split"] == "valid"].reset_index(drop=True)
-    pick = np.sort(np.random.default_rng(seed).choice(len(valid), size=min(n, len(valid)), replace=False))
+    chosen = sample_split(pd.read_parquet(manifest_path), "valid", n, seed)
     images = []
-    for path in valid.loc[pick, "path"]:
+    for path in chosen["path"]:
         with Image.open(path) as image:
             grey = image.convert("L").resize((size, size), Image.Resampling.BILINEAR)
         images.append(np.asarray(grey, dtype=np.float32) / 255)
-    return np.stack(images), valid.loc[pick, "image_id"].tolist()
+    return np.stack(images), chosen["image_id"].tolist()
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from poolkit import cli
-from poolkit.dataset import load_rgb
+from poolkit.dataset import load_rgb, sample_split
 from poolkit.invariance import vgg_shift_set
 from poolkit.io import feature_columns, write_parquet
 
@@ -27,11 +27,7 @@ def main() -> None:
     tfsetup.configure(args.threads)
     from poolkit.features import GapExtractor
 
-    manifest = pd.read_parquet(args.manifest)
-    valid = manifest[manifest["split"] == "valid"].reset_index(drop=True)
-    rng = np.random.default_rng(args.seed)
-    pick = np.sort(rng.choice(len(valid), size=min(args.n_images, len(valid)), replace=False))
-    chosen = valid.loc[pick].reset_index(drop=True)
+    chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
     scores = GapExtractor(args.weights, args.preprocessing, args.precision).extract_arrays(

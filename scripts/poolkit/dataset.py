@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
@@ -235,6 +236,13 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
             if not ((manifest["split"] == split) & (manifest["class_name"] == label)).any():
                 raise WorkflowError(f"no usable image left in '{split}/{label}/' after skipping bad files")
     return manifest, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def sample_split(manifest: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:
+    """Up to ``n`` rows of one split, drawn without replacement with ``seed``, in manifest order."""
+    rows = manifest[manifest["split"] == split].reset_index(drop=True)
+    pick = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False))
+    return rows.loc[pick].reset_index(drop=True)
 
 
 def load_rgb(path: str | os.PathLike[str], size: int, resize: str) -> Image.Image:

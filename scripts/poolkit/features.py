@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,16 +12,20 @@ from .dataset import load_rgb
 from .progress import Progress
 
 IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+PREPROCESSINGS: tuple[str, ...] = ("caffe", "none")
+
+
+def check_preprocessing(mode: str) -> None:
+    """Raise for a preprocessing name other than ``caffe`` or ``none``."""
+    if mode not in PREPROCESSINGS:
+        raise ValueError(f"unknown preprocessing {mode!r}; allowed: {', '.join(PREPROCESSINGS)}")
 
 
 def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
     """0–255 RGB floats → model input: ``caffe`` (BGR, ImageNet mean removed) or ``none``."""
+    check_preprocessing(mode)
     images = images.astype(np.float32)
-    if mode == "caffe":
-        return images[..., ::-1] - IMAGENET_BGR_MEAN
-    if mode == "none":
-        return images
-    raise ValueError(f"unknown preprocessing {mode!r}; allowed: caffe, none")
+    return images[..., ::-1] - IMAGENET_BGR_MEAN if mode == "caffe" else images
 
 
 def shard_bounds(n_images: int, batch_size: int, n_shards: int, shard: int) -> tuple[int, int]:
@@ -36,14 +40,21 @@ def shard_bounds(n_images: int, batch_size: int, n_shards: int, shard: int) -> t
     return min(first * batch_size, n_images), min(last * batch_size, n_images)
 
 
-def padded_batches(paths: Sequence[str], size: int, resize: str, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield ``(uint8 batch padded to batch_size, n_real)``; padding rows are zeros."""
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)
-        for i, path in enumerate(chunk):
-            batch[i] = np.asarray(load_rgb(path, size, resize))
+def padded_batches(
+    items: Sequence[Any], batch_size: int, shape: tuple[int, ...], load: Callable[[Any], np.ndarray]
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield ``(uint8 batch of load(item)s padded to batch_size, n_real)``; padding rows are zeros."""
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        batch = np.zeros((batch_size, *shape), dtype=np.uint8)
+        for i, item in enumerate(chunk):
+            batch[i] = load(item)
         yield batch, len(chunk)
+
+
+def image_batches(paths: Sequence[str], size: int, resize: str, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
+    """Padded batches of image files decoded to RGB and resized to size×size."""
+    return padded_batches(paths, batch_size, (size, size, 3), lambda path: np.asarray(load_rgb(path, size, resize)))
 
 
 def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int) -> Any:
@@ -55,7 +66,7 @@ def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int)
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_generator(
-        lambda: padded_batches(paths, size, resize, batch_size),
+        lambda: image_batches(paths, size, resize, batch_size),
         output_signature=(
             tf.TensorSpec((batch_size, size, size, 3), tf.uint8),
             tf.TensorSpec((), tf.int64),
@@ -76,8 +87,7 @@ class GapExtractor:
 
         from .weights import load_model_from_file
 
-        if preprocessing not in ("caffe", "none"):
-            raise ValueError(f"unknown preprocessing {preprocessing!r}; allowed: caffe, none")
+        check_preprocessing(preprocessing)
         policies = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
         if precision not in policies:
             raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policies)}")
@@ -113,37 +123,34 @@ class GapExtractor:
         """GAP scores of one batch of 0–255 RGB images (float32, shape (n, 512))."""
         return self._forward(uint8_batch).numpy()
 
-    def extract_paths(
-        self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
-    ) -> tuple[np.ndarray, float]:
-        """Scores for image files in order, decoded ahead by tf.data.
+    def _score_batches(self, batches: Iterable[tuple[Any, Any]], n_images: int, label: str) -> tuple[np.ndarray, float]:
+        """Scores of ``(padded batch, n_real)`` pairs in order, with progress lines.
 
         Returns the scores and the steady-state rate in images/s: timed from the end
         of the first batch, which also traces the graph (over the whole run when there
         is a single batch).
         """
-        progress = Progress(len(paths), label)
-        out = np.zeros((len(paths), 512), dtype=np.float32)
+        progress = Progress(n_images, label)
+        out = np.zeros((n_images, 512), dtype=np.float32)
         position, steady_from, steady_start = 0, 0, progress.start
-        for batch, n_real in batch_dataset(paths, size, resize, batch_size):
+        for batch, n_real in batches:
             n_real = int(n_real)
             out[position : position + n_real] = self._forward(batch).numpy()[:n_real]
             position += n_real
             progress.update(n_real)
-            if steady_from == 0 and position < len(paths):
+            if steady_from == 0 and position < n_images:
                 steady_from, steady_start = position, time.perf_counter()
         elapsed = time.perf_counter() - steady_start
         rate = (position - steady_from) / elapsed if elapsed > 0 else 0.0
         return out, rate
 
+    def extract_paths(
+        self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
+    ) -> tuple[np.ndarray, float]:
+        """Scores for image files in order, decoded ahead by tf.data; returns (scores, images/s)."""
+        return self._score_batches(batch_dataset(paths, size, resize, batch_size), len(paths), label)
+
     def extract_arrays(self, images: np.ndarray, batch_size: int, label: str = "features") -> np.ndarray:
         """Scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""
-        progress = Progress(len(images), label)
-        out = np.zeros((len(images), 512), dtype=np.float32)
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            batch = np.zeros((batch_size, *images.shape[1:]), dtype=np.uint8)
-            batch[: len(chunk)] = chunk
-            out[start : start + len(chunk)] = self.scores(batch)[: len(chunk)]
-            progress.update(len(chunk))
-        return out
+        batches = padded_batches(images, batch_size, images.shape[1:], lambda image: image)
+        return self._score_batches(batches, len(images), label)[0]
