@@ -29,6 +29,7 @@ def main() -> None:
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
+    print(f"precision: {extractor.precision} ({extractor.precision_reason})", flush=True)
     began = time.perf_counter()
     scores, rate = extractor.extract_paths(
         rows["path"].tolist(),
@@ -56,7 +57,9 @@ def main() -> None:
             "image_size": args.image_size,
             "resize": args.resize,
             "preprocessing": args.preprocessing,
-            "precision": args.precision,
+            "precision": extractor.precision,
+            "precision_requested": args.precision,
+            "precision_reason": extractor.precision_reason,
             "batch_size": args.batch_size,
             "seconds": round(seconds, 3),
             "images_per_s": round(rate, 3),

@@ -21,6 +21,16 @@ def main() -> None:
     if table["image_id"].tolist() != manifest["image_id"].tolist():
         raise WorkflowError("feature shards do not cover the manifest exactly once, in order")
     infos = [read_json(path) for path in args.infos]
+    precisions = {info["precision"] for info in infos}
+    if len(precisions) > 1:
+        by_shard = ", ".join(
+            f"shard {info['shard']}: {info['precision']} ({info['precision_reason']})" for info in infos
+        )
+        raise WorkflowError(
+            f"feature shards were computed in different precisions ({by_shard}), so they cannot be merged; "
+            "set features.precision to float32 (or bfloat16) instead of auto, or run every shard on the same "
+            "kind of node"
+        )
     seconds = sum(info["seconds"] for info in infos)
     first = infos[0]
     write_parquet(table, args.out)
@@ -34,6 +44,8 @@ def main() -> None:
             "resize": first["resize"],
             "preprocessing": first["preprocessing"],
             "precision": first["precision"],
+            "precision_requested": first["precision_requested"],
+            "precision_reason": first["precision_reason"],
             "batch_size": first["batch_size"],
             "extract_seconds": round(seconds, 3),
             "images_per_s": round(len(table) / seconds, 3) if seconds else None,

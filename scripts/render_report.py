@@ -105,7 +105,7 @@ def main() -> None:
         "weights sha256 (values)": prov["weights_sha256"],
         "manifest sha256": prov["manifest_sha256"],
         "preprocessing / resize / precision": f"{feats['preprocessing']} / {feats['resize']} to "
-        f"{feats['image_size']}×{feats['image_size']} / {feats['precision']}",
+        f"{feats['image_size']}×{feats['image_size']} / {feats['precision']} ({feats['precision_reason']})",
         "seeds": f"dataset {cfg['dataset']['synthetic']['seed']}, weights {cfg['weights']['seed']}, "
         f"trials {cfg['invariance']['seeds']}, head {cfg['head']['seed']}, exercise {cfg['exercise']['seed']}",
         "git commit": prov["git_commit"],

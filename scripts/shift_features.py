@@ -7,7 +7,7 @@ import pandas as pd
 from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
 from poolkit.invariance import vgg_shift_set
-from poolkit.io import feature_columns, write_parquet
+from poolkit.io import feature_columns, read_json, write_parquet
 
 
 def main() -> None:
@@ -19,8 +19,18 @@ def main() -> None:
     p.add_argument("--shifts", type=cli.int_list, default="1,2,4,8,16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fill", default="replicate", choices=["replicate", "reflect", "zero"])
+    p.add_argument(
+        "--features-info",
+        help="features.json of the feature stage: use the precision the features were computed in "
+        "(overrides --precision), so the head sees scores of one kind",
+    )
     cli.add_model_options(p)
     args = p.parse_args()
+    chosen_by = ""
+    if args.features_info:
+        features_info = read_json(args.features_info)
+        args.precision = features_info["precision"]
+        chosen_by = f"as the features: {features_info['precision_reason']}"
 
     from poolkit import tfsetup
 
@@ -30,9 +40,9 @@ def main() -> None:
     chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
-    scores = GapExtractor(args.weights, args.preprocessing, args.precision).extract_arrays(
-        stack, args.batch_size, "shifted copies"
-    )
+    extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
+    print(f"precision: {extractor.precision} ({chosen_by or extractor.precision_reason})", flush=True)
+    scores = extractor.extract_arrays(stack, args.batch_size, "shifted copies")
     table.insert(0, "image_id", chosen.loc[table["image_index"], "image_id"].to_numpy())
     table.insert(1, "label", chosen.loc[table["image_index"], "label"].to_numpy())
     result = pd.concat([table.drop(columns="image_index"), pd.DataFrame(scores, columns=feature_columns())], axis=1)

@@ -2,6 +2,7 @@
 
 import hashlib
 import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,76 @@ def test_bfloat16_scores_are_close_to_float32(seeded_weights, images, tf_ready):
     assert cosine.min() > 0.99
     again = GapExtractor(str(seeded_weights), "caffe").scores(images)
     assert np.array_equal(again, exact)  # the float32 policy is restored afterwards
+
+
+@pytest.mark.parametrize(
+    ("requested", "flags", "has_gpu", "expected"),
+    [
+        ("auto", {"avx2", "avx512f", "avx512_bf16"}, False, "bfloat16"),
+        ("auto", {"avx2", "amx_bf16", "amx_tile"}, False, "bfloat16"),
+        ("auto", {"avx2", "fma"}, False, "float32"),
+        ("auto", {"avx512f", "avx512_bf16"}, True, "float32"),
+        ("auto", set(), False, "float32"),
+        ("float32", {"avx512_bf16"}, False, "float32"),
+        ("bfloat16", {"avx2"}, False, "bfloat16"),
+    ],
+)
+def test_precision_auto_picks_bfloat16_only_where_the_cpu_has_it(requested, flags, has_gpu, expected):
+    from poolkit.features import resolve_precision
+
+    precision, reason = resolve_precision(requested, flags, has_gpu)
+    assert precision == expected
+    assert reason.startswith("auto: ") == (requested == "auto")
+
+
+def test_unknown_precision_is_refused():
+    from poolkit.features import resolve_precision
+
+    with pytest.raises(ValueError, match="allowed: auto, float32, bfloat16"):
+        resolve_precision("float16", set(), False)
+
+
+def test_cpu_flags_reads_every_flags_line(tmp_path):
+    from poolkit.features import cpu_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\nbugs\t\t: spectre\n\n"
+        "processor\t: 1\nflags\t\t: fpu sse avx2 avx512_bf16 amx_bf16\n"
+    )
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "sse", "avx2", "avx512_bf16", "amx_bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == set()
+
+
+def test_auto_precision_runs_what_it_resolves_to(seeded_weights, images, tf_ready):
+    from poolkit.features import GapExtractor, cpu_flags, resolve_precision
+
+    auto = GapExtractor(str(seeded_weights), "caffe", "auto")
+    assert (auto.precision, auto.precision_reason) == resolve_precision("auto", cpu_flags(), has_gpu=False)
+    explicit = GapExtractor(str(seeded_weights), "caffe", auto.precision)
+    assert np.array_equal(auto.scores(images), explicit.scores(images))
+
+
+def test_merge_refuses_shards_of_different_precisions(tmp_path):
+    manifest = pd.DataFrame({"image_id": ["a", "b"], "split": ["train", "valid"], "label": [0, 1]})
+    manifest.to_parquet(tmp_path / "manifest.parquet")
+    for shard, precision in enumerate(["bfloat16", "float32"]):
+        row = manifest.iloc[[shard]].reset_index(drop=True)
+        scores = pd.DataFrame(np.full((1, 512), shard, dtype=np.float32), columns=[f"f{i:03d}" for i in range(512)])
+        pd.concat([row, scores], axis=1).to_parquet(tmp_path / f"{shard}.parquet")
+        reason = (
+            "auto: the CPU has native bfloat16 (avx512_bf16)" if shard == 0 else "auto: the CPU has no native bfloat16"
+        )
+        info = {"shard": shard, "seconds": 1.0, "precision": precision, "precision_reason": reason}
+        (tmp_path / f"{shard}.json").write_text(json.dumps(info))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/merge_features.py"), "--shards", str(tmp_path / "0.parquet"),
+         str(tmp_path / "1.parquet"), "--infos", str(tmp_path / "0.json"), str(tmp_path / "1.json"), "--manifest",
+         str(tmp_path / "manifest.parquet"), "--out", str(tmp_path / "features.parquet"), "--info",
+         str(tmp_path / "features.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "different precisions" in result.stderr and "Traceback" not in result.stderr
+    assert "shard 0: bfloat16" in result.stderr and "shard 1: float32" in result.stderr
+    assert "features.precision to float32" in result.stderr
+    assert not (tmp_path / "features.parquet").exists() and not (tmp_path / "features.json").exists()

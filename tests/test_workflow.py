@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from poolkit.features import cpu_flags, resolve_precision
 from tests.workflow_runs import planned_jobs, run_workflow, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -51,6 +52,11 @@ def test_feature_outputs(tiny_run):
     assert values.std(axis=0).max() > 0
     info = json.loads((tiny_run / "results/features/features.json").read_text())
     assert info["feature_map_shape"] == [2, 2, 512] and info["shards"] == 2 and info["n_images"] == 40
+    # the default precision is auto, resolved per machine and recorded; the shift study uses the same one
+    expected = resolve_precision("auto", cpu_flags(), has_gpu=False)
+    assert (info["precision_requested"], info["precision"], info["precision_reason"]) == ("auto", *expected)
+    shift_log = (tiny_run / "logs/shift_features/shift_features.log").read_text()
+    assert f"precision: {info['precision']} (as the features: {info['precision_reason']})" in shift_log
     pixels = pd.read_parquet(tiny_run / "results/features/pixels.parquet")
     assert pixels.shape == (40, 3 + 8 * 8 * 3)
 

@@ -22,7 +22,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
     p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="auto: bfloat16 where the CPU has native bfloat16 (AVX512-BF16/AMX) and no GPU is used, else float32",
+    )
     p.add_argument("--threads", type=int, default=2)
 
 

@@ -77,6 +77,8 @@ rule shift_features:
     input:
         manifest="results/dataset/manifest.parquet",
         weights="resources/weights/vgg16_notop.weights.h5",
+        # Same precision as the features the head was fitted on (auto resolved there).
+        features_info="results/features/features.json",
     output:
         out="results/invariance/shift_features.parquet",
     log:
@@ -99,7 +101,6 @@ rule shift_features:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
-        precision=FEATURES["precision"],
         threads=lambda wildcards, threads: threads,
     script:
         "../../scripts/shift_features.py"
