@@ -65,6 +65,19 @@ def test_bootstrap_mean_ci_covers_the_mean_and_shrinks_with_n():
     assert bootstrap_mean_ci(np.array([1.0, 1.0]), np.random.default_rng(0), 100) == (1.0, 1.0, 1.0)
 
 
+def test_bootstrap_of_zero_one_values_matches_resampling_indices():
+    """The binomial shortcut for 0/1 values draws the same distribution as resampled indices."""
+    values = (np.random.default_rng(0).random(200) < 0.3).astype(float)
+    fast = bootstrap_mean_ci(values, np.random.default_rng(1), 20_000)
+    slow = bootstrap_mean_ci(values + 1e-12 * np.arange(200), np.random.default_rng(1), 20_000)  # not 0/1: index path
+    assert fast[0] == pytest.approx(slow[0]) and fast[0] == values.mean()
+    assert fast[1] == pytest.approx(slow[1], abs=0.011) and fast[2] == pytest.approx(slow[2], abs=0.011)
+    assert fast[1] < values.mean() < fast[2]
+    # the normal-approximation half-width, 1.96·sqrt(p(1-p)/n), for scale
+    half = 1.96 * np.sqrt(values.mean() * (1 - values.mean()) / 200)
+    assert (fast[2] - fast[1]) / 2 == pytest.approx(half, rel=0.1)
+
+
 def test_vectorised_resample_metrics_equal_scikit_learn():
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, log_loss, roc_auc_score
 

@@ -53,6 +53,24 @@ def test_compare_tells_translated_from_invariant():
     assert metrics["cosine"][0] == 0
 
 
+def test_aligned_distance_is_finite_when_the_core_is_empty():
+    """The hole of a ring: the interior of the unshifted output is all zero, the map is not."""
+    base = np.zeros((1, 4, 4))
+    base[0, 0, :] = 1.0
+    moved = np.ones((1, 4, 4))
+    metrics = compare(base, moved)
+    # every 2×2 window of ones is 2 away from the empty core; relative to ‖base‖ = 2
+    assert metrics["aligned_nl2"][0] == pytest.approx(1.0)
+    assert not metrics["aligned_identical"][0]
+
+
+def test_summary_of_deep_ring_trials_is_finite():
+    table = run_shard("s0", ["ring"], [4, 8], dataset_images=None, **COMMON)
+    summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
+    columns = [c for c in summary.columns if c.startswith(("identical", "nl2", "cosine", "aligned"))]
+    assert np.isfinite(summary[columns].to_numpy(float)).all()
+
+
 def test_summary_has_intervals_around_the_means():
     table = run_shard("s0", ["ring"], [3], dataset_images=None, **COMMON)
     summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)

@@ -36,7 +36,8 @@ def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[
     """Per-trial similarity of pooled outputs ``base[t]`` and ``moved[t]`` (shape (T, h, w)).
 
     ``aligned_*`` compare the interior after the best output shift within
-    ``align_radius`` cells, separating "invariant" from "merely translated".
+    ``align_radius`` cells, separating "invariant" from "merely translated";
+    ``nl2`` and ``aligned_nl2`` are both relative to the norm of ``base[t]``.
     """
     diff_norm = _norms(base - moved)
     base_norm = _norms(base)
@@ -57,7 +58,6 @@ def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[
         aligned_identical = np.zeros(len(base), dtype=bool)
     else:
         core = base[:, r : h - r, r : w - r]
-        core_norm = _norms(core)
         best = np.full(len(base), np.inf)
         aligned_identical = np.zeros(len(base), dtype=bool)
         for oy in range(-r, r + 1):
@@ -66,8 +66,10 @@ def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[
                 d = _norms(core - window)
                 best = np.minimum(best, d)
                 aligned_identical |= np.all(core == window, axis=(1, 2))
+        # Relative to the whole unshifted output, like nl2: the core alone can be all zero
+        # (the hole of a ring) while the map is not.
         with np.errstate(divide="ignore", invalid="ignore"):
-            aligned_nl2 = np.where(core_norm > 0, best / core_norm, np.where(best > 0, np.inf, 0.0))
+            aligned_nl2 = np.where(base_norm > 0, best / base_norm, np.where(best > 0, np.inf, 0.0))
     return {
         "identical": identical,
         "nl2": nl2,
