@@ -2,6 +2,7 @@
 interruption and Snakemake's own report."""
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -134,6 +135,8 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
     for section in ("Run summary", "Data", "The exercise", "Invariance", "Features", "Head"):
         assert f">{section}</h2>" in page
     assert page.count("data:image/png;base64,") == 11 and 'src="http' not in page
+    features = json.loads((tiny_run / "results/features/features.json").read_text())
+    assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 
 
 def test_second_run_does_nothing(tiny_run):
@@ -153,6 +156,13 @@ def test_changing_trials_does_not_touch_features_or_head(tiny_run):
     jobs = planned_jobs(result.stdout)
     assert jobs.get("run_trials") == 3  # grid + two seeds (one rule, so the grid shard reruns too)
     assert set(jobs) <= {"run_trials", "aggregate_trials", "record_provenance", "render_report", "all"}
+
+
+def test_changing_precision_reruns_features_and_what_uses_them(tiny_run):
+    result = run_workflow(tiny_run, tiny_config(features={"precision": "float32"}), "-n")
+    jobs = planned_jobs(result.stdout)
+    assert jobs.get("extract_features") == 2 and {"merge_features", "shift_features", "fit_head"} <= set(jobs)
+    assert not {"run_trials", "aggregate_trials", "build_manifest", "get_weights"} & set(jobs)
 
 
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
