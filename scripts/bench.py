@@ -5,7 +5,6 @@ throughput, and Snakemake rerun times. Prints ratios and writes results/benchmar
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import yaml
 
 from poolkit import cli
 from poolkit.io import write_json, write_tsv
+from poolkit.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 GFLOP_PER_IMAGE = 10.0  # VGG16 conv base at 128×128: 5.01 GMAC
@@ -271,16 +271,7 @@ def main() -> None:
         "peak_memory_le_3GiB": stage["peak_rss_mb"] <= 3072,
         "noop_rerun_lt_5s": reruns["noop_rerun_s"] < 5,
     }
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-        machine = f"{model}, {os.cpu_count()} cores, {platform.platform()}"
-    except (OSError, StopIteration):
-        pass
+    machine = describe_machine()
     write_tsv(table, out / "bench.tsv")
     write_json({"machine": machine, "table": table.to_dict(orient="records"), "checks": checks}, out / "bench.json")
     print(f"\nmachine: {machine}")

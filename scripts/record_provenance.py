@@ -10,7 +10,9 @@ from importlib import metadata
 from pathlib import Path
 
 from poolkit import cli
+from poolkit.features import NATIVE_BF16_FLAGS
 from poolkit.io import file_digest, read_json, write_json
+from poolkit.machine import cpu_flags, cpu_model
 
 PACKAGES = [
     "tensorflow-cpu",
@@ -75,6 +77,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_native_bfloat16": sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)),
         "git_commit": git_commit(Path(__file__).resolve().parents[1]),
         "manifest_sha256": file_digest(args.manifest),
         "weights_sha256": weights["weights_sha256"],

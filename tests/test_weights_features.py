@@ -203,19 +203,22 @@ def test_unknown_precision_is_refused():
 
 
 def test_cpu_flags_reads_every_flags_line(tmp_path):
-    from poolkit.features import cpu_flags
+    from poolkit.machine import cpu_flags, cpu_model
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
-        "processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\nbugs\t\t: spectre\n\n"
-        "processor\t: 1\nflags\t\t: fpu sse avx2 avx512_bf16 amx_bf16\n"
+        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse avx2 avx512_bf16\nbugs\t\t: spectre\n\n"
+        "processor\t: 1\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse avx2 avx512_bf16 amx_bf16\n"
     )
     assert cpu_flags(str(cpuinfo)) == {"fpu", "sse", "avx2", "avx512_bf16", "amx_bf16"}
     assert cpu_flags(str(tmp_path / "missing")) == set()
+    assert cpu_model(str(cpuinfo)) == "Test CPU 9000"
+    assert cpu_model(str(tmp_path / "missing"))  # falls back to what platform knows
 
 
 def test_auto_precision_runs_what_it_resolves_to(seeded_weights, images, tf_ready):
-    from poolkit.features import GapExtractor, cpu_flags, resolve_precision
+    from poolkit.features import GapExtractor, resolve_precision
+    from poolkit.machine import cpu_flags
 
     auto = GapExtractor(str(seeded_weights), "caffe", "auto")
     assert (auto.precision, auto.precision_reason) == resolve_precision("auto", cpu_flags(), has_gpu=False)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .dataset import load_rgb
+from .machine import cpu_flags
 from .progress import Progress
 
 IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -17,20 +17,6 @@ PREPROCESSINGS: tuple[str, ...] = ("caffe", "none")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 #: x86 CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic that oneDNN uses.
 NATIVE_BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags as Linux reports them (empty where there is no such file)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return set()
-    flags: set[str] = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags.update(value.split())
-    return flags
 
 
 def resolve_precision(requested: str, flags: set[str], has_gpu: bool) -> tuple[str, str]:
