@@ -17,9 +17,8 @@ import pandas as pd
 import yaml
 
 from poolkit import cli
-from poolkit.features import NATIVE_BF16_FLAGS
 from poolkit.io import write_json, write_tsv
-from poolkit.machine import cpu_flags, describe_machine
+from poolkit.machine import NATIVE_BF16_FLAGS, cpu_flags, describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 GFLOP_PER_IMAGE = 10.0  # VGG16 conv base at 128×128: 5.01 GMAC

@@ -10,9 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 from poolkit import cli
-from poolkit.features import NATIVE_BF16_FLAGS
 from poolkit.io import file_digest, read_json, write_json
-from poolkit.machine import cpu_flags, cpu_model
+from poolkit.machine import NATIVE_BF16_FLAGS, cpu_flags, cpu_model
 
 PACKAGES = [
     "tensorflow-cpu",

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ from PIL import Image
 
 from poolkit.features import resolve_precision
 from poolkit.machine import cpu_flags
-from tests.workflow_runs import planned_jobs, run_workflow, snakemake_cmd, tiny_config
+from tests.workflow_runs import ROOT, planned_jobs, run_workflow, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
 STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head"]
@@ -165,6 +166,21 @@ def test_changing_precision_reruns_features_and_what_uses_them(tiny_run):
     jobs = planned_jobs(result.stdout)
     assert jobs.get("extract_features") == 2 and {"merge_features", "shift_features", "fit_head"} <= set(jobs)
     assert not {"run_trials", "aggregate_trials", "build_manifest", "get_weights"} & set(jobs)
+
+
+def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, tmp_path):
+    """A copy of the workflow, then a change in poolkit/head.py: only the head and what follows rerun."""
+    for part in ("workflow", "scripts", "config"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "environment.yml", tmp_path)
+    snakefile = tmp_path / "workflow/Snakefile"
+    result = run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    head_module = tmp_path / "scripts/poolkit/head.py"
+    head_module.write_text(head_module.read_text() + "\n# a change\n")
+    jobs = planned_jobs(run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile).stdout)
+    assert "fit_head" in jobs
+    assert set(jobs) <= {"fit_head", "shift_consistency", "record_provenance", "render_report", "all"}
 
 
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):

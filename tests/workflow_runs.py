@@ -22,20 +22,29 @@ def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def snakemake_cmd(workdir: Path, config: dict[str, Any], *extra: str) -> list[str]:
-    """The command that runs the workflow on ``config`` inside ``workdir``."""
+def snakemake_cmd(
+    workdir: Path, config: dict[str, Any], *extra: str, snakefile: Path = ROOT / "workflow/Snakefile"
+) -> list[str]:
+    """The command that runs the workflow (``snakefile``) on ``config`` inside ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config))
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"),
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
         "--directory", str(workdir), "--configfile", str(config_file), "--cores", "2", *extra,
     ]  # fmt: skip
 
 
-def run_workflow(workdir: Path, config: dict[str, Any], *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_workflow(
+    workdir: Path,
+    config: dict[str, Any],
+    *extra: str,
+    check: bool = True,
+    snakefile: Path = ROOT / "workflow/Snakefile",
+) -> subprocess.CompletedProcess:
     """Run (or dry-run, with ``-n``) the workflow and return the finished process."""
-    result = subprocess.run(snakemake_cmd(workdir, config, *extra), capture_output=True, text=True, check=False)
+    command = snakemake_cmd(workdir, config, *extra, snakefile=snakefile)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"

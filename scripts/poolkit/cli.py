@@ -58,10 +58,13 @@ def snakemake_argv(smk: Any) -> list[str]:
     """Command-line arguments equivalent to a Snakemake ``script:`` job.
 
     Named inputs, outputs and params become ``--name value`` (underscores as dashes,
-    lists as several values); a param named ``command`` is the sub-command.
+    lists as several values); a param named ``command`` is the sub-command; the param
+    ``code_digest`` is left out (it is there only so that Snakemake reruns the rule
+    when the package code it runs changes).
     """
     argv: list[str] = []
     params = dict(smk.params.items())
+    params.pop("code_digest", None)
     if "command" in params:
         argv.append(str(params.pop("command")))
     for name, value in [*smk.input.items(), *smk.output.items(), *params.items()]:

@@ -9,14 +9,12 @@ from typing import Any
 import numpy as np
 
 from .dataset import load_rgb
-from .machine import cpu_flags
+from .machine import NATIVE_BF16_FLAGS, cpu_flags
 from .progress import Progress
 
 IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 PREPROCESSINGS: tuple[str, ...] = ("caffe", "none")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
-#: x86 CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic that oneDNN uses.
-NATIVE_BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
 
 
 def resolve_precision(requested: str, flags: set[str], has_gpu: bool) -> tuple[str, str]:

@@ -6,6 +6,9 @@ import os
 import platform
 from pathlib import Path
 
+#: x86 CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic that oneDNN uses.
+NATIVE_BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """The CPU's feature flags as Linux reports them (empty where there is no such file)."""

@@ -4,6 +4,7 @@ from pathlib import Path
 ROOT = Path(workflow.basedir).parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import poolkit.codedeps
 import poolkit.config
 import poolkit.io
 
@@ -30,6 +31,11 @@ FEATURE_SHARDS = [f"{i:03d}" for i in range(FEATURES["shards"])]
 TRIAL_SHARDS = (["grid"] if INVARIANCE["exhaustive_max_jitter"] > 0 else []) + [
     f"s{seed}" for seed in INVARIANCE["seeds"]
 ]
+
+
+def code_digest(script):
+    """Digest of the poolkit modules a stage script runs: as a param, a change to them reruns the rule."""
+    return poolkit.codedeps.code_digest(ROOT / "scripts" / script)
 
 
 def csv(values):

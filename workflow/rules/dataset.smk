@@ -35,6 +35,7 @@ rule get_dataset:
         size=DATASET["url"]["size"],
         retries=DATASET["url"]["retries"],
         kaggle_handle=DATASET["kaggle"]["handle"],
+        code_digest=code_digest("get_dataset.py"),
     script:
         "../../scripts/get_dataset.py"
 
@@ -60,5 +61,6 @@ rule build_manifest:
         runtime=30,
     params:
         bad_images=DATASET["bad_images"],
+        code_digest=code_digest("build_manifest.py"),
     script:
         "../../scripts/build_manifest.py"

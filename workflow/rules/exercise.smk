@@ -32,5 +32,6 @@ rule exercise_figures:
         ring_size=EXERCISE["ring_size"],
         r_shrink=EXERCISE["r_shrink"],
         jitter=EXERCISE["jitter"],
+        code_digest=code_digest("exercise_figures.py"),
     script:
         "../../scripts/exercise_figures.py"

@@ -26,6 +26,7 @@ rule extract_features:
         preprocessing=FEATURES["preprocessing"],
         precision=FEATURES["precision"],
         threads=lambda wildcards, threads: threads,
+        code_digest=code_digest("extract_features.py"),
     script:
         "../../scripts/extract_features.py"
 
@@ -46,6 +47,8 @@ rule merge_features:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code_digest=code_digest("merge_features.py"),
     script:
         "../../scripts/merge_features.py"
 
@@ -65,5 +68,6 @@ rule extract_pixels:
         runtime=20,
     params:
         size=FEATURES["pixel_size"],
+        code_digest=code_digest("extract_pixels.py"),
     script:
         "../../scripts/extract_pixels.py"

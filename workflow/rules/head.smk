@@ -55,6 +55,7 @@ rule fit_head:
         n_boot=HEAD["n_boot"],
         seed=HEAD["seed"],
         n_top=HEAD["n_top"],
+        code_digest=code_digest("fit_head.py"),
     script:
         "../../scripts/fit_head.py"
 
@@ -86,5 +87,6 @@ rule shift_consistency:
     params:
         n_boot=HEAD["n_boot"],
         seed=HEAD["seed"],
+        code_digest=code_digest("shift_consistency.py"),
     script:
         "../../scripts/shift_consistency.py"

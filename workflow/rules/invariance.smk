@@ -29,6 +29,7 @@ rule run_trials:
         size=INVARIANCE["image_size"],
         r_shrink=INVARIANCE["r_shrink"],
         n_dataset_images=INVARIANCE["n_dataset_images"],
+        code_digest=code_digest("run_trials.py"),
     script:
         "../../scripts/run_trials.py"
 
@@ -68,6 +69,7 @@ rule aggregate_trials:
         n_boot=INVARIANCE["n_boot"],
         seed=INVARIANCE["seeds"][0],
         figure_jitter=EXERCISE["jitter"],
+        code_digest=code_digest("aggregate_trials.py"),
     script:
         "../../scripts/aggregate_trials.py"
 
@@ -102,5 +104,6 @@ rule shift_features:
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
         threads=lambda wildcards, threads: threads,
+        code_digest=code_digest("shift_features.py"),
     script:
         "../../scripts/shift_features.py"

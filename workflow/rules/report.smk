@@ -31,6 +31,7 @@ rule record_provenance:
         ENV
     params:
         config_json=json.dumps(config, sort_keys=True),
+        code_digest=code_digest("record_provenance.py"),
     script:
         "../../scripts/record_provenance.py"
 
@@ -66,5 +67,6 @@ rule render_report:
     params:
         results=lambda wildcards, output: Path(output.out).parent,
         title=config["report"]["title"],
+        code_digest=code_digest("render_report.py"),
     script:
         "../../scripts/render_report.py"

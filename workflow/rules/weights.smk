@@ -39,5 +39,6 @@ rule get_weights:
         source=WEIGHTS["source"],
         seed=WEIGHTS["seed"],
         md5=WEIGHTS["imagenet"]["md5"],
+        code_digest=code_digest("get_weights.py"),
     script:
         "../../scripts/get_weights.py"

@@ -1,0 +1,87 @@
+"""Which files of this package a stage script runs, and one digest of them.
+
+Snakemake reruns a rule when its ``script:`` file changes, but not when a module
+that script imports does. The rules therefore carry the digest of the package
+modules their script imports (directly or through other modules, at any depth)
+as a parameter: a change to any of them reruns exactly the rules that use it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = "poolkit"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(dotted: str) -> Path | None:
+    """The file of a ``poolkit`` module (``poolkit.x`` → ``x.py``), or None if it is not one."""
+    parts = dotted.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    if len(parts) == 1:
+        return PACKAGE_DIR / "__init__.py"
+    path = PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path) -> str | None:
+    """``poolkit.x`` for a file of the package, None for a file outside it."""
+    try:
+        relative = path.resolve().relative_to(PACKAGE_DIR)
+    except ValueError:
+        return None
+    parts = [PACKAGE, *relative.with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Dotted names of the package modules a Python file imports (anywhere in it, lazily too)."""
+    tree = ast.parse(Path(path).read_text(), filename=str(path))
+    here = _module_name(path)
+    is_package_init = Path(path).name == "__init__.py"
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                if here is None:
+                    continue
+                anchor = here.split(".")
+                anchor = anchor if is_package_init else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in names if _module_file(name) is not None}
+
+
+def package_files(script: Path) -> list[Path]:
+    """Every package file ``script`` runs: its imports, theirs, and so on, plus ``__init__.py``."""
+    seen: set[Path] = set()
+    pending = [Path(script)]
+    while pending:
+        for name in imported_modules(pending.pop()):
+            module = _module_file(name)
+            if module is not None and module not in seen:
+                seen.add(module)
+                pending.append(module)
+    if seen:
+        seen.add(PACKAGE_DIR / "__init__.py")
+    return sorted(seen)
+
+
+def code_digest(script: Path) -> str:
+    """sha256 over the names and contents of the package files ``script`` runs."""
+    digest = hashlib.sha256()
+    for path in package_files(script):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
