@@ -9,6 +9,7 @@ as a parameter: a change to any of them reruns exactly the rules that use it.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -42,7 +43,15 @@ def _module_name(path: Path) -> str | None:
 
 def imported_modules(path: Path) -> set[str]:
     """Dotted names of the package modules a Python file imports (anywhere in it, lazily too)."""
-    tree = ast.parse(Path(path).read_text(), filename=str(path))
+    path = Path(path).resolve()
+    stat = path.stat()
+    return set(_imported_modules(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _imported_modules(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    """imported_modules() of one version of a file (the cache key includes its mtime and size)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
     here = _module_name(path)
     is_package_init = Path(path).name == "__init__.py"
     names: set[str] = set()
@@ -60,7 +69,7 @@ def imported_modules(path: Path) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in names if _module_file(name) is not None}
+    return frozenset(name for name in names if _module_file(name) is not None)
 
 
 def package_files(script: Path) -> list[Path]:
