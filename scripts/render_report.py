@@ -121,7 +121,9 @@ def main() -> None:
         bench = read_json(bench_json)
         run_blocks += [
             paragraph(f"Latest `make bench` on {bench.get('machine', '?')}:"),
-            table(pd.DataFrame(bench["table"]), 4, left=["measure", "unit"]),
+            table(
+                pd.DataFrame(bench["table"])[["measure", "value", "unit", "note"]], 4, left=["measure", "unit", "note"]
+            ),
         ]
 
     data_blocks = [
