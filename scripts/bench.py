@@ -18,7 +18,7 @@ import yaml
 
 from poolkit import cli
 from poolkit.io import write_json, write_tsv
-from poolkit.machine import NATIVE_BF16_FLAGS, cpu_flags, describe_machine
+from poolkit.machine import describe_machine, native_bfloat16
 
 ROOT = Path(__file__).resolve().parents[1]
 GFLOP_PER_IMAGE = 10.0  # VGG16 conv base at 128×128: 5.01 GMAC
@@ -44,16 +44,17 @@ def matmul_peak(threads: int, bfloat16: bool) -> dict[str, float]:
     numpy_gflops = 2 * n**3 / best_of(lambda: a @ b, 3) / 1e9
     import tensorflow as tf
 
-    rates = {"tensorflow_bfloat16": float("nan")}
-    for name, dtype in (("tensorflow", tf.float32), ("tensorflow_bfloat16", tf.bfloat16))[: 2 if bfloat16 else 1]:
+    def tf_gflops(dtype) -> float:
         ta, tb = tf.cast(a, dtype), tf.cast(b, dtype)
         (ta @ tb).numpy()
-        rates[name] = 2 * n**3 / best_of(lambda ta=ta, tb=tb: (ta @ tb).numpy(), 3) / 1e9
+        return 2 * n**3 / best_of(lambda: (ta @ tb).numpy(), 3) / 1e9
+
+    tf_float32 = tf_gflops(tf.float32)
     return {
         "numpy": numpy_gflops,
-        **rates,
-        "float32": max(numpy_gflops, rates["tensorflow"]),
-        "bfloat16": rates["tensorflow_bfloat16"],
+        "tensorflow": tf_float32,
+        "float32": max(numpy_gflops, tf_float32),
+        "bfloat16": tf_gflops(tf.bfloat16) if bfloat16 else float("nan"),
     }
 
 
@@ -82,9 +83,8 @@ def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     stderr = child.stderr.read() if child.stderr else b""
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
+    _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage: its peak RSS alone
+    if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"extract_features.py failed:\n{stderr.decode()[-2000:]}")
     wall = time.perf_counter() - start
     info = json.loads((out / "f.json").read_text())
@@ -202,8 +202,7 @@ def main() -> None:
         np.save(scratch / "images.npy", images)
 
         print("matmul peak ...", flush=True)
-        native_bf16 = bool(cpu_flags() & set(NATIVE_BF16_FLAGS))
-        peak = matmul_peak(args.threads, bfloat16=native_bf16 or args.precision == "bfloat16")
+        peak = matmul_peak(args.threads, bfloat16=bool(native_bfloat16()) or args.precision == "bfloat16")
         print("one image at a time (the exercise's loop) ...", flush=True)
         loop_rate = exercise_loop(str(weights), images[: args.n_loop])
         print("the workflow's feature stage ...", flush=True)

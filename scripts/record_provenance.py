@@ -11,7 +11,7 @@ from pathlib import Path
 
 from poolkit import cli
 from poolkit.io import file_digest, read_json, write_json
-from poolkit.machine import NATIVE_BF16_FLAGS, cpu_flags, cpu_model
+from poolkit.machine import cpu_model, native_bfloat16
 
 PACKAGES = [
     "tensorflow-cpu",
@@ -77,7 +77,7 @@ def main() -> None:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": cpu_model(),
-        "cpu_native_bfloat16": sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)),
+        "cpu_native_bfloat16": native_bfloat16(),
         "git_commit": git_commit(Path(__file__).resolve().parents[1]),
         "manifest_sha256": file_digest(args.manifest),
         "weights_sha256": weights["weights_sha256"],

@@ -203,7 +203,7 @@ def test_unknown_precision_is_refused():
 
 
 def test_cpu_flags_reads_every_flags_line(tmp_path):
-    from poolkit.machine import cpu_flags, cpu_model
+    from poolkit.machine import cpu_flags, cpu_model, native_bfloat16
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
@@ -213,6 +213,8 @@ def test_cpu_flags_reads_every_flags_line(tmp_path):
     assert cpu_flags(str(cpuinfo)) == {"fpu", "sse", "avx2", "avx512_bf16", "amx_bf16"}
     assert cpu_flags(str(tmp_path / "missing")) == set()
     assert cpu_model(str(cpuinfo)) == "Test CPU 9000"
+    assert native_bfloat16(cpu_flags(str(cpuinfo))) == ["amx_bf16", "avx512_bf16"]
+    assert native_bfloat16({"avx2", "fma"}) == []
     assert cpu_model(str(tmp_path / "missing"))  # falls back to what platform knows
 
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from poolkit.features import resolve_precision
-from poolkit.machine import cpu_flags
+from poolkit.machine import cpu_flags, native_bfloat16
 from tests.workflow_runs import ROOT, planned_jobs, run_workflow, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,7 @@ def test_provenance_in_every_results_folder(tiny_run):
         assert record["weights_sha256"] == weights["weights_sha256"]
         assert record["config"]["dataset"]["synthetic"]["seed"] == 1
         assert "tensorflow-cpu" in record["packages"] or "tensorflow" in record["packages"]
-        assert record["cpu"] and record["cpu_native_bfloat16"] == sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        assert record["cpu"] and record["cpu_native_bfloat16"] == native_bfloat16()
 
 
 def test_report_headline_numbers_equal_metrics(tiny_run):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import load_rgb
-from .machine import NATIVE_BF16_FLAGS, cpu_flags
+from .machine import cpu_flags, native_bfloat16
 from .progress import Progress
 
 IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -30,7 +30,7 @@ def resolve_precision(requested: str, flags: set[str], has_gpu: bool) -> tuple[s
         return requested, "set in the config"
     if has_gpu:
         return "float32", "auto: a GPU is visible"
-    native = sorted(flags.intersection(NATIVE_BF16_FLAGS))
+    native = native_bfloat16(flags)
     if native:
         return "bfloat16", f"auto: the CPU has native bfloat16 ({', '.join(native)})"
     return "float32", "auto: the CPU has no native bfloat16"

@@ -24,6 +24,11 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return flags
 
 
+def native_bfloat16(flags: set[str] | None = None) -> list[str]:
+    """The CPU's flags of native bfloat16 arithmetic (of ``flags``, or of this CPU), sorted."""
+    return sorted((cpu_flags() if flags is None else flags) & set(NATIVE_BF16_FLAGS))
+
+
 def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model name (``platform.processor()`` or the architecture where Linux gives none)."""
     try:
