@@ -224,8 +224,12 @@ def test_auto_precision_runs_what_it_resolves_to(seeded_weights, images, tf_read
 
     auto = GapExtractor(str(seeded_weights), "caffe", "auto")
     assert (auto.precision, auto.precision_reason) == resolve_precision("auto", cpu_flags(), has_gpu=False)
+    scores = auto.scores(images)
     explicit = GapExtractor(str(seeded_weights), "caffe", auto.precision)
-    assert np.array_equal(auto.scores(images), explicit.scores(images))
+    assert np.array_equal(scores, explicit.scores(images))
+    # and not the other precision: the resolved one is what the model computes in
+    other = GapExtractor(str(seeded_weights), "caffe", "float32" if auto.precision == "bfloat16" else "bfloat16")
+    assert not np.array_equal(scores, other.scores(images))
 
 
 def test_merge_refuses_shards_of_different_precisions(tmp_path):

@@ -41,19 +41,18 @@ def _module_name(path: Path) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Dotted names of the package modules a Python file imports (anywhere in it, lazily too)."""
+def imported_files(path: Path) -> frozenset[Path]:
+    """Files of the package modules a Python file imports (anywhere in it, lazily too)."""
     path = Path(path).resolve()
     stat = path.stat()
-    return set(_imported_modules(path, stat.st_mtime_ns, stat.st_size))
+    return _imported_files(path, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=256)
-def _imported_modules(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
-    """imported_modules() of one version of a file (the cache key includes its mtime and size)."""
+def _imported_files(path: Path, mtime_ns: int, size: int) -> frozenset[Path]:
+    """imported_files() of one version of a file (the cache key includes its mtime and size)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     here = _module_name(path)
-    is_package_init = Path(path).name == "__init__.py"
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -63,13 +62,12 @@ def _imported_modules(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
             if node.level:
                 if here is None:
                     continue
-                anchor = here.split(".")
-                anchor = anchor if is_package_init else anchor[:-1]
+                anchor = here.split(".") if path.name == "__init__.py" else here.split(".")[:-1]
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return frozenset(name for name in names if _module_file(name) is not None)
+    return frozenset(file for file in map(_module_file, names) if file is not None)
 
 
 def package_files(script: Path) -> list[Path]:
@@ -77,11 +75,9 @@ def package_files(script: Path) -> list[Path]:
     seen: set[Path] = set()
     pending = [Path(script)]
     while pending:
-        for name in imported_modules(pending.pop()):
-            module = _module_file(name)
-            if module is not None and module not in seen:
-                seen.add(module)
-                pending.append(module)
+        new = imported_files(pending.pop()) - seen
+        seen |= new
+        pending.extend(new)
     if seen:
         seen.add(PACKAGE_DIR / "__init__.py")
     return sorted(seen)

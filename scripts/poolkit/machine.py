@@ -10,18 +10,18 @@ from pathlib import Path
 NATIVE_BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
 
 
+def _cpuinfo_values(key: str, cpuinfo: str) -> list[str]:
+    """The values of every ``key: value`` line of ``cpuinfo`` (none where there is no such file)."""
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return []
+    return [value.strip() for name, _, value in (line.partition(":") for line in lines) if name.strip() == key]
+
+
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """The CPU's feature flags as Linux reports them (empty where there is no such file)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return set()
-    flags: set[str] = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags.update(value.split())
-    return flags
+    return {flag for line in _cpuinfo_values("flags", cpuinfo) for flag in line.split()}
 
 
 def native_bfloat16(flags: set[str] | None = None) -> list[str]:
@@ -31,14 +31,8 @@ def native_bfloat16(flags: set[str] | None = None) -> list[str]:
 
 def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model name (``platform.processor()`` or the architecture where Linux gives none)."""
-    try:
-        for line in Path(cpuinfo).read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    models = _cpuinfo_values("model name", cpuinfo)
+    return models[0] if models else platform.processor() or platform.machine()
 
 
 def describe_machine() -> str:
