@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: demo run test test-fast lint bench report unlock clean help
+.PHONY: demo run test test-fast lint bench report unlock clean help config-docs
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM)"
 	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
+	@echo "make config-docs - regenerate config/README.md's key tables from the schema"
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
 	$(SNAKEMAKE) --lint --configfile config/demo.yaml
+
+# config/README.md's key tables come from the schema; tests fail when they differ.
+config-docs: $(STAMP)
+	$(BIN)/python scripts/config_docs.py --schema workflow/schemas/config.schema.yaml --readme config/README.md
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --out results/benchmarks

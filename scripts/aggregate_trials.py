@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Stage 5b: merge trial shards into summary tables (95% bootstrap intervals) and figures."""
 
-from pathlib import Path
+import argparse
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -12,23 +12,28 @@ from poolkit.invariance import TRIAL_GROUP, shift_size, summarise
 from poolkit.io import write_tsv
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--trials", nargs="+", required=True, help="trial shard Parquets")
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--figure-jitter", type=int, default=3, help="jitter shown in the depth figure")
-    args = p.parse_args()
-    out = Path(args.outdir)
+    cli.config_option(p, "invariance.n_boot")
+    p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap (the first trial seed)")
+    cli.config_option(p, "exercise.jitter", "--figure-jitter")
+    p.add_argument("--by-jitter", required=True, help="output TSV: summary per input, jitter, pooling, depth")
+    p.add_argument("--by-shift", required=True, help="output TSV: summary per shift size")
+    p.add_argument("--depth-figure", required=True, help="output PNG: identical share by depth")
+    p.add_argument("--shift-figure", required=True, help="output PNG: difference by shift size")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
     plots.setup()
 
     trials = pd.concat([pd.read_parquet(path) for path in sorted(args.trials)], ignore_index=True)
     by_jitter = summarise(trials, TRIAL_GROUP, args.n_boot, args.seed)
     random = trials[trials["mode"] == "random"].assign(shift=lambda t: shift_size(t))
     by_shift = summarise(random, ["input", "pooling", "depth", "shift"], args.n_boot, args.seed)
-    write_tsv(by_jitter, out / "summary_by_jitter.tsv")
-    write_tsv(by_shift, out / "summary_by_shift.tsv")
+    write_tsv(by_jitter, args.by_jitter)
+    write_tsv(by_shift, args.by_shift)
 
     jitter = args.figure_jitter if args.figure_jitter in set(by_jitter["jitter"]) else int(by_jitter["jitter"].min())
     shown = by_jitter[(by_jitter["mode"] == "random") & (by_jitter["jitter"] == jitter)]
@@ -54,7 +59,7 @@ def main() -> None:
         ax.set_xticks(sorted(part["depth"].unique()))
     axes[0, 0].set_ylabel("identical output (% of trials)")
     axes[0, -1].legend(title="pooling")
-    plots.save(fig, out / "identical_vs_depth.png")
+    plots.save(fig, args.depth_figure)
 
     deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
     grid = sns.relplot(
@@ -78,8 +83,8 @@ def main() -> None:
     grid.set_axis_labels(
         "shift size max(|dx|, |dy|) (px)", f"‖P(x) − P(Tx)‖ / ‖P(x)‖ after {int(deepest['depth'].max())} pools"
     )
-    plots.save(grid.figure, out / "difference_vs_shift.png")
+    plots.save(grid.figure, args.shift_figure)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

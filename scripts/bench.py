@@ -3,6 +3,7 @@
 one-at-a-time loop vs the workflow's feature stage), FLOP/s and peak memory, invariance-trial
 throughput, and Snakemake rerun times. Prints ratios and writes results/benchmarks/."""
 
+import argparse
 import json
 import os
 import shutil
@@ -155,7 +156,7 @@ def snakemake_times(config: Path, work: Path) -> dict[str, float]:
     return {"noop_rerun_s": noop, "head_change_rerun_s": time.perf_counter() - start}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     sub = p.add_subparsers(dest="command")
     v = sub.add_parser("variant", help="(internal) time one extraction variant")
@@ -175,7 +176,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dag-config", default=str(ROOT / "config/demo.yaml"), help="config for the rerun timings")
     p.add_argument("--explore", action="store_true", help="also time XLA, bfloat16, threads, batch sizes, oneDNN off")
-    args = p.parse_args()
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
     if args.command == "variant":
         variant(args)
         return
@@ -184,7 +188,7 @@ def main() -> None:
 
     tfsetup.configure(args.threads)
     from poolkit.dataset import build_manifest, load_rgb
-    from poolkit.invariance import run_shard
+    from poolkit.invariance import TrialSettings, run_shard
     from poolkit.io import write_parquet
     from poolkit.synthetic import generate_dataset
     from poolkit.weights import random_model, save_weights
@@ -213,9 +217,11 @@ def main() -> None:
             print("the feature stage in float32, for comparison ...", flush=True)
             stage32 = feature_stage(scratch / "manifest.parquet", weights, scratch, args.batch, args.threads, "float32")
         print("invariance trials ...", flush=True)
-        trial_s = best_of(
-            lambda: run_shard("s0", ["ring"], [3], 10_000, 3, ["max", "avg", "blur"], 4, "replicate", 64, 4, None), 2
-        )
+        ring_trials = TrialSettings(
+            inputs=["ring"], jitters=[3], trials_per_jitter=10_000, exhaustive_max_jitter=3,
+            poolings=["max", "avg", "blur"], depths=4, fill="replicate", size=64, r_shrink=4,
+        )  # fmt: skip
+        trial_s = best_of(lambda: run_shard("s0", ring_trials), 2)
         print("snakemake reruns ...", flush=True)
         reruns = snakemake_times(Path(args.dag_config), scratch / "dag")
         explore = {}
@@ -288,4 +294,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

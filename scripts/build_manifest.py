@@ -1,20 +1,24 @@
 #!/usr/bin/env python
 """Stage 1b: decode every image once; write the manifest and the table of skipped files."""
 
+import argparse
+
 from poolkit import cli
 from poolkit.dataset import build_manifest
 from poolkit.io import write_json, write_parquet, write_tsv
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--images", required=True, help="folder in the Kaggle layout")
-    p.add_argument("--bad-images", default="fail", choices=["fail", "skip"])
+    cli.config_option(p, "dataset.bad_images")
     p.add_argument("--manifest", required=True, help="output Parquet")
     p.add_argument("--skipped", required=True, help="output TSV of skipped files")
     p.add_argument("--counts", required=True, help="output JSON of counts per split and class")
-    args = p.parse_args()
+    return p
 
+
+def main(args: argparse.Namespace) -> None:
     manifest, skipped = build_manifest(args.images, args.bad_images)
     counts = manifest.groupby(["split", "class_name"]).size()
     summary = {
@@ -28,8 +32,8 @@ def main() -> None:
     write_tsv(skipped, args.skipped)
     write_json(summary, args.counts)
     write_parquet(manifest, args.manifest)
-    print(f"manifest: {len(manifest)} images, {len(skipped)} skipped")
+    cli.log.info("manifest: %d images, %d skipped", len(manifest), len(skipped))
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

@@ -2,7 +2,7 @@
 """Stage 4: the exercise's figures: emboss → ReLU → condense; the shifted ring
 condensed four times; global average pooling of random feature maps."""
 
-from pathlib import Path
+import argparse
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,20 +14,23 @@ from poolkit.invariance import random_shifts
 from poolkit.io import write_json
 from poolkit.pooling import EMBOSS_KERNEL, conv2d_valid, max_pool, random_map, ring, shift_images
 
+#: As in the exercise: pooling steps applied to the ring, random shifts shown, random maps pooled.
+REPEATS, EXAMPLES, N_MAPS = 4, 4, 8
 
-def main() -> None:
+
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ring-size", type=int, default=64)
-    p.add_argument("--r-shrink", type=int, default=4)
-    p.add_argument("--jitter", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=4, help="pooling steps applied to the ring")
-    p.add_argument("--examples", type=int, default=4, help="random shifts shown")
-    p.add_argument("--n-maps", type=int, default=8, help="random feature maps for GAP")
-    args = p.parse_args()
-    out = Path(args.outdir)
+    for key in ("seed", "ring_size", "r_shrink", "jitter"):
+        cli.config_option(p, f"exercise.{key}")
+    p.add_argument("--condense", required=True, help="output PNG: emboss, ReLU, one max pool")
+    p.add_argument("--ring", required=True, help="output PNG: the shifted ring condensed")
+    p.add_argument("--gap", required=True, help="output PNG: GAP of random maps")
+    p.add_argument("--info", required=True, help="output JSON of the figures' numbers")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
     plots.setup()
     rng = np.random.default_rng(args.seed)
 
@@ -50,43 +53,43 @@ def main() -> None:
         ax.imshow(img, cmap=cmap)
         ax.set_title(f"{title}\n{img.shape[0]}×{img.shape[1]} px")
         ax.axis("off")
-    plots.save(fig, out / "condense.png")
+    plots.save(fig, args.condense)
 
     # 2. The shifted ring, condensed repeatedly.
     base = ring(args.ring_size, args.r_shrink)
-    dx, dy = random_shifts(rng, args.jitter, args.examples)
+    dx, dy = random_shifts(rng, args.jitter, EXAMPLES)
     shifted = shift_images(base, dx, dy, "replicate")
     fig, axes = plt.subplots(
-        args.examples,
-        args.repeats + 1,
-        figsize=(2.6 * (args.repeats + 1), 3.0 * args.examples),
+        EXAMPLES,
+        REPEATS + 1,
+        figsize=(2.6 * (REPEATS + 1), 3.0 * EXAMPLES),
         layout="constrained",
         squeeze=False,
     )
     finals = []
-    for i in range(args.examples):
+    for i in range(EXAMPLES):
         image = shifted[i]
         axes[i, 0].imshow(image, vmin=0, vmax=1)
         axes[i, 0].set_title(f"shift ({dx[i]:+d}, {dy[i]:+d})\n{image.shape[0]}×{image.shape[1]}")
-        for k in range(args.repeats):
+        for k in range(REPEATS):
             image = max_pool(image)
             axes[i, k + 1].imshow(image, vmin=0, vmax=1)
             axes[i, k + 1].set_title(f"MaxPool {k + 1}\n{image.shape[0]}×{image.shape[1]}")
         finals.append(image)
         for ax in axes[i]:
             ax.axis("off")
-    plots.save(fig, out / "ring_condensed.png")
+    plots.save(fig, args.ring)
     reference = base
-    for _ in range(args.repeats):
+    for _ in range(REPEATS):
         reference = max_pool(reference)
     identical = [bool(np.array_equal(f, reference)) for f in finals]
 
     # 3. Global average pooling of random feature maps.
-    maps = np.stack([random_map((5, 5), 0.1, 4, rng) for _ in range(args.n_maps)])
+    maps = np.stack([random_map((5, 5), 0.1, 4, rng) for _ in range(N_MAPS)])
     pooled = maps.mean(axis=(1, 2))
-    fig = plt.figure(figsize=(2 * args.n_maps, 3.6))
-    grid = fig.add_gridspec(2, args.n_maps, height_ratios=[4, 1])
-    for i in range(args.n_maps):
+    fig = plt.figure(figsize=(2 * N_MAPS, 3.6))
+    grid = fig.add_gridspec(2, N_MAPS, height_ratios=[4, 1])
+    for i in range(N_MAPS):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(maps[i], vmin=0, vmax=1)
         ax.set_title(f"map {i + 1}")
@@ -97,7 +100,7 @@ def main() -> None:
         ax.text(i, 0, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
     ax.set_title("GlobalAvgPool2D: one score per 5×5 map")
     ax.axis("off")
-    plots.save(fig, out / "gap_maps.png")
+    plots.save(fig, args.gap)
 
     write_json(
         {
@@ -113,22 +116,22 @@ def main() -> None:
                 "size": args.ring_size,
                 "radius": args.ring_size // 2 - args.r_shrink,
                 "jitter": args.jitter,
-                "repeats": args.repeats,
+                "repeats": REPEATS,
                 "shifts": [[int(a), int(b)] for a, b in zip(dx, dy, strict=True)],
                 "final_shape": list(reference.shape),
                 "final_identical_to_unshifted": identical,
             },
             "gap": {
-                "n_maps": args.n_maps,
+                "n_maps": N_MAPS,
                 "map_shape": [5, 5],
                 "pooled": pooled.round(6).tolist(),
                 "values_per_map_before": 25,
                 "values_per_map_after": 1,
             },
         },
-        out / "exercise.json",
+        args.info,
     )
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

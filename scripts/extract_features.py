@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Stage 3: VGG16 base + global average pooling → 512 scores per image (one shard)."""
 
+import argparse
 import time
 
 import pandas as pd
@@ -9,27 +10,29 @@ from poolkit import cli
 from poolkit.io import feature_columns, write_json, write_parquet
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights", required=True, help=".weights.h5 from get_weights.py")
     p.add_argument("--out", required=True, help="output Parquet for this shard")
     p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--shard", type=int, required=True, help="this shard's number, from 0")
+    cli.config_option(p, "features.shards")
     cli.add_model_options(p)
-    args = p.parse_args()
+    return p
 
+
+def main(args: argparse.Namespace) -> None:
     from poolkit import tfsetup
 
-    tfsetup.configure(args.threads)
+    tfsetup.configure(cli.job_threads(args.threads))
     from poolkit.features import GapExtractor, shard_bounds
 
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
-    print(f"precision: {extractor.precision} ({extractor.precision_reason})", flush=True)
+    cli.log.info("precision: %s (%s)", extractor.precision, extractor.precision_reason)
     began = time.perf_counter()
     scores, rate = extractor.extract_paths(
         rows["path"].tolist(),
@@ -69,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Stage 3c: raw downsampled pixels (RGB, 0–1) per image, for the pixel baseline head."""
 
+import argparse
+
 import numpy as np
 import pandas as pd
 
@@ -9,13 +11,15 @@ from poolkit.dataset import load_rgb
 from poolkit.io import write_parquet
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--size", type=int, default=16, help="side of the downsampled image")
+    cli.config_option(p, "features.pixel_size", "--size")
     p.add_argument("--out", required=True)
-    args = p.parse_args()
+    return p
 
+
+def main(args: argparse.Namespace) -> None:
     manifest = pd.read_parquet(args.manifest)
     pixels = np.stack(
         [np.asarray(load_rgb(path, args.size, "bilinear"), dtype=np.float32).ravel() / 255 for path in manifest["path"]]
@@ -29,4 +33,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

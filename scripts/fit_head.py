@@ -2,8 +2,8 @@
 """Stage 6: logistic-regression head on the 512 GAP scores (C by stratified CV),
 baselines, validation metrics with bootstrap intervals, figures."""
 
+import argparse
 import pickle
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,7 +25,7 @@ def split_xy(table: pd.DataFrame, columns: list[str], split: str) -> tuple[np.nd
 
 
 def figures(
-    out: Path,
+    args: argparse.Namespace,
     matrix: list[list[int]],
     roc: pd.DataFrame,
     calib: pd.DataFrame,
@@ -44,7 +44,7 @@ def figures(
         title="ROC, validation split",
     )
     ax.legend(loc="lower right")
-    plots.save(fig, out / "roc.png")
+    plots.save(fig, args.roc_figure)
 
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     sns.heatmap(
@@ -58,7 +58,7 @@ def figures(
         yticklabels=CLASS_NAMES,
     )
     ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (images)")
-    plots.save(fig, out / "confusion.png")
+    plots.save(fig, args.confusion_figure)
 
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
@@ -71,7 +71,7 @@ def figures(
         ylim=(0, 1),
     )
     ax.legend(loc="upper left")
-    plots.save(fig, out / "calibration.png")
+    plots.save(fig, args.calibration_figure)
 
     top = coefs.head(n_top)
     fig, ax = plt.subplots(figsize=(6, 0.28 * n_top + 1.2))
@@ -83,7 +83,7 @@ def figures(
         ylabel="GAP score",
         title=f"The {n_top} most influential scores",
     )
-    plots.save(fig, out / "coefficients.png")
+    plots.save(fig, args.coefficients_figure)
 
     cols = feature_columns()
     valid = features[features["split"] == "valid"]
@@ -106,23 +106,39 @@ def figures(
         ax.axis("off")
     fig.colorbar(im, ax=axes, shrink=0.8, label="GAP score")
     fig.suptitle("The 512 pooled feature scores as a 16×32 grid", fontweight="bold")
-    plots.save(fig, out / "score_grids.png")
+    plots.save(fig, args.score_grids_figure)
 
 
-def main() -> None:
+OUTPUTS = {
+    "metrics": "JSON of the validation metrics with their intervals",
+    "model": "pickled scikit-learn pipeline of the GAP head",
+    "predictions": "Parquet of validation predictions",
+    "cv": "TSV of the cross-validated log loss per C",
+    "baselines": "TSV of every model's metrics",
+    "coefficients": "TSV of the head's coefficients",
+    "roc": "TSV of the ROC curve",
+    "calibration": "TSV of the calibration bins",
+    "roc_figure": "PNG",
+    "confusion_figure": "PNG",
+    "calibration_figure": "PNG",
+    "coefficients_figure": "PNG",
+    "score_grids_figure": "PNG",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--features", required=True)
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--c-grid", type=cli.float_list, default="0.001,0.01,0.1,1,10")
-    p.add_argument("--cv-folds", type=int, default=5)
-    p.add_argument("--max-iter", type=int, default=2000)
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-top", type=int, default=15)
-    args = p.parse_args()
-    out = Path(args.outdir)
+    for key in ("c_grid", "cv_folds", "max_iter", "n_boot", "seed", "n_top"):
+        cli.config_option(p, f"head.{key}")
+    for name, text in OUTPUTS.items():
+        p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
 
     features = pd.read_parquet(args.features)
     pixels = pd.read_parquet(args.pixels)
@@ -179,16 +195,16 @@ def main() -> None:
         ]
     )
     chosen_c = float(model.named_steps["logreg"].C)
-    write_tsv(cv_table, out / "cv.tsv")
-    write_tsv(coefs, out / "coefficients.tsv")
-    write_tsv(baselines, out / "baselines.tsv")
-    write_tsv(roc, out / "roc.tsv")
-    write_tsv(calib, out / "calibration.tsv")
-    write_parquet(predictions, out / "predictions.parquet")
-    with atomic_path(out / "model.pkl") as tmp:
+    write_tsv(cv_table, args.cv)
+    write_tsv(coefs, args.coefficients)
+    write_tsv(baselines, args.baselines)
+    write_tsv(roc, args.roc)
+    write_tsv(calib, args.calibration)
+    write_parquet(predictions, args.predictions)
+    with atomic_path(args.model) as tmp:
         tmp.write_bytes(pickle.dumps({"model": model, "sklearn_version": sklearn_version, "features": cols}))
     figures(
-        out,
+        args,
         metrics_gap["confusion_matrix"]["rows_true_cols_predicted"],
         roc,
         calib,
@@ -216,10 +232,10 @@ def main() -> None:
             **{k: metrics_gap[k] for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")},
             "confusion_matrix": metrics_gap["confusion_matrix"],
         },
-        out / "metrics.json",
+        args.metrics,
     )
-    print(f"head: C={chosen_c:g}, validation accuracy {metrics_gap['accuracy']['value']:.3f}")
+    cli.log.info("head: C=%g, validation accuracy %.3f", chosen_c, metrics_gap["accuracy"]["value"])
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

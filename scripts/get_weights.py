@@ -2,29 +2,32 @@
 """Stage 2: VGG16 notop weights. ``download`` fetches ImageNet's (MD5-checked);
 ``prepare`` turns the chosen source into one Keras weights file."""
 
+import argparse
 from pathlib import Path
 
 from poolkit import cli
 from poolkit.io import WorkflowError, file_digest, write_json
-from poolkit.weights import IMAGENET_NOTOP_MD5, IMAGENET_NOTOP_URL, fetch_imagenet, verify_md5
+from poolkit.weights import fetch_imagenet, verify_md5
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="download the ImageNet notop weights")
-    d.add_argument("--url", default=IMAGENET_NOTOP_URL)
-    d.add_argument("--md5", default=IMAGENET_NOTOP_MD5)
+    cli.config_option(d, "weights.imagenet.url")
+    cli.config_option(d, "weights.imagenet.md5")
     d.add_argument("--out", required=True)
     r = sub.add_parser("prepare", help="load the source into VGG16 and save it")
-    r.add_argument("--source", required=True, choices=["random", "path", "imagenet"])
-    r.add_argument("--seed", type=int, default=0, help="random: initialisation seed")
+    cli.config_option(r, "weights.source")
+    cli.config_option(r, "weights.seed")
     r.add_argument("--path", default="", help="path or imagenet: the weights file to load")
-    r.add_argument("--md5", default=IMAGENET_NOTOP_MD5, help="imagenet: expected MD5")
+    cli.config_option(r, "weights.imagenet.md5")
     r.add_argument("--out", required=True, help="output .weights.h5")
     r.add_argument("--info", required=True, help="output JSON describing the weights")
-    args = p.parse_args()
+    return p
 
+
+def main(args: argparse.Namespace) -> None:
     if args.command == "download":
         fetch_imagenet(args.out, args.url, args.md5)
         return
@@ -56,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

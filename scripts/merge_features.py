@@ -1,20 +1,25 @@
 #!/usr/bin/env python
 """Stage 3b: concatenate feature shards (in shard order) into one Parquet."""
 
+import argparse
+
 import pandas as pd
 
 from poolkit import cli
 from poolkit.io import WorkflowError, read_json, write_json, write_parquet
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--shards", nargs="+", required=True, help="shard Parquets, in order")
     p.add_argument("--infos", nargs="+", required=True, help="shard JSONs, in order")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--info", required=True)
-    args = p.parse_args()
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
 
     table = pd.concat([pd.read_parquet(path) for path in args.shards], ignore_index=True)
     manifest = pd.read_parquet(args.manifest)
@@ -55,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

@@ -2,6 +2,7 @@
 """Record provenance (config, package versions, data and weights hashes, git commit)
 in results/provenance.json and in every stage's results folder."""
 
+import argparse
 import json
 import platform
 import subprocess
@@ -61,13 +62,16 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--config-json", required=True, help="the validated config as JSON text")
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights-info", required=True)
     p.add_argument("--out", nargs="+", required=True, help="provenance.json files to write")
-    args = p.parse_args()
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
 
     weights = read_json(args.weights_info)
     record = {
@@ -88,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

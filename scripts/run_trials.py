@@ -1,14 +1,18 @@
 #!/usr/bin/env python
 """Stage 5a: one shard of random-shift invariance trials (max, avg, blur pooling)."""
 
+import argparse
+
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from poolkit import cli
 from poolkit.dataset import sample_split
-from poolkit.invariance import run_shard
+from poolkit.invariance import TrialSettings, run_shard
 from poolkit.io import write_parquet
+
+SETTINGS_KEYS = ("inputs", "jitters", "trials_per_jitter", "exhaustive_max_jitter", "poolings", "depths", "fill")
 
 
 def dataset_greys(manifest_path: str, n: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -22,46 +26,33 @@ def dataset_greys(manifest_path: str, n: int, size: int, seed: int) -> tuple[np.
     return np.stack(images), chosen["image_id"].tolist()
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--shard", required=True, help="'grid' or 's<seed>'")
     p.add_argument("--out", required=True)
-    p.add_argument("--inputs", type=cli.str_list, default="ring,disc,square,dataset")
-    p.add_argument("--jitters", type=cli.int_list, default="1,2,3,4,8")
-    p.add_argument("--trials-per-jitter", type=int, default=250)
-    p.add_argument("--exhaustive-max-jitter", type=int, default=3)
-    p.add_argument("--poolings", type=cli.str_list, default="max,avg,blur")
-    p.add_argument("--depths", type=int, default=4)
-    p.add_argument("--fill", default="replicate", choices=["replicate", "reflect", "zero"])
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--r-shrink", type=int, default=4)
+    for key in SETTINGS_KEYS:
+        cli.config_option(p, f"invariance.{key}")
+    cli.config_option(p, "invariance.image_size", "--size")
+    cli.config_option(p, "invariance.r_shrink")
     p.add_argument("--manifest", default="", help="needed for the 'dataset' input")
-    p.add_argument("--n-dataset-images", type=int, default=8)
-    p.add_argument("--dataset-seed", type=int, default=0)
-    args = p.parse_args()
+    cli.config_option(p, "invariance.n_dataset_images")
+    return p
 
-    images, ids = (None, [])
+
+def main(args: argparse.Namespace) -> None:
+    cli.check_choices(args.inputs, "invariance.inputs")
+    cli.check_choices(args.poolings, "invariance.poolings")
+    settings = TrialSettings(
+        **{key: getattr(args, key) for key in SETTINGS_KEYS}, size=args.size, r_shrink=args.r_shrink
+    )
+    images, ids = None, []
     if "dataset" in args.inputs:
-        images, ids = dataset_greys(args.manifest, args.n_dataset_images, args.size, args.dataset_seed)
-    table = run_shard(
-        args.shard,
-        args.inputs,
-        args.jitters,
-        args.trials_per_jitter,
-        args.exhaustive_max_jitter,
-        args.poolings,
-        args.depths,
-        args.fill,
-        args.size,
-        args.r_shrink,
-        images,
-        ids,
-    )
+        images, ids = dataset_greys(args.manifest, args.n_dataset_images, args.size, seed=0)
+    table = run_shard(args.shard, settings, dataset_images=images, dataset_ids=ids)
     write_parquet(table, args.out)
-    print(
-        f"shard {args.shard}: {table['trial'].groupby([table['input'], table['jitter']]).nunique().sum()} trials, {len(table)} rows"
-    )
+    n_trials = table["trial"].groupby([table["input"], table["jitter"]]).nunique().sum()
+    cli.log.info("shard %s: %d trials, %d rows", args.shard, n_trials, len(table))
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

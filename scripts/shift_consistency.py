@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Stage 6b: VGG16-level shift invariance: score cosine, head consistency and |Δp| per shift."""
 
+import argparse
 import pickle
 from pathlib import Path
 
@@ -14,16 +15,19 @@ from poolkit.io import feature_columns, write_tsv
 from poolkit.stats import bootstrap_mean_ci
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--shift-features", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="summary TSV")
     p.add_argument("--pairs", required=True, help="per-pair TSV")
     p.add_argument("--figure", required=True)
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    cli.config_option(p, "head.n_boot")
+    cli.config_option(p, "head.seed")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
 
     table = pd.read_parquet(args.shift_features)
     model = pickle.loads(Path(args.model).read_bytes())["model"]
@@ -77,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Stage 5c: GAP scores of shifted copies of validation images (VGG16-level invariance)."""
 
+import argparse
+
 import numpy as np
 import pandas as pd
 
@@ -10,22 +12,25 @@ from poolkit.invariance import vgg_shift_set
 from poolkit.io import feature_columns, read_json, write_parquet
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--n-images", type=int, default=32)
-    p.add_argument("--shifts", type=cli.int_list, default="1,2,4,8,16")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fill", default="replicate", choices=["replicate", "reflect", "zero"])
+    cli.config_option(p, "invariance.vgg.n_images")
+    cli.config_option(p, "invariance.vgg.shifts")
+    cli.config_option(p, "invariance.vgg.seed")
+    cli.config_option(p, "invariance.vgg.fill")
     p.add_argument(
         "--features-info",
         help="features.json of the feature stage: use the precision the features were computed in "
         "(overrides --precision), so the head sees scores of one kind",
     )
     cli.add_model_options(p)
-    args = p.parse_args()
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
     chosen_by = ""
     if args.features_info:
         features_info = read_json(args.features_info)
@@ -34,14 +39,14 @@ def main() -> None:
 
     from poolkit import tfsetup
 
-    tfsetup.configure(args.threads)
+    tfsetup.configure(cli.job_threads(args.threads))
     from poolkit.features import GapExtractor
 
     chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
-    print(f"precision: {extractor.precision} ({chosen_by or extractor.precision_reason})", flush=True)
+    cli.log.info("precision: %s (%s)", extractor.precision, chosen_by or extractor.precision_reason)
     scores = extractor.extract_arrays(stack, args.batch_size, "shifted copies")
     table.insert(0, "image_id", chosen.loc[table["image_index"], "image_id"].to_numpy())
     table.insert(1, "label", chosen.loc[table["image_index"], "label"].to_numpy())
@@ -50,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(build_parser, main)

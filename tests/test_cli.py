@@ -47,7 +47,7 @@ def test_snakemake_arguments_map_to_options():
     )
     assert snakemake_argv(smk) == [
         "prepare", "--manifest=m.parquet", "--shards", "a", "b", "--out=o.parquet", "--batch-size=64",
-        "--local-path=", "--fast",
+        "--local-path=", "--no-gpu", "--fast",
     ]  # fmt: skip
 
 
@@ -100,3 +100,164 @@ def test_code_digest_of_the_real_stages():
     assert {"head.py", "stats.py", "cli.py"} <= names("fit_head.py") and "features.py" not in names("fit_head.py")
     assert {"features.py", "machine.py", "dataset.py"} <= names("extract_features.py")
     assert "head.py" not in names("extract_features.py") and "features.py" not in names("run_trials.py")
+
+
+# --------------------------------------------------------------------------- one source of truth
+STAGE_SCRIPTS = [s for s in SCRIPTS if s not in {"bench.py", "config_docs.py"}]
+
+
+def _load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "scripts" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the scripts run main() only under __main__
+    return module
+
+
+def _actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+        else:
+            yield action
+
+
+@pytest.mark.parametrize("script", STAGE_SCRIPTS)
+def test_every_default_of_a_stage_option_comes_from_the_schema(script):
+    """No second default: an option either has none, or takes the schema's (cli.config_option)."""
+    from poolkit.cli import schema_node
+
+    parser = _load_script(script).build_parser()
+    for action in _actions(parser):
+        if action.dest == "help" or action.default in (None, False, [], ""):
+            continue
+        assert hasattr(action, "schema_key"), f"{script}: {action.option_strings} has a default of its own"
+        assert action.default == schema_node(action.schema_key).get("default"), action.schema_key
+
+
+def test_config_readme_is_generated_from_the_schema(tmp_path):
+    """The committed key tables equal what the schema gives; a changed description makes --check fail."""
+
+    def check(schema: Path, readme: Path) -> subprocess.CompletedProcess:
+        cmd = [
+            sys.executable,
+            str(ROOT / "scripts/config_docs.py"),
+            "--schema",
+            str(schema),
+            "--readme",
+            str(readme),
+            "--check",
+        ]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    schema, readme = ROOT / "workflow/schemas/config.schema.yaml", ROOT / "config/README.md"
+    assert check(schema, readme).returncode == 0, "config/README.md is out of date: run `make config-docs`"
+    changed = tmp_path / "schema.yaml"
+    changed.write_text(schema.read_text().replace("Seed of the random initialisation", "Seed of the weights"))
+    result = check(changed, readme)
+    assert result.returncode == 1 and result.stderr.startswith("ERROR: ") and "make config-docs" in result.stderr
+
+
+# --------------------------------------------------------------------------- errors and logging
+def _error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("ERROR:")]
+
+
+def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    cols = [f"f{i:03d}" for i in range(512)]
+    rows = pd.DataFrame(np.random.default_rng(0).random((12, 512), dtype=np.float32), columns=cols)
+    meta = pd.DataFrame({"image_id": [f"i{i}" for i in range(12)], "split": ["train"] * 8 + ["valid"] * 4,
+                         "label": [0, 1] * 6})  # fmt: skip
+    pd.concat([meta, rows], axis=1).to_parquet(tmp_path / "f.parquet")
+    pd.concat([meta, rows.iloc[:, :12].set_axis([f"p{i:04d}" for i in range(12)], axis=1)], axis=1).to_parquet(
+        tmp_path / "p.parquet"
+    )
+    (tmp_path / "f.json").write_text('{"feature_map_shape": [4, 4, 512]}')
+    outputs = [f"--{name.replace('_', '-')}={tmp_path / name}" for name in _load_script("fit_head.py").OUTPUTS]
+    cmd = [sys.executable, str(ROOT / "scripts/fit_head.py"), f"--features={tmp_path / 'f.parquet'}",
+           f"--features-info={tmp_path / 'f.json'}", f"--pixels={tmp_path / 'p.parquet'}", *outputs]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert _error_lines(result.stderr) == [
+        "ERROR: head.cv_folds is 5 but the smaller training class has only 4 images; "
+        "lower head.cv_folds or use more training images"
+    ]
+    assert not list(tmp_path.glob("metrics*"))
+
+
+def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
+    cmd = [sys.executable, str(ROOT / "scripts/run_trials.py"), "--shard=s0", f"--out={tmp_path / 't.parquet'}",
+           "--inputs=ring,triangle"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = _error_lines(result.stderr)
+    assert (
+        len(lines) == 1 and "invariance.inputs" in lines[0] and "triangle" in lines[0] and "allowed: ring" in lines[0]
+    )
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_a_missing_input_file_ends_in_one_error_line(tmp_path):
+    cmd = [sys.executable, str(ROOT / "scripts/build_manifest.py"), f"--images={tmp_path / 'none'}",
+           f"--manifest={tmp_path / 'm.parquet'}", f"--skipped={tmp_path / 's.tsv'}", f"--counts={tmp_path / 'c.json'}"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1 and len(_error_lines(result.stderr)) == 1 and "none" in result.stderr
+
+
+JOB = """
+import runpy, sys
+sys.path.insert(0, {scripts!r})
+
+
+class Named(list):
+    def __init__(self, items):
+        super().__init__(items.values())
+        self._items = items
+
+    def items(self):
+        return self._items.items()
+
+
+smk = type("Snakemake", (), {{}})()
+smk.input, smk.output = Named({{"manifest": {manifest!r}}}), Named({{"out": {out!r}}})
+smk.params = Named({{"shard": "s0", "inputs": "ring,dataset", "jitters": "1", "trials_per_jitter": 5}})
+smk.log = [{log!r}]
+runpy.run_path({script!r}, run_name="__main__", init_globals={{"snakemake": smk}})
+"""
+
+
+def test_a_snakemake_job_logs_everything_to_its_log_and_progress_and_errors_to_the_terminal(tmp_path):
+    """A job whose manifest is not Parquet: the log gets the arguments and the traceback, the terminal
+    one ERROR line pointing at the cause."""
+    (tmp_path / "m.parquet").write_text("not parquet")
+    job = JOB.format(scripts=str(ROOT / "scripts"), manifest=str(tmp_path / "m.parquet"), out=str(tmp_path / "t.parquet"),
+                     log=str(tmp_path / "job.log"), script=str(ROOT / "scripts/run_trials.py"))  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", job], capture_output=True, text=True)
+    assert result.returncode == 1
+    terminal = result.stderr.strip().splitlines()
+    assert len(terminal) == 1 and terminal[0].startswith("ERROR: unexpected failure: ArrowInvalid"), terminal
+    log = (tmp_path / "job.log").read_text()
+    assert log.startswith("arguments: --manifest=") and "Traceback (most recent call last)" in log
+    assert "ERROR: unexpected failure: ArrowInvalid" in log
+
+
+def test_progress_lines_reach_the_terminal_and_the_log(tmp_path):
+    code = (
+        "import sys; sys.path.insert(0, {scripts!r})\n"
+        "from poolkit import cli\nfrom poolkit.progress import Progress\n"
+        "cli.configure_logging({log!r})\ncli.log.info('detail for the log only')\n"
+        "p = Progress(3, 'work', interval_s=0)\np.update(3)\n"
+    ).format(scripts=str(ROOT / "scripts"), log=str(tmp_path / "job.log"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stderr.startswith("[work] 3/3 images (100%)") and "detail" not in result.stderr
+    log = (tmp_path / "job.log").read_text()
+    assert "detail for the log only" in log and "[work] 3/3 images" in log

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from poolkit.head import evaluate, fit_with_cv, majority_baseline
+from poolkit.io import WorkflowError
 from poolkit.stats import bootstrap_mean_ci
 
 
@@ -33,7 +34,7 @@ def test_cv_is_deterministic():
 
 def test_too_few_images_for_the_folds_is_a_clear_error():
     x, y = blobs(2, 1.0, 0)
-    with pytest.raises(ValueError, match=r"head\.cv_folds"):
+    with pytest.raises(WorkflowError, match=r"head\.cv_folds is 5 .* lower head\.cv_folds"):
         fit_with_cv(x, y, [1.0], folds=5, seed=0, max_iter=100)
 
 

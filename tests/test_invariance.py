@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from poolkit.invariance import TRIAL_GROUP, compare, run_shard, summarise, vgg_shift_set
+from poolkit.invariance import TRIAL_GROUP, TrialSettings, compare, run_shard, summarise, vgg_shift_set
+from poolkit.io import WorkflowError
 
 COMMON = {
     "trials_per_jitter": 30, "exhaustive_max_jitter": 2, "poolings": ["max", "avg", "blur"], "depths": 4,
@@ -11,32 +12,62 @@ COMMON = {
 }  # fmt: skip
 
 
+def settings(inputs: list[str], jitters: list[int], **changes) -> TrialSettings:
+    return TrialSettings(inputs=inputs, jitters=jitters, **{**COMMON, **changes})
+
+
 def test_random_shard_has_the_requested_trials_and_is_seeded():
-    a = run_shard("s3", ["ring", "square"], [1, 3], dataset_images=None, **COMMON)
-    b = run_shard("s3", ["ring", "square"], [1, 3], dataset_images=None, **COMMON)
+    a = run_shard("s3", settings(["ring", "square"], [1, 3]))
+    b = run_shard("s3", settings(["ring", "square"], [1, 3]))
     assert a.equals(b)
     assert len(a) == 2 * 2 * 30 * 3 * 4
     assert a["dx"].abs().max() <= 3 and set(a["seed"]) == {3}
-    c = run_shard("s4", ["ring"], [3], dataset_images=None, **COMMON)
+    c = run_shard("s4", settings(["ring"], [3]))
     assert not np.array_equal(c["dx"].to_numpy(), a[(a["input"] == "ring") & (a["jitter"] == 3)]["dx"].to_numpy())
 
 
+def test_a_new_input_kind_leaves_the_other_inputs_trials_unchanged(monkeypatch):
+    """Random streams are keyed by the input's name: a kind added to the code (here at the front
+    of the list of kinds) or to the config changes no other input's trials."""
+    from poolkit import invariance
+
+    images = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    ids = ["a", "b", "c"]
+    before = run_shard("s1", settings(["square", "dataset"], [2, 3]), dataset_images=images, dataset_ids=ids)
+    monkeypatch.setattr(invariance, "INPUTS", ("cross", *invariance.INPUTS))
+    monkeypatch.setitem(invariance.SYNTHETIC_INPUTS, "cross", lambda size, r: np.eye(size, dtype=np.float32))
+    after = run_shard("s1", settings(["cross", "dataset", "square"], [2, 3]), dataset_images=images, dataset_ids=ids)
+    for kind in ("square", "dataset"):
+        a = before[before["input"] == kind].reset_index(drop=True)
+        b = after[after["input"] == kind].reset_index(drop=True)
+        assert a.equals(b), kind
+    cross, square = (
+        after[(after["input"] == k) & (after["jitter"] == 3)]["dx"].to_numpy() for k in ("cross", "square")
+    )
+    assert not np.array_equal(cross, square)  # and each input has a stream of its own
+
+
+def test_an_unknown_input_is_a_clear_error():
+    with pytest.raises(WorkflowError, match=r"invariance.inputs: unknown input.*triangle.*allowed: ring"):
+        run_shard("s0", settings(["ring", "triangle"], [1]))
+
+
 def test_grid_shard_covers_every_small_shift_once():
-    table = run_shard("grid", ["ring"], [1, 2, 3], dataset_images=None, **COMMON)
+    table = run_shard("grid", settings(["ring"], [1, 2, 3]))
     per_jitter = table[(table["pooling"] == "max") & (table["depth"] == 1)].groupby("jitter").size()
     assert per_jitter.to_dict() == {1: 9, 2: 25}  # jitter 3 > exhaustive_max_jitter
 
 
 def test_dataset_input_uses_the_given_images():
     images = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
-    table = run_shard("grid", ["dataset"], [1], dataset_images=images, dataset_ids=["a", "b", "c"], **COMMON)
+    table = run_shard("grid", settings(["dataset"], [1]), dataset_images=images, dataset_ids=["a", "b", "c"])
     assert sorted(table["image_id"].unique()) == ["a", "b", "c"]
     assert len(table) == 3 * 9 * 3 * 4
 
 
 def test_ring_max_pooling_is_fully_invariant_at_depth_4_for_small_shifts():
     """Not a theorem: a property of this ring and grid alignment, which the exercise shows."""
-    table = run_shard("grid", ["ring"], [1], dataset_images=None, **COMMON)
+    table = run_shard("grid", settings(["ring"], [1]))
     deep_max = table[(table["pooling"] == "max") & (table["depth"] == 4)]
     assert deep_max["identical"].all()
     deep_avg = table[(table["pooling"] == "avg") & (table["depth"] == 4)]
@@ -65,14 +96,14 @@ def test_aligned_distance_is_finite_when_the_core_is_empty():
 
 
 def test_summary_of_deep_ring_trials_is_finite():
-    table = run_shard("s0", ["ring"], [4, 8], dataset_images=None, **COMMON)
+    table = run_shard("s0", settings(["ring"], [4, 8]))
     summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
     columns = [c for c in summary.columns if c.startswith(("identical", "nl2", "cosine", "aligned"))]
     assert np.isfinite(summary[columns].to_numpy(float)).all()
 
 
 def test_summary_has_intervals_around_the_means():
-    table = run_shard("s0", ["ring"], [3], dataset_images=None, **COMMON)
+    table = run_shard("s0", settings(["ring"], [3]))
     summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
     assert len(summary) == 3 * 4
     assert (summary["n_trials"] == 30).all()

@@ -135,7 +135,7 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
     for pooling in ("max", "avg"):
         share = ring.loc[ring["pooling"] == pooling, "identical_share"].item()
         assert shown[f"ring_{pooling}_identical"].startswith(f"{100 * share:.1f} %")
-    for section in ("Run summary", "Data", "The exercise", "Invariance", "Features", "Head"):
+    for section in ("Data", "The exercise", "Invariance", "Features", "Head", "Run details"):
         assert f">{section}</h2>" in page
     assert page.count("data:image/png;base64,") == 11 and 'src="http' not in page
     features = json.loads((tiny_run / "results/features/features.json").read_text())

@@ -1,34 +1,67 @@
-"""Shared command-line plumbing for the stage scripts."""
+"""Shared command-line plumbing for the stage scripts: options, logging, errors.
+
+Every stage script defines ``build_parser()`` and ``main(args)`` and ends with
+``cli.run(build_parser, main)``. It runs the same way by hand and as a Snakemake
+``script:``: named inputs, outputs and params become options.
+
+Options whose value comes from the config are declared with :func:`config_option`:
+their default, help text and allowed values are read from the config schema, the one
+place where they are written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
 
 from .io import WorkflowError
 
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+log = logging.getLogger("poolkit")
 
-def parser(description: str) -> argparse.ArgumentParser:
+
+def parser(description: str | None) -> argparse.ArgumentParser:
     """An argument parser whose help shows defaults."""
     return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The config schema (read once)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def schema_node(key: str) -> dict[str, Any]:
+    """The schema entry of a dotted config key such as ``head.cv_folds``."""
+    node = schema()
+    for part in key.split("."):
+        try:
+            node = node["properties"][part]
+        except KeyError:
+            raise KeyError(f"config key {key!r} is not in {SCHEMA_PATH.name}") from None
+    return node
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every script that runs the VGG16 + GAP model."""
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--resize", default="nearest", choices=["nearest", "bilinear"])
-    p.add_argument("--preprocessing", default="caffe", choices=["caffe", "none"])
+    for key in ("batch_size", "image_size", "resize", "preprocessing", "precision"):
+        config_option(p, f"features.{key}")
     p.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "bfloat16"],
-        help="auto: bfloat16 where the CPU has native bfloat16 (AVX512-BF16/AMX) and no GPU is used, else float32",
+        "--threads", type=int, default=None, help="threads for TensorFlow (default: the CPUs this process may use)"
     )
-    p.add_argument("--threads", type=int, default=2)
+
+
+def job_threads(threads: int | None) -> int:
+    """``threads``, or the number of CPUs this process may run on."""
+    return threads or len(os.sched_getaffinity(0))
 
 
 def int_list(text: str) -> list[int]:
@@ -46,8 +79,43 @@ def str_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-#: Where progress lines are echoed besides the log: the terminal of a Snakemake job.
-TERMINAL: TextIO | None = None
+_SCALAR_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str}
+_LIST_TYPES: dict[str, Callable[[str], Any]] = {"integer": int_list, "number": float_list, "string": str_list}
+
+
+def config_option(p: argparse.ArgumentParser | Any, key: str, flag: str | None = None) -> argparse.Action:
+    """Add the option of config key ``key``: type, default, choices and help from the schema.
+
+    The flag is the key's last part (``head.cv_folds`` → ``--cv-folds``) unless given.
+    Lists are comma-separated (``--jitters 1,2,3``); booleans are switches.
+    """
+    node = schema_node(key)
+    flag = flag or "--" + key.rsplit(".", 1)[-1].replace("_", "-")
+    allowed = node.get("enum") or node.get("items", {}).get("enum")
+    text = node.get("description", "")
+    if allowed and node["type"] == "array":
+        text += f" Comma-separated, from: {', '.join(allowed)}."
+    help_text = f"{text} [config: {key}]".replace("%", "%%")  # argparse formats help with %
+    kwargs: dict[str, Any] = {"default": node.get("default"), "help": help_text}
+    if node["type"] == "boolean":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif node["type"] == "array":
+        kwargs["type"] = _LIST_TYPES[node["items"]["type"]]
+    else:
+        kwargs["type"] = _SCALAR_TYPES[node["type"]]
+        if allowed:
+            kwargs["choices"] = allowed
+    action = p.add_argument(flag, **kwargs)
+    action.schema_key = key  # type: ignore[attr-defined]
+    return action
+
+
+def check_choices(values: list[str], key: str) -> None:
+    """Raise a WorkflowError naming ``key`` when a list holds a value its schema does not allow."""
+    allowed = schema_node(key)["items"]["enum"]
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise WorkflowError(f"{key}: unknown value(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def _flag(name: str) -> str:
@@ -72,40 +140,91 @@ def snakemake_argv(smk: Any) -> list[str]:
             if value:  # an empty list (e.g. no input file) means: leave the option out
                 argv += [_flag(name), *map(str, value)]
         elif isinstance(value, bool):
-            if value:
-                argv.append(_flag(name))
+            argv.append(_flag(name) if value else "--no-" + name.replace("_", "-"))
         else:
             argv.append(f"{_flag(name)}={value}")
     return argv
 
 
-def _redirect_to_log(log_path: str) -> None:
-    """Send this process's stdout and stderr (file descriptors too) to ``log_path``."""
-    global TERMINAL
+class _Format(logging.Formatter):
+    """``message`` for INFO, ``LEVEL: message`` otherwise (so errors read ``ERROR: ...``);
+    tracebacks only where ``tracebacks`` is true (the log file, or stderr by hand)."""
+
+    def __init__(self, tracebacks: bool = True):
+        super().__init__("%(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if self.tracebacks and record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text if record.levelno == logging.INFO else f"{record.levelname}: {text}"
+
+
+def _for_terminal(record: logging.LogRecord) -> bool:
+    """Progress lines and errors reach the terminal of a Snakemake job; the rest stays in its log."""
+    return getattr(record, "progress", False) or record.levelno >= logging.ERROR
+
+
+def _redirect_to_log(log_path: str) -> TextIO:
+    """Send this process's stdout and stderr (file descriptors too, so library output
+    lands there as well) to ``log_path``; return a stream to the former stderr."""
     sys.stdout.flush()
     sys.stderr.flush()
-    TERMINAL = os.fdopen(os.dup(2), "w", buffering=1)
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    return terminal
 
 
-def run(main: Callable[[], None]) -> None:
-    """Run ``main`` from the command line or as a Snakemake ``script:``.
+def configure_logging(log_file: str | None = None) -> None:
+    """Set up logging once: with ``log_file`` (a Snakemake job), everything goes to the log
+    and progress and errors also to the terminal; by hand, INFO and up go to stderr."""
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(_Format())
+    root.addHandler(to_stderr)
+    if log_file:
+        terminal = logging.StreamHandler(_redirect_to_log(log_file))
+        terminal.setFormatter(_Format(tracebacks=False))
+        terminal.addFilter(_for_terminal)
+        root.addHandler(terminal)
+    logging.captureWarnings(True)
 
-    A :class:`WorkflowError` becomes one ``ERROR:`` line and exit code 1.
+
+def progress(message: str, *args: Any) -> None:
+    """Log a progress line (shown on the terminal of a Snakemake job as well)."""
+    log.info(message, *args, extra={"progress": True})
+
+
+def run(build_parser: Callable[[], argparse.ArgumentParser], main: Callable[[argparse.Namespace], None]) -> None:
+    """Parse the options (from the command line or a Snakemake ``script:`` job) and run ``main``.
+
+    A :class:`WorkflowError` (a user's mistake) or a missing input file becomes one ``ERROR:``
+    line and exit code 1; any other exception is logged with its traceback (in the job's log;
+    the terminal gets the one line) and exits 1.
     """
     import __main__
 
     smk = getattr(__main__, "snakemake", None)
+    argv = snakemake_argv(smk) if smk is not None else sys.argv[1:]
+    configure_logging(str(smk.log[0]) if smk is not None and smk.log else None)
     if smk is not None:
-        sys.argv = [sys.argv[0], *snakemake_argv(smk)]
-        if smk.log:
-            _redirect_to_log(str(smk.log[0]))
-        print("arguments:", " ".join(sys.argv[1:]), flush=True)
+        log.info("arguments: %s", " ".join(argv))
+    args = build_parser().parse_args(argv)
     try:
-        main()
+        main(args)
     except WorkflowError as error:
-        print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        log.error("%s", error)
+        sys.exit(1)
+    except FileNotFoundError as error:
+        log.error("no such file: %s (check the path, or run the stage that makes it first)", error.filename)
+        sys.exit(1)
+    except Exception as error:
+        log.exception("unexpected failure: %s: %s", type(error).__name__, error)
         sys.exit(1)

@@ -79,3 +79,59 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     if problems:
         raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
     return filled
+
+
+# --------------------------------------------------------------------------- documentation
+KEYS_BEGIN = "<!-- keys: generated from workflow/schemas/config.schema.yaml by `make config-docs`; do not edit -->"
+KEYS_END = "<!-- keys: end -->"
+
+
+def _default_text(node: Mapping[str, Any]) -> str:
+    if node.get("type") == "object" or "default" not in node:
+        return ""
+    value = node["default"]
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, list):
+        return "`[" + ", ".join(map(str, value)) + "]`"
+    return f"`{value}`"
+
+
+def _rows(node: Mapping[str, Any], prefix: str) -> list[str]:
+    rows = []
+    for key, sub in node.get("properties", {}).items():
+        allowed = sub.get("enum") or sub.get("items", {}).get("enum")
+        meaning = sub.get("description", "").replace("|", "\\|")
+        if allowed and "`" not in meaning:
+            meaning += f" (one of {', '.join(f'`{a}`' for a in allowed)})"
+        rows.append(f"| `{prefix}{key}` | {_default_text(sub)} | {meaning} |")
+        rows += _rows(sub, f"{prefix}{key}.")
+    return rows
+
+
+def schema_markdown(schema: Mapping[str, Any]) -> str:
+    """The key tables of config/README.md: one section per top-level key, every key's default and meaning."""
+    parts = [KEYS_BEGIN]
+    for section, node in schema["properties"].items():
+        parts += [
+            "",
+            f"## {section}",
+            "",
+            node.get("description", ""),
+            "",
+            "| key | default | meaning |",
+            "| --- | --- | --- |",
+            *_rows(node, f"{section}."),
+        ]
+    return "\n".join([*parts, "", KEYS_END])
+
+
+def update_readme(readme: str, schema: Mapping[str, Any]) -> str:
+    """``readme`` with its generated block (between the markers) replaced by the schema's tables."""
+    if KEYS_BEGIN not in readme or KEYS_END not in readme:
+        raise WorkflowError(f"the README has no generated block (markers {KEYS_BEGIN!r} … {KEYS_END!r})")
+    head, rest = readme.split(KEYS_BEGIN, 1)
+    tail = rest.split(KEYS_END, 1)[1]
+    return head + schema_markdown(schema) + tail

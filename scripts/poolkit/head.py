@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .io import WorkflowError
 from .stats import bootstrap_classification_ci
 
 
@@ -38,9 +39,9 @@ def fit_with_cv(
     """Choose C by stratified k-fold log loss on the training split; refit on all of it."""
     n_min = int(np.bincount(y_train, minlength=2).min())
     if n_min < folds:
-        raise ValueError(
-            f"head.cv_folds={folds} but the smaller training class has only {n_min} images; "
-            "lower head.cv_folds or use more images"
+        raise WorkflowError(
+            f"head.cv_folds is {folds} but the smaller training class has only {n_min} images; "
+            "lower head.cv_folds or use more training images"
         )
     search = GridSearchCV(
         make_pipeline(max_iter),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .io import WorkflowError
 from .pooling import disc, pool, ring, shift_images, square
 from .stats import bootstrap_mean_ci
 
@@ -120,21 +123,60 @@ def input_images(kind: str, size: int, r_shrink: int) -> np.ndarray:
     try:
         return SYNTHETIC_INPUTS[kind](size, r_shrink)
     except KeyError:
-        raise ValueError(f"unknown input {kind!r}; allowed: {', '.join(INPUTS)}") from None
+        raise WorkflowError(f"invariance.inputs: unknown input {kind!r}; allowed: {', '.join(INPUTS)}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialSettings:
+    """What one shard of trials runs (the ``invariance`` section of the config)."""
+
+    inputs: Sequence[str]
+    jitters: Sequence[int]
+    trials_per_jitter: int
+    exhaustive_max_jitter: int
+    poolings: Sequence[str]
+    depths: int
+    fill: str
+    size: int
+    r_shrink: int
+
+
+def trial_rng(seed: int, kind: str, jitter: int) -> np.random.Generator:
+    """The random stream of one input kind and jitter in shard ``s<seed>``.
+
+    Keyed by the input's name (a CRC-32 of it), not its position in the config, so that
+    adding or reordering inputs leaves every other input's trials unchanged.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(kind.encode()), int(jitter)]))
+
+
+def _shifts_and_images(
+    shard: str, kind: str, jitter: int, settings: TrialSettings, dataset_images: np.ndarray | None
+) -> tuple[str, int, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(mode, seed, dx, dy, image_index)`` of one input and jitter (index: dataset images only)."""
+    if shard == "grid":
+        dx, dy = grid_shifts(jitter)
+        mode, seed, rng = "grid", -1, None
+    else:
+        seed = int(shard.removeprefix("s"))
+        rng = trial_rng(seed, kind, jitter)
+        dx, dy = random_shifts(rng, jitter, settings.trials_per_jitter)
+        mode = "random"
+    if kind != "dataset":
+        return mode, seed, dx, dy, None
+    if dataset_images is None or len(dataset_images) == 0:
+        raise WorkflowError("invariance.inputs holds 'dataset' but no dataset images were given (--manifest)")
+    n = len(dataset_images)
+    if rng is None:
+        return mode, seed, np.tile(dx, n), np.tile(dy, n), np.repeat(np.arange(n), len(dx))
+    return mode, seed, dx, dy, rng.integers(0, n, size=len(dx))
 
 
 def run_shard(
     shard: str,
-    inputs: Sequence[str],
-    jitters: Sequence[int],
-    trials_per_jitter: int,
-    exhaustive_max_jitter: int,
-    poolings: Sequence[str],
-    depths: int,
-    fill: str,
-    size: int,
-    r_shrink: int,
-    dataset_images: np.ndarray | None,
+    settings: TrialSettings,
+    *,
+    dataset_images: np.ndarray | None = None,
     dataset_ids: Sequence[str] = (),
 ) -> pd.DataFrame:
     """All trials of one shard: ``grid`` (every shift for small jitters) or ``s<seed>`` (random).
@@ -142,62 +184,50 @@ def run_shard(
     Dataset images (grayscale, float in [0, 1]) are drawn per trial at random,
     or, on the grid, each one takes every shift.
     """
+    unknown = sorted(set(settings.inputs) - set(INPUTS))
+    if unknown:
+        raise WorkflowError(f"invariance.inputs: unknown input(s) {', '.join(unknown)}; allowed: {', '.join(INPUTS)}")
+    if dataset_images is not None and len(dataset_ids) != len(dataset_images):
+        raise WorkflowError("the dataset input needs one image id per dataset image")
     frames = []
-    for kind in inputs:
-        for jitter in jitters:
-            if shard == "grid":
-                if jitter > exhaustive_max_jitter:
-                    continue
-                dx, dy = grid_shifts(jitter)
-                mode, seed = "grid", -1
+    for kind in settings.inputs:
+        for jitter in settings.jitters:
+            if shard == "grid" and jitter > settings.exhaustive_max_jitter:
+                continue
+            mode, seed, dx, dy, image_index = _shifts_and_images(shard, kind, jitter, settings, dataset_images)
+            if image_index is None:
+                base, trial_ids = input_images(kind, settings.size, settings.r_shrink), np.full(len(dx), kind, object)
             else:
-                seed = int(shard.removeprefix("s"))
-                key = [INPUTS.index(kind), int(jitter)]
-                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-                dx, dy = random_shifts(rng, jitter, trials_per_jitter)
-                mode = "random"
-            if kind == "dataset":
-                if dataset_images is None or len(dataset_images) == 0 or len(dataset_ids) != len(dataset_images):
-                    raise ValueError("input 'dataset' needs dataset images and one id per image")
-                if mode == "grid":
-                    image_index = np.repeat(np.arange(len(dataset_images)), len(dx))
-                    dx, dy = np.tile(dx, len(dataset_images)), np.tile(dy, len(dataset_images))
-                else:
-                    image_index = rng.integers(0, len(dataset_images), size=len(dx))
-                base = dataset_images[image_index]
-            else:
-                base = input_images(kind, size, r_shrink)
-            table = pooled_trials(base, dx, dy, poolings, depths, fill)
+                base, trial_ids = dataset_images[image_index], np.asarray(dataset_ids, dtype=object)[image_index]
+            table = pooled_trials(base, dx, dy, settings.poolings, settings.depths, settings.fill)
             table.insert(0, "input", kind)
-            if kind == "dataset":
-                trial_ids = np.asarray(dataset_ids, dtype=object)[image_index]
-            else:
-                trial_ids = np.full(len(dx), kind, dtype=object)
             table.insert(1, "image_id", trial_ids[table["trial"].to_numpy()])
             table.insert(2, "mode", mode)
             table.insert(3, "seed", seed)
             table.insert(4, "jitter", int(jitter))
-            table.insert(5, "fill", fill)
+            table.insert(5, "fill", settings.fill)
             frames.append(table)
-    columns = [
-        "input",
-        "image_id",
-        "mode",
-        "seed",
-        "jitter",
-        "fill",
-        "trial",
-        "dx",
-        "dy",
-        "pooling",
-        "depth",
-        "identical",
-        "nl2",
-        "cosine",
-        "aligned_identical",
-        "aligned_nl2",
-    ]
-    return pd.concat(frames, ignore_index=True)[columns]
+    return pd.concat(frames, ignore_index=True)[TRIAL_COLUMNS]
+
+
+TRIAL_COLUMNS = [
+    "input",
+    "image_id",
+    "mode",
+    "seed",
+    "jitter",
+    "fill",
+    "trial",
+    "dx",
+    "dy",
+    "pooling",
+    "depth",
+    "identical",
+    "nl2",
+    "cosine",
+    "aligned_identical",
+    "aligned_nl2",
+]
 
 
 def summarise(trials: pd.DataFrame, by: Sequence[str], n_boot: int, seed: int) -> pd.DataFrame:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from . import cli
 
 
 class Progress:
-    """Print ``done/total, rate, ETA`` lines to stderr at most every ``interval_s``."""
+    """Log ``done/total, rate, ETA`` progress lines at most every ``interval_s``."""
 
     def __init__(self, total: int, label: str, unit: str = "images", interval_s: float = 5.0):
         self.total = total
@@ -34,9 +33,7 @@ class Progress:
                 f"({100 * self.done / max(self.total, 1):.0f}%), {rate:.1f} {self.unit}/s, "
                 f"elapsed {elapsed:.0f} s, ~{left:.0f} s left"
             )
-            print(line, file=sys.stderr, flush=True)
-            if cli.TERMINAL is not None:  # also on the terminal when run by Snakemake
-                print(line, file=cli.TERMINAL, flush=True)
+            cli.progress("%s", line)
 
     @property
     def rate(self) -> float:

@@ -12,9 +12,8 @@ from .download import download
 from .io import WorkflowError, atomic_path, file_digest
 
 IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
-IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
-IMAGENET_NOTOP_BYTES = 58_889_256
+#: Size in bytes of Keras' ImageNet notop file, by its MD5 (address and MD5 are config keys).
+KNOWN_SIZES = {"6d6bbae143d832006294945121d1f1fc": 58_889_256}
 
 
 def vgg16_notop(weights: str | None = None) -> Any:
@@ -77,7 +76,7 @@ def verify_md5(path: str | os.PathLike[str], expected: str) -> str:
     return actual
 
 
-def fetch_imagenet(dest: str | os.PathLike[str], url: str = IMAGENET_NOTOP_URL, md5: str = IMAGENET_NOTOP_MD5) -> Path:
+def fetch_imagenet(dest: str | os.PathLike[str], url: str, md5: str) -> Path:
     """Put the MD5-checked ImageNet notop file at ``dest``.
 
     A copy already in Keras' cache (``$KERAS_HOME/models``, default ``~/.keras``)
@@ -90,8 +89,9 @@ def fetch_imagenet(dest: str | os.PathLike[str], url: str = IMAGENET_NOTOP_URL, 
         with atomic_path(dest) as tmp:
             shutil.copyfile(cached, tmp)
         return dest
-    size = IMAGENET_NOTOP_BYTES if url == IMAGENET_NOTOP_URL else None
-    return download(url, dest, checksum=md5, algorithm="md5", expected_size=size, what="VGG16 ImageNet weights")
+    return download(
+        url, dest, checksum=md5, algorithm="md5", expected_size=KNOWN_SIZES.get(md5), what="VGG16 ImageNet weights"
+    )
 
 
 def weights_digest(model: Any) -> str:

@@ -52,6 +52,14 @@ def weights_source_file(wildcards):
     return []
 
 
+# The report page's template and the captions it shares with `snakemake --report`.
+REPORT_TEMPLATE = str(ROOT / "workflow/report/report.html.j2")
+REPORT_CAPTIONS = sorted(
+    str(path)
+    for path in (ROOT / "workflow/report").glob("*.rst")
+    if path.name != "workflow.rst"
+)
+
 BENCHMARKS = (
     ["benchmarks/get_weights/get_weights.tsv"]
     + expand("benchmarks/extract_features/{shard}.tsv", shard=FEATURE_SHARDS)

@@ -3,22 +3,22 @@ rule exercise_figures:
     input:
         manifest="results/dataset/manifest.parquet",
     output:
-        report(
+        condense=report(
             "results/exercise/condense.png",
             caption="../report/condense.rst",
             category="2. The exercise",
         ),
-        report(
+        ring=report(
             "results/exercise/ring_condensed.png",
             caption="../report/ring_condensed.rst",
             category="2. The exercise",
         ),
-        report(
+        gap=report(
             "results/exercise/gap_maps.png",
             caption="../report/gap_maps.rst",
             category="2. The exercise",
         ),
-        "results/exercise/exercise.json",
+        info="results/exercise/exercise.json",
     log:
         "logs/exercise_figures/exercise_figures.log",
     conda:
@@ -27,7 +27,6 @@ rule exercise_figures:
         mem_mb=1000,
         runtime=10,
     params:
-        outdir=lambda wildcards, output: Path(output[0]).parent,
         seed=EXERCISE["seed"],
         ring_size=EXERCISE["ring_size"],
         r_shrink=EXERCISE["r_shrink"],

@@ -5,35 +5,37 @@ rule fit_head:
         features_info="results/features/features.json",
         pixels="results/features/pixels.parquet",
     output:
-        "results/head/metrics.json",
-        "results/head/model.pkl",
-        "results/head/predictions.parquet",
-        "results/head/cv.tsv",
-        report(
+        metrics="results/head/metrics.json",
+        model="results/head/model.pkl",
+        predictions="results/head/predictions.parquet",
+        cv="results/head/cv.tsv",
+        baselines=report(
             "results/head/baselines.tsv",
             caption="../report/baselines.rst",
             category="5. Head",
         ),
-        "results/head/coefficients.tsv",
-        "results/head/roc.tsv",
-        "results/head/calibration.tsv",
-        report("results/head/roc.png", caption="../report/roc.rst", category="5. Head"),
-        report(
+        coefficients="results/head/coefficients.tsv",
+        roc="results/head/roc.tsv",
+        calibration="results/head/calibration.tsv",
+        roc_figure=report(
+            "results/head/roc.png", caption="../report/roc.rst", category="5. Head"
+        ),
+        confusion_figure=report(
             "results/head/confusion.png",
             caption="../report/confusion.rst",
             category="5. Head",
         ),
-        report(
+        calibration_figure=report(
             "results/head/calibration.png",
             caption="../report/calibration.rst",
             category="5. Head",
         ),
-        report(
+        coefficients_figure=report(
             "results/head/coefficients.png",
             caption="../report/coefficients.rst",
             category="5. Head",
         ),
-        report(
+        score_grids_figure=report(
             "results/head/score_grids.png",
             caption="../report/score_grids.rst",
             category="4. Features",
@@ -48,7 +50,6 @@ rule fit_head:
         mem_mb=3000,
         runtime=20,
     params:
-        outdir=lambda wildcards, output: Path(output[0]).parent,
         c_grid=csv(HEAD["c_grid"]),
         cv_folds=HEAD["cv_folds"],
         max_iter=HEAD["max_iter"],

@@ -39,18 +39,18 @@ rule aggregate_trials:
     input:
         trials=expand("results/invariance/trials/{tshard}.parquet", tshard=TRIAL_SHARDS),
     output:
-        report(
+        by_jitter=report(
             "results/invariance/summary_by_jitter.tsv",
             caption="../report/summary_by_jitter.rst",
             category="3. Invariance",
         ),
-        "results/invariance/summary_by_shift.tsv",
-        report(
+        by_shift="results/invariance/summary_by_shift.tsv",
+        depth_figure=report(
             "results/invariance/identical_vs_depth.png",
             caption="../report/identical_vs_depth.rst",
             category="3. Invariance",
         ),
-        report(
+        shift_figure=report(
             "results/invariance/difference_vs_shift.png",
             caption="../report/difference_vs_shift.rst",
             category="3. Invariance",
@@ -65,7 +65,6 @@ rule aggregate_trials:
         mem_mb=3000,
         runtime=20,
     params:
-        outdir=lambda wildcards, output: Path(output[0]).parent,
         n_boot=INVARIANCE["n_boot"],
         seed=INVARIANCE["seeds"][0],
         figure_jitter=EXERCISE["jitter"],
