@@ -1,89 +1,118 @@
 #!/usr/bin/env python
-"""Stage 5b: merge trial shards into summary tables (95% bootstrap intervals) and figures."""
+"""Stage 5b: merge trial shards into summary tables (shares and means with 95% intervals) and figures.
+
+Shards are read in batches of rows, each reduced to per-group sums, so memory stays that of one batch."""
 
 import argparse
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
+import pyarrow.parquet as pq
 
 from poolkit import cli, plots
-from poolkit.invariance import TRIAL_GROUP, shift_size, summarise
+from poolkit.invariance import (
+    MEAN_METRICS,
+    SHARE_METRICS,
+    TRIAL_GROUP,
+    combine_sums,
+    group_sums,
+    shift_size,
+    summarise_sums,
+)
 from poolkit.io import write_tsv
+
+SHIFT_GROUP = ["input", "fill", "pooling", "depth", "shift"]
+COLUMNS = ["input", "mode", "fill", "jitter", "dx", "dy", "pooling", "depth", *SHARE_METRICS, *MEAN_METRICS]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--trials", nargs="+", required=True, help="trial shard Parquets")
-    cli.config_option(p, "invariance.n_boot")
-    p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap (the first trial seed)")
     cli.config_option(p, "exercise.jitter", "--figure-jitter")
-    p.add_argument("--by-jitter", required=True, help="output TSV: summary per input, jitter, pooling, depth")
-    p.add_argument("--by-shift", required=True, help="output TSV: summary per shift size")
+    p.add_argument("--by-jitter", required=True, help="output TSV: summary per input, fill, jitter, pooling, depth")
+    p.add_argument("--by-shift", required=True, help="output TSV: summary per shift size (random trials)")
     p.add_argument("--depth-figure", required=True, help="output PNG: identical share by depth")
+    p.add_argument("--gap-figure", required=True, help="output PNG: share with an unchanged global average by depth")
     p.add_argument("--shift-figure", required=True, help="output PNG: difference by shift size")
     return p
 
 
-def main(args: argparse.Namespace) -> None:
-    plots.setup()
+def summaries(paths: list[str], batch_rows: int = 1 << 16) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary by jitter and by shift size, reading the shards in batches of rows (memory of one batch)."""
+    by_jitter, by_shift = [], []
+    for path in sorted(paths):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=COLUMNS):
+            trials = batch.to_pandas(strings_to_categorical=True)
+            by_jitter.append(group_sums(trials, TRIAL_GROUP))
+            random = trials[trials["mode"] == "random"]
+            by_shift.append(group_sums(random.assign(shift=shift_size(random)), SHIFT_GROUP))
+    return summarise_sums(combine_sums(by_jitter)), summarise_sums(combine_sums(by_shift))
 
-    trials = pd.concat([pd.read_parquet(path) for path in sorted(args.trials)], ignore_index=True)
-    by_jitter = summarise(trials, TRIAL_GROUP, args.n_boot, args.seed)
-    random = trials[trials["mode"] == "random"].assign(shift=lambda t: shift_size(t))
-    by_shift = summarise(random, ["input", "pooling", "depth", "shift"], args.n_boot, args.seed)
-    write_tsv(by_jitter, args.by_jitter)
-    write_tsv(by_shift, args.by_shift)
 
-    jitter = args.figure_jitter if args.figure_jitter in set(by_jitter["jitter"]) else int(by_jitter["jitter"].min())
-    shown = by_jitter[(by_jitter["mode"] == "random") & (by_jitter["jitter"] == jitter)]
-    inputs = sorted(shown["input"].unique())
-    fig, axes = plt.subplots(1, len(inputs), figsize=(4.2 * len(inputs), 3.8), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], inputs, strict=True):
-        part = shown[shown["input"] == name]
+def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitter: int, path: str) -> None:
+    """Share of trials by pooling depth: one panel per fill (rows) and input (columns)."""
+    shown = summary[(summary["mode"] == "random") & (summary["jitter"] == jitter)]
+    fills, inputs = sorted(shown["fill"].unique()), sorted(shown["input"].unique())
+    fig, axes = plt.subplots(
+        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), sharey=True, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
+        ax = axes[row, col]
+        part = shown[(shown["input"] == name) & (shown["fill"] == fill)]
         for pooling, group in part.groupby("pooling"):
             ax.errorbar(
-                group["depth"],
-                100 * group["identical_share"],
-                yerr=[
-                    100 * (group["identical_share"] - group["identical_share_lo"]),
-                    100 * (group["identical_share_hi"] - group["identical_share"]),
-                ],
-                marker="o",
-                capsize=3,
-                label=pooling,
-                color=plots.PALETTE.get(pooling),
-            )
-        ax.set_title(f"{name} (jitter ±{jitter} px)")
-        ax.set_xlabel("pooling steps (2×2, stride 2)")
+                group["depth"], 100 * group[column],
+                yerr=[100 * (group[column] - group[f"{column}_lo"]), 100 * (group[f"{column}_hi"] - group[column])],
+                marker=plots.STYLE[pooling][0], ls=plots.STYLE[pooling][1], ms=4, capsize=3, label=pooling,
+                color=plots.PALETTE[pooling],
+            )  # fmt: skip
+        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
         ax.set_xticks(sorted(part["depth"].unique()))
-    axes[0, 0].set_ylabel("identical output (% of trials)")
-    axes[0, -1].legend(title="pooling")
-    plots.save(fig, args.depth_figure)
+        ax.set_ylim(-5, 105)
+        if row == len(fills) - 1:
+            ax.set_xlabel("pooling steps")
+        if col == 0:
+            ax.set_ylabel(ylabel)
+    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
+    fig.suptitle(f"Random shifts up to ±{jitter} px", fontweight="bold")
+    plots.save(fig, path)
 
+
+def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
+    """Normalised L2 difference after the deepest pooling against the shift size."""
     deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
-    grid = sns.relplot(
-        data=deepest,
-        x="shift",
-        y="nl2",
-        hue="pooling",
-        col="input",
-        kind="line",
-        marker="o",
-        palette=plots.PALETTE,
-        height=3.4,
-        aspect=1.1,
-        facet_kws={"sharey": False},
+    fills, inputs = sorted(deepest["fill"].unique()), sorted(deepest["input"].unique())
+    fig, axes = plt.subplots(
+        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), squeeze=False, layout="constrained"
     )
-    for ax, name in zip(grid.axes.flat, grid.col_names, strict=True):
-        for pooling, group in deepest[deepest["input"] == name].groupby("pooling"):
-            ax.fill_between(
-                group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=plots.PALETTE.get(pooling)
-            )
-    grid.set_axis_labels(
-        "shift size max(|dx|, |dy|) (px)", f"‖P(x) − P(Tx)‖ / ‖P(x)‖ after {int(deepest['depth'].max())} pools"
-    )
-    plots.save(grid.figure, args.shift_figure)
+    for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
+        ax = axes[row, col]
+        for pooling, group in deepest[(deepest["input"] == name) & (deepest["fill"] == fill)].groupby("pooling"):
+            colour = plots.PALETTE[pooling]
+            marker, style = plots.STYLE[pooling]
+            ax.plot(group["shift"], group["nl2"], marker=marker, ls=style, ms=3, color=colour, label=pooling)
+            ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=colour)
+        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
+        if row == len(fills) - 1:
+            ax.set_xlabel("shift max(|dx|, |dy|) (px)")
+        if col == 0:
+            ax.set_ylabel("‖P(x) − P(Tx)‖ / ‖P(x)‖")
+    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
+    fig.suptitle(f"Difference after {int(deepest['depth'].max())} pooling steps", fontweight="bold")
+    plots.save(fig, path)
+
+
+def main(args: argparse.Namespace) -> None:
+    plots.setup()
+    by_jitter, by_shift = summaries(args.trials)
+    write_tsv(by_jitter, args.by_jitter)
+    write_tsv(by_shift, args.by_shift)
+    jitters = set(by_jitter.loc[by_jitter["mode"] == "random", "jitter"])
+    jitter = args.figure_jitter if args.figure_jitter in jitters else int(min(jitters))
+    share_by_depth_figure(by_jitter, "identical_share", "identical output (%)", jitter, args.depth_figure)
+    share_by_depth_figure(by_jitter, "gap_equal_share", "same global average (%)", jitter, args.gap_figure)
+    difference_figure(by_shift, args.shift_figure)
 
 
 if __name__ == "__main__":

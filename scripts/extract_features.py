@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Stage 3: VGG16 base + global average pooling → 512 scores per image (one shard)."""
+"""Stage 3: VGG16 base + global average pooling → 512 scores per image, and the base's last feature
+map of each image from the same forward pass (one shard)."""
 
 import argparse
 import time
@@ -7,14 +8,15 @@ import time
 import pandas as pd
 
 from poolkit import cli
-from poolkit.io import feature_columns, write_json, write_parquet
+from poolkit.io import feature_columns, write_json, write_maps, write_parquet
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights", required=True, help=".weights.h5 from get_weights.py")
-    p.add_argument("--out", required=True, help="output Parquet for this shard")
+    p.add_argument("--out", required=True, help="output Parquet of the GAP scores of this shard")
+    p.add_argument("--maps", required=True, help="output Parquet of the last feature maps of this shard")
     p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
     p.add_argument("--shard", type=int, required=True, help="this shard's number, from 0")
     cli.config_option(p, "features.shards")
@@ -34,7 +36,7 @@ def main(args: argparse.Namespace) -> None:
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
     cli.log.info("precision: %s (%s)", extractor.precision, extractor.precision_reason)
     began = time.perf_counter()
-    scores, rate = extractor.extract_paths(
+    scores, maps, rate = extractor.extract_paths(
         rows["path"].tolist(),
         args.image_size,
         args.resize,
@@ -42,14 +44,10 @@ def main(args: argparse.Namespace) -> None:
         label=f"features shard {args.shard + 1}/{args.shards}",
     )
     seconds = time.perf_counter() - began
-    table = pd.concat(
-        [
-            rows[["image_id", "split", "label"]].reset_index(drop=True),
-            pd.DataFrame(scores, columns=feature_columns(scores.shape[1])),
-        ],
-        axis=1,
-    )
+    meta = rows[["image_id", "split", "label"]].reset_index(drop=True)
+    table = pd.concat([meta, pd.DataFrame(scores, columns=feature_columns(scores.shape[1]))], axis=1)
     write_parquet(table, args.out)
+    write_maps(meta, maps, args.maps)
     write_json(
         {
             "shard": args.shard,

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Stage 6: logistic-regression head on the 512 GAP scores (C by stratified CV),
-baselines, validation metrics with bootstrap intervals, figures."""
+"""Stage 6: logistic-regression heads (C by stratified CV) on the GAP scores, global-max (GMP)
+scores, the flattened feature map and raw pixels, plus the majority class, all on one split:
+validation metrics with 95% intervals, paired differences, figures."""
 
 import argparse
 import pickle
@@ -10,114 +11,51 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from sklearn import __version__ as sklearn_version
+from sklearn.metrics import roc_curve
 from threadpoolctl import threadpool_limits
 
 from poolkit import cli, plots
-from poolkit.head import calibration_table, evaluate, fit_with_cv, majority_baseline, roc_table
-from poolkit.io import atomic_path, feature_columns, read_json, write_json, write_parquet, write_tsv
+from poolkit.head import (
+    calibration_table,
+    evaluate,
+    fit_with_cv,
+    global_max_scores,
+    majority_baseline,
+    paired_differences,
+    roc_table,
+)
+from poolkit.io import (
+    WorkflowError,
+    atomic_path,
+    feature_columns,
+    read_json,
+    read_maps,
+    write_json,
+    write_parquet,
+    write_tsv,
+)
 
 CLASS_NAMES = ["Car", "Truck"]
-
-
-def split_xy(table: pd.DataFrame, columns: list[str], split: str) -> tuple[np.ndarray, np.ndarray]:
-    part = table[table["split"] == split]
-    return part[columns].to_numpy(dtype=np.float64), part["label"].to_numpy(dtype=int)
-
-
-def figures(
-    args: argparse.Namespace,
-    matrix: list[list[int]],
-    roc: pd.DataFrame,
-    calib: pd.DataFrame,
-    coefs: pd.DataFrame,
-    features: pd.DataFrame,
-    auc: float,
-    n_top: int,
-) -> None:
-    plots.setup()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot(roc["fpr"], roc["tpr"], color=plots.PALETTE["avg"], lw=2, label=f"GAP head (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
-    ax.set(
-        xlabel="false-positive rate (cars called trucks)",
-        ylabel="true-positive rate (trucks found)",
-        title="ROC, validation split",
-    )
-    ax.legend(loc="lower right")
-    plots.save(fig, args.roc_figure)
-
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    sns.heatmap(
-        np.array(matrix),
-        annot=True,
-        fmt="d",
-        cmap="Blues",
-        cbar=False,
-        ax=ax,
-        xticklabels=CLASS_NAMES,
-        yticklabels=CLASS_NAMES,
-    )
-    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (images)")
-    plots.save(fig, args.confusion_figure)
-
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
-    ax.plot(calib["mean_predicted"], calib["observed_share"], marker="o", color=plots.PALETTE["max"], label="GAP head")
-    ax.set(
-        xlabel="predicted P(truck)",
-        ylabel="observed share of trucks",
-        title="Calibration (10 bins)",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    ax.legend(loc="upper left")
-    plots.save(fig, args.calibration_figure)
-
-    top = coefs.head(n_top)
-    fig, ax = plt.subplots(figsize=(6, 0.28 * n_top + 1.2))
-    colours = [plots.PALETTE["max"] if c > 0 else plots.PALETTE["avg"] for c in top["coefficient"]]
-    ax.barh(top["feature"][::-1], top["coefficient"][::-1], color=colours[::-1])
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set(
-        xlabel="coefficient per standard deviation (> 0 favours Truck)",
-        ylabel="GAP score",
-        title=f"The {n_top} most influential scores",
-    )
-    plots.save(fig, args.coefficients_figure)
-
-    cols = feature_columns()
-    valid = features[features["split"] == "valid"]
-    train = features[features["split"] == "train"]
-    examples = [valid[valid["label"] == k].iloc[:2] for k in (0, 1)]
-    panels = [
-        (f"{CLASS_NAMES[r['label']]}: {r['image_id'].split('/')[-1]}", r[cols].to_numpy(float))
-        for part in examples
-        for _, r in part.iterrows()
-    ]
-    panels += [
-        (f"mean of training {name}s", train[train["label"] == k][cols].to_numpy(float).mean(axis=0))
-        for k, name in enumerate(CLASS_NAMES)
-    ]
-    vmax = max(float(np.max(v)) for _, v in panels) or 1.0
-    fig, axes = plt.subplots(len(panels) // 2, 2, figsize=(10, 1.9 * (len(panels) // 2)))
-    for ax, (title, values) in zip(axes.flat, panels, strict=True):
-        im = ax.imshow(values.reshape(16, 32), vmin=0, vmax=vmax)
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="GAP score")
-    fig.suptitle("The 512 pooled feature scores as a 16×32 grid", fontweight="bold")
-    plots.save(fig, args.score_grids_figure)
-
-
+METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")
+#: The heads, in the order they are shown: name → what they see.
+HEADS = {
+    "gap": "512 global-average-pooled scores",
+    "gmp": "512 global-max-pooled scores",
+    "flatten": "the flattened last feature map",
+    "pixels": "downsampled raw pixels",
+}
+PAIRS = [("gap", "flatten"), ("gap", "gmp")]
 OUTPUTS = {
-    "metrics": "JSON of the validation metrics with their intervals",
+    "metrics": "JSON of every head's validation metrics with intervals, and the paired differences",
     "model": "pickled scikit-learn pipeline of the GAP head",
-    "predictions": "Parquet of validation predictions",
-    "cv": "TSV of the cross-validated log loss per C",
-    "baselines": "TSV of every model's metrics",
-    "coefficients": "TSV of the head's coefficients",
-    "roc": "TSV of the ROC curve",
-    "calibration": "TSV of the calibration bins",
+    "predictions": "Parquet of validation predictions of every head",
+    "cv": "TSV of the cross-validated log loss per head and C",
+    "heads": "TSV of every head's metrics and parameter count",
+    "differences": "TSV of paired differences (GAP - Flatten, GAP - GMP)",
+    "coefficients": "TSV of the GAP head's coefficients",
+    "roc": "TSV of the GAP head's ROC curve",
+    "calibration": "TSV of the GAP head's calibration bins",
+    "heads_figure": "PNG: accuracy and AUC of every head",
     "roc_figure": "PNG",
     "confusion_figure": "PNG",
     "calibration_figure": "PNG",
@@ -128,7 +66,8 @@ OUTPUTS = {
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    p.add_argument("--features", required=True)
+    p.add_argument("--features", required=True, help="GAP scores (features.parquet)")
+    p.add_argument("--maps", required=True, help="last feature maps (maps.parquet)")
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
     for key in ("c_grid", "cv_folds", "max_iter", "n_boot", "seed", "n_top"):
@@ -138,103 +77,216 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> None:
-
+def design_matrices(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The images (id, split, label) and each head's input matrix, rows in the same order."""
     features = pd.read_parquet(args.features)
+    map_meta, flat_maps = read_maps(args.maps)
     pixels = pd.read_parquet(args.pixels)
-    cols = feature_columns()
-    pixel_cols = [c for c in pixels.columns if c.startswith("p")]
-    x_train, y_train = split_xy(features, cols, "train")
-    x_valid, y_valid = split_xy(features, cols, "valid")
-
-    model, cv_table = fit_with_cv(x_train, y_train, args.c_grid, args.cv_folds, args.seed, args.max_iter)
-    with threadpool_limits(1):
-        p_valid = model.predict_proba(x_valid)[:, 1]
-        pixel_model, _pixel_cv = fit_with_cv(
-            *split_xy(pixels, pixel_cols, "train"), args.c_grid, args.cv_folds, args.seed, args.max_iter
-        )
-        p_pixels = pixel_model.predict_proba(split_xy(pixels, pixel_cols, "valid")[0])[:, 1]
-    p_majority = majority_baseline(y_train, len(y_valid))
-
-    metrics_gap = evaluate(y_valid, p_valid, args.n_boot, args.seed)
-    models = {
-        "gap_logreg": metrics_gap,
-        "pixels_logreg": evaluate(y_valid, p_pixels, args.n_boot, args.seed),
-        "majority": evaluate(y_valid, p_majority, args.n_boot, args.seed),
+    ids = features["image_id"].tolist()
+    if map_meta["image_id"].tolist() != ids or pixels["image_id"].tolist() != ids:
+        raise WorkflowError(f"{args.features}, {args.maps} and {args.pixels} do not hold the same images in order")
+    shape = read_json(args.features_info)["feature_map_shape"]
+    matrices = {
+        "gap": features[feature_columns()].to_numpy(np.float64),
+        "gmp": global_max_scores(flat_maps, shape).astype(np.float64),
+        "flatten": flat_maps.astype(np.float64),
+        "pixels": pixels[[c for c in pixels.columns if c.startswith("p")]].to_numpy(np.float64),
     }
-    feature_map = read_json(args.features_info)["feature_map_shape"]
-    n_flat = int(np.prod(feature_map))
-    coef = model.named_steps["logreg"].coef_[0]
-    coefs = pd.DataFrame({"feature": cols, "coefficient": coef, "abs_coefficient": np.abs(coef)})
-    coefs = coefs.sort_values(["abs_coefficient", "feature"], ascending=[False, True]).reset_index(drop=True)
-    coefs.insert(0, "rank", np.arange(1, len(coefs) + 1))
+    return features[["image_id", "split", "label"]], matrices
 
-    valid_ids = features.loc[features["split"] == "valid", "image_id"].to_numpy()
-    predictions = pd.DataFrame(
-        {
-            "image_id": valid_ids,
-            "split": "valid",
-            "label": y_valid,
-            "p_truck": p_valid,
-            "predicted": (p_valid >= 0.5).astype(int),
-            "p_truck_pixels": p_pixels,
+
+def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], args: argparse.Namespace) -> dict:
+    """Fit every head on the training split; validation probabilities, CV tables and models."""
+    train = (images["split"] == "train").to_numpy()
+    y_train = images.loc[train, "label"].to_numpy(int)
+    fits = {}
+    for name, x in matrices.items():
+        model, cv = fit_with_cv(x[train], y_train, args.c_grid, args.cv_folds, args.seed, args.max_iter)
+        with threadpool_limits(1):
+            p_valid = model.predict_proba(x[~train])[:, 1]
+        fits[name] = {"model": model, "cv": cv.assign(model=name), "p": p_valid, "n_features": x.shape[1]}
+        cli.log.info("head %s: %d features, C=%g", name, x.shape[1], model.named_steps["logreg"].C)
+    fits["majority"] = {
+        "model": None,
+        "cv": None,
+        "p": majority_baseline(y_train, int((~train).sum())),
+        "n_features": 0,
+    }
+    return fits
+
+
+def heads_table(evaluated: dict[str, dict], fits: dict[str, dict]) -> pd.DataFrame:
+    """One row per head: what it sees, its parameter count, chosen C and metrics with intervals."""
+    rows = []
+    for name, metrics in evaluated.items():
+        fit = fits[name]
+        row = {
+            "model": name,
+            "input": HEADS.get(name, "nothing (the training split's majority class)"),
+            "n_features": fit["n_features"],
+            "parameters": fit["n_features"] + 1,
+            "chosen_C": float(fit["model"].named_steps["logreg"].C) if fit["model"] is not None else float("nan"),
         }
+        for m in METRICS:
+            row.update({m: metrics[m]["value"], f"{m}_lo": metrics[m]["ci_low"], f"{m}_hi": metrics[m]["ci_high"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def heads_figure(heads: pd.DataFrame, path: str) -> None:
+    """Accuracy and ROC AUC of every head with 95% intervals."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(heads) + 1.6), sharey=True, layout="constrained")
+    order = heads["model"].tolist()[::-1]
+    for ax, metric, label in ((axes[0], "accuracy", "validation accuracy"), (axes[1], "roc_auc", "ROC AUC")):
+        for y, name in enumerate(order):
+            row = heads[heads["model"] == name].iloc[0]
+            ax.errorbar(row[metric], y, xerr=[[row[metric] - row[f"{metric}_lo"]], [row[f"{metric}_hi"] - row[metric]]],
+                        fmt="o", capsize=3, color=plots.PALETTE[name])  # fmt: skip
+        ax.axvline(0.5, color="grey", ls="--", lw=0.8)
+        ax.set(xlabel=label, xlim=(0.3, 1.0))
+    axes[0].set_yticks(
+        range(len(order)), [f"{n} ({heads.set_index('model').loc[n, 'parameters']:,} par.)" for n in order]
     )
-    roc, calib = roc_table(y_valid, p_valid), calibration_table(y_valid, p_valid)
-    baselines = pd.DataFrame(
-        [
-            {
-                "model": name,
-                **{
-                    f"{m}{suffix}": models[name][m][key]
-                    for m in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")
-                    for suffix, key in (("", "value"), ("_lo", "ci_low"), ("_hi", "ci_high"))
-                },
-            }
-            for name in models
-        ]
+    fig.suptitle("Heads on the same validation split (95% intervals)", fontweight="bold")
+    plots.save(fig, path)
+
+
+def gap_figures(args: argparse.Namespace, y_valid: np.ndarray, fits: dict, gap_metrics: dict, images, gap_x) -> None:
+    """ROC of every head; confusion, calibration, coefficients and score grids of the GAP head."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.4), layout="constrained")
+    for name in HEADS:
+        fpr, tpr, _ = roc_curve(y_valid, fits[name]["p"])
+        ax.plot(fpr, tpr, color=plots.PALETTE[name], lw=2 if name == "gap" else 1.3, label=name)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(xlabel="false-positive rate (cars called trucks)", ylabel="true-positive rate (trucks found)",
+           title="ROC, validation split")  # fmt: skip
+    ax.legend(loc="lower right", fontsize=8)
+    plots.save(fig, args.roc_figure)
+    confusion_figure(gap_metrics["confusion_matrix"]["rows_true_cols_predicted"], args.confusion_figure)
+    calibration_figure(calibration_table(y_valid, fits["gap"]["p"]), args.calibration_figure)
+    coefficients_figure(coefficient_table(fits["gap"]["model"]), args.n_top, args.coefficients_figure)
+    score_grids_figure(images, gap_x, args.score_grids_figure)
+
+
+def confusion_figure(matrix: list[list[int]], path: str) -> None:
+    fig, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
+    sns.heatmap(np.array(matrix), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)  # fmt: skip
+    ax.set(xlabel="predicted class", ylabel="true class", title="GAP head: confusion matrix")
+    plots.save(fig, path)
+
+
+def calibration_figure(calib: pd.DataFrame, path: str) -> None:
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), layout="constrained")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    ax.plot(calib["mean_predicted"], calib["observed_share"], marker="o", color=plots.PALETTE["gap"], label="GAP head")
+    ax.set(xlabel="predicted P(truck)", ylabel="observed share of trucks", title="Calibration (10 bins)",
+           xlim=(0, 1), ylim=(0, 1))  # fmt: skip
+    ax.legend(loc="upper left")
+    plots.save(fig, path)
+
+
+def coefficient_table(model) -> pd.DataFrame:
+    """The GAP head's coefficients, largest magnitude first."""
+    coef = model.named_steps["logreg"].coef_[0]
+    table = pd.DataFrame({"feature": feature_columns(), "coefficient": coef, "abs_coefficient": np.abs(coef)})
+    table = table.sort_values(["abs_coefficient", "feature"], ascending=[False, True]).reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table
+
+
+def coefficients_figure(coefs: pd.DataFrame, n_top: int, path: str) -> None:
+    top = coefs.head(n_top)
+    fig, ax = plt.subplots(figsize=(6, 0.28 * n_top + 1.2), layout="constrained")
+    colours = [plots.PALETTE["gmp"] if c > 0 else plots.PALETTE["gap"] for c in top["coefficient"]]
+    ax.barh(top["feature"][::-1], top["coefficient"][::-1], color=colours[::-1])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel="coefficient per standard deviation (> 0 favours Truck)", ylabel="GAP score",
+           title=f"The {n_top} most influential scores")  # fmt: skip
+    plots.save(fig, path)
+
+
+def score_grids_figure(images: pd.DataFrame, gap_x: np.ndarray, path: str) -> None:
+    """The 512 scores as the exercise's 16×32 grid: two validation images per class and class means."""
+    valid, train = (images["split"] == "valid").to_numpy(), (images["split"] == "train").to_numpy()
+    labels = images["label"].to_numpy()
+    panels = []
+    for k in (0, 1):
+        for i in np.flatnonzero(valid & (labels == k))[:2]:
+            panels.append((f"{CLASS_NAMES[k]}: {images['image_id'].iloc[i].split('/')[-1]}", gap_x[i]))
+    panels += [(f"mean of training {CLASS_NAMES[k]}s", gap_x[train & (labels == k)].mean(axis=0)) for k in (0, 1)]
+    vmax = max(float(np.max(v)) for _, v in panels) or 1.0
+    fig, axes = plt.subplots(len(panels) // 2, 2, figsize=(10, 1.9 * (len(panels) // 2)), layout="constrained")
+    for ax, (title, values) in zip(axes.flat, panels, strict=True):
+        im = ax.imshow(values.reshape(16, 32), vmin=0, vmax=vmax)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="GAP score")
+    fig.suptitle("The 512 pooled feature scores as a 16×32 grid", fontweight="bold")
+    plots.save(fig, path)
+
+
+def main(args: argparse.Namespace) -> None:
+    images, matrices = design_matrices(args)
+    fits = fit_heads(images, matrices, args)
+    valid = (images["split"] == "valid").to_numpy()
+    y_valid = images.loc[valid, "label"].to_numpy(int)
+    evaluated = {name: evaluate(y_valid, fit["p"], args.n_boot, args.seed) for name, fit in fits.items()}
+    heads = heads_table(evaluated, fits)
+    differences = paired_differences(y_valid, {n: f["p"] for n, f in fits.items()}, PAIRS, args.n_boot, args.seed)
+    gap = fits["gap"]
+    predictions = (
+        images[valid]
+        .reset_index(drop=True)
+        .assign(
+            p_truck=gap["p"], predicted=(gap["p"] >= 0.5).astype(int), **{f"p_truck_{n}": fits[n]["p"] for n in HEADS}
+        )
     )
-    chosen_c = float(model.named_steps["logreg"].C)
-    write_tsv(cv_table, args.cv)
-    write_tsv(coefs, args.coefficients)
-    write_tsv(baselines, args.baselines)
-    write_tsv(roc, args.roc)
-    write_tsv(calib, args.calibration)
+    write_tsv(pd.concat([f["cv"] for f in fits.values() if f["cv"] is not None])[["model", "C", "cv_log_loss",
+              "cv_log_loss_sd", "chosen"]], args.cv)  # fmt: skip
+    write_tsv(heads, args.heads)
+    write_tsv(differences, args.differences)
+    write_tsv(coefficient_table(gap["model"]), args.coefficients)
+    write_tsv(roc_table(y_valid, gap["p"]), args.roc)
+    write_tsv(calibration_table(y_valid, gap["p"]), args.calibration)
     write_parquet(predictions, args.predictions)
     with atomic_path(args.model) as tmp:
-        tmp.write_bytes(pickle.dumps({"model": model, "sklearn_version": sklearn_version, "features": cols}))
-    figures(
-        args,
-        metrics_gap["confusion_matrix"]["rows_true_cols_predicted"],
-        roc,
-        calib,
-        coefs,
-        features,
-        metrics_gap["roc_auc"]["value"],
-        args.n_top,
-    )
-    write_json(
-        {
-            "seed": args.seed,
-            "n_train": len(y_train),
-            "n_valid": len(y_valid),
-            "chosen_C": chosen_c,
-            "c_grid": args.c_grid,
-            "cv_folds": args.cv_folds,
-            "pixel_baseline": {"features": len(pixel_cols), "chosen_C": float(pixel_model.named_steps["logreg"].C)},
-            "parameters": {
-                "feature_map_shape": feature_map,
-                "gap_head": 512 + 1,
-                "flatten_head": n_flat + 1,
-                "ratio": (n_flat + 1) / 513,
-            },
-            "models": models,
-            **{k: metrics_gap[k] for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")},
-            "confusion_matrix": metrics_gap["confusion_matrix"],
+        tmp.write_bytes(
+            pickle.dumps({"model": gap["model"], "sklearn_version": sklearn_version, "features": feature_columns()})
+        )
+    plots.setup()
+    heads_figure(heads, args.heads_figure)
+    gap_figures(args, y_valid, fits, evaluated["gap"], images, matrices["gap"])
+    write_json(metrics_record(args, images, fits, evaluated, differences), args.metrics)
+    cli.log.info("GAP head: C=%g, validation accuracy %.3f", gap["model"].named_steps["logreg"].C,
+                 evaluated["gap"]["accuracy"]["value"])  # fmt: skip
+
+
+def metrics_record(args, images: pd.DataFrame, fits: dict, evaluated: dict, differences: pd.DataFrame) -> dict:
+    """metrics.json: the GAP head's metrics at the top (as before), every head under ``models``."""
+    shape = read_json(args.features_info)["feature_map_shape"]
+    n_flat = int(np.prod(shape))
+    gap = evaluated["gap"]
+    return {
+        "seed": args.seed,
+        "n_train": int((images["split"] == "train").sum()),
+        "n_valid": int((images["split"] == "valid").sum()),
+        "chosen_C": float(fits["gap"]["model"].named_steps["logreg"].C),
+        "c_grid": args.c_grid,
+        "cv_folds": args.cv_folds,
+        "parameters": {
+            "feature_map_shape": shape,
+            "gap_head": 512 + 1,
+            "flatten_head": n_flat + 1,
+            "ratio": (n_flat + 1) / 513,
         },
-        args.metrics,
-    )
-    cli.log.info("head: C=%g, validation accuracy %.3f", chosen_c, metrics_gap["accuracy"]["value"])
+        "models": {
+            name: {**metrics, "parameters": fits[name]["n_features"] + 1} for name, metrics in evaluated.items()
+        },
+        "differences": differences.to_dict(orient="records"),
+        **{k: gap[k] for k in METRICS},
+        "confusion_matrix": gap["confusion_matrix"],
+    }
 
 
 if __name__ == "__main__":

@@ -1,20 +1,26 @@
 #!/usr/bin/env python
-"""Stage 3b: concatenate feature shards (in shard order) into one Parquet."""
+"""Stage 3b: concatenate feature shards (in shard order): one table of GAP scores, one of feature maps."""
 
 import argparse
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from poolkit import cli
-from poolkit.io import WorkflowError, read_json, write_json, write_parquet
+from poolkit.io import WorkflowError, atomic_path, read_json, write_json, write_parquet
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    p.add_argument("--shards", nargs="+", required=True, help="shard Parquets, in order")
+    p.add_argument("--shards", nargs="+", required=True, help="shard Parquets of GAP scores, in order")
+    p.add_argument("--shard-maps", nargs="+", required=True, help="shard Parquets of feature maps, in order")
     p.add_argument("--infos", nargs="+", required=True, help="shard JSONs, in order")
     p.add_argument("--manifest", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output Parquet of every image's GAP scores")
+    p.add_argument("--maps", required=True, help="output Parquet of every image's last feature map")
     p.add_argument("--info", required=True)
     return p
 
@@ -39,6 +45,12 @@ def main(args: argparse.Namespace) -> None:
     seconds = sum(info["seconds"] for info in infos)
     first = infos[0]
     write_parquet(table, args.out)
+    maps = pa.concat_tables(pq.read_table(path) for path in args.shard_maps)
+    if maps.column("image_id").to_pylist() != manifest["image_id"].tolist():
+        raise WorkflowError("feature-map shards do not cover the manifest exactly once, in order")
+    with atomic_path(args.maps) as tmp:
+        pq.write_table(maps, tmp, compression="zstd", use_dictionary=False)
+    maps_bytes = Path(args.maps).stat().st_size
     write_json(
         {
             "n_images": len(table),
@@ -52,6 +64,9 @@ def main(args: argparse.Namespace) -> None:
             "precision_requested": first["precision_requested"],
             "precision_reason": first["precision_reason"],
             "batch_size": first["batch_size"],
+            "maps_file_bytes": maps_bytes,
+            "maps_bytes_per_image": round(maps_bytes / len(table), 1),
+            "maps_values_per_image": int(np.prod(first["feature_map_shape"])),
             "extract_seconds": round(seconds, 3),
             "images_per_s": round(len(table) / seconds, 3) if seconds else None,
         },

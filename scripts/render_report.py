@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Stage 7: render results/report.html, one self-contained page; every number is read
-from a results file given on the command line, every caption from workflow/report/*.rst."""
+"""Stage 7: render results/report.html, one self-contained page: findings first, then data, the
+exercise, invariance, features, heads and run details. Every number is read from a results file
+given on the command line, every caption from workflow/report/*.rst."""
 
 import argparse
 from pathlib import Path
@@ -8,42 +9,45 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from poolkit import cli
+from poolkit import cli, findings
 from poolkit.io import atomic_path, read_json
-from poolkit.report import Section, figure, key_values, paragraph, read_captions, render, table
+from poolkit.report import Section, download, figure, key_values, paragraph, read_captions, render, table
 
 #: Every results file the page reads: option name → what it is.
-INPUTS = {
+JSON_INPUTS = {
     "provenance": "provenance.json of the run",
     "counts": "dataset counts.json",
-    "skipped": "dataset skipped.tsv",
     "weights_info": "weights.json",
     "features_info": "features.json",
     "exercise_info": "exercise.json",
-    "condense_figure": "exercise figure",
-    "ring_figure": "exercise figure",
-    "gap_figure": "exercise figure",
-    "summary_by_jitter": "invariance summary TSV",
-    "depth_figure": "invariance figure",
-    "shift_figure": "invariance figure",
-    "shift_consistency": "VGG16-level consistency TSV",
-    "consistency_figure": "VGG16-level consistency figure",
     "metrics": "head metrics.json",
-    "baselines": "head baselines.tsv",
-    "cv": "head cv.tsv",
-    "coefficients": "head coefficients.tsv",
-    "roc_figure": "head figure",
-    "confusion_figure": "head figure",
-    "calibration_figure": "head figure",
-    "coefficients_figure": "head figure",
-    "score_grids_figure": "features figure",
 }
+TSV_INPUTS = {
+    "skipped": "dataset skipped.tsv",
+    "summary_by_jitter": "invariance summary per jitter",
+    "summary_by_shift": "invariance summary per shift size",
+    "shift_consistency": "VGG16-level consistency per maximum shift",
+    "shift_pairs": "VGG16-level pairs",
+    "heads": "every head's metrics",
+    "differences": "paired differences between heads",
+    "cv": "cross-validation per head and C",
+    "coefficients": "the GAP head's coefficients",
+}
+FIGURE_INPUTS = [
+    "examples_figure", "condense_figure", "ring_figure", "gap_figure", "depth_figure", "gap_equal_figure",
+    "shift_figure", "consistency_figure", "score_grids_figure", "heads_figure", "roc_figure", "confusion_figure",
+    "calibration_figure", "coefficients_figure",
+]  # fmt: skip
+#: Size of the real Car or Truck dataset (Kaggle), for the cost of the feature-map table at full size.
+REAL_DATASET_IMAGES = 10_168
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    for name, text in INPUTS.items():
+    for name, text in {**JSON_INPUTS, **TSV_INPUTS}.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=text)
+    for name in FIGURE_INPUTS:
+        p.add_argument("--" + name.replace("_", "-"), required=True, help="PNG figure")
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark TSVs of the stages")
     p.add_argument("--captions", nargs="+", required=True, help="caption files (workflow/report/*.rst)")
     p.add_argument("--template", required=True, help="the page template (workflow/report/report.html.j2)")
@@ -52,90 +56,95 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def fmt_ci(entry: dict[str, float], digits: int = 3) -> str:
-    """A value with its 95% interval."""
-    return f"{entry['value']:.{digits}f} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]"
-
-
-def fmt_share(row: pd.Series, column: str) -> str:
-    """A share in percent with its 95% interval, from a summary row."""
-    return f"{100 * row[column]:.1f} % [{100 * row[column + '_lo']:.1f}, {100 * row[column + '_hi']:.1f}]"
-
-
 def load(args: argparse.Namespace) -> SimpleNamespace:
     """Read every input file once."""
-    tsv = {"skipped", "summary_by_jitter", "shift_consistency", "baselines", "cv", "coefficients"}
-    data = {
-        name: pd.read_csv(getattr(args, name), sep="\t") if name in tsv else read_json(getattr(args, name))
-        for name in INPUTS
-        if not name.endswith("_figure")
-    }
-    return SimpleNamespace(**data, captions=read_captions(args.captions), args=args)
+    data = {name: read_json(getattr(args, name)) for name in JSON_INPUTS}
+    data.update({name: pd.read_csv(getattr(args, name), sep="\t") for name in TSV_INPUTS})
+    return SimpleNamespace(
+        **data, captions=read_captions(args.captions), args=args, config=data["provenance"]["config"]
+    )
 
 
-def ring_rows(d: SimpleNamespace) -> pd.DataFrame:
-    """Summary rows of the ring at the exercise's jitter, random shifts, deepest pooling."""
-    s = d.summary_by_jitter
-    ring = s[(s["input"] == "ring") & (s["mode"] == "random") & (s["jitter"] == d.exercise_info["ring"]["jitter"])]
-    return ring[ring["depth"] == ring["depth"].max()].set_index("pooling")
+def figure_jitter(d: SimpleNamespace) -> int:
+    """The jitter the invariance tables show: the exercise's, if it was run."""
+    jitters = set(d.summary_by_jitter.loc[d.summary_by_jitter["mode"] == "random", "jitter"])
+    wanted = d.exercise_info["ring"]["jitter"]
+    return wanted if wanted in jitters else int(min(jitters))
+
+
+def findings_section(d: SimpleNamespace) -> Section:
+    jitter = figure_jitter(d)
+    items = [
+        findings.caveat(d.weights_info["source"], d.config["dataset"]["source"]),
+        *findings.ring_findings(d.summary_by_jitter, jitter),
+        *findings.circular_findings(d.summary_by_jitter, jitter),
+        *findings.consistency_findings(d.shift_consistency, int(d.shift_consistency["n_pairs"].iloc[0])),
+        *findings.head_findings(d.heads, d.differences),
+    ]
+    block = {"kind": "findings", "items": [item for item in items if item is not None]}
+    return Section("findings", "Findings", [block, paragraph("Intervals are 95%: Wilson score intervals for shares of "
+                   "trials, t intervals for mean differences, percentile bootstraps over validation images for "
+                   "classification metrics and paired differences.")])  # fmt: skip
 
 
 def headline_cards(d: SimpleNamespace) -> list[dict[str, str]]:
     """The numbers at the top of the page."""
-    m, ring, jitter = d.metrics, ring_rows(d), d.exercise_info["ring"]["jitter"]
+    m, jitter = d.metrics, figure_jitter(d)
+    ring = findings.deepest_rows(d.summary_by_jitter, "ring", jitter)
     cards = [
-        {"key": "accuracy", "label": "validation accuracy", "value": f"{m['accuracy']['value']:.3f}",
+        {"key": "accuracy", "label": "GAP head accuracy", "value": f"{m['accuracy']['value']:.3f}",
          "note": f"95% CI [{m['accuracy']['ci_low']:.3f}, {m['accuracy']['ci_high']:.3f}]"},
-        {"key": "roc_auc", "label": "ROC AUC", "value": f"{m['roc_auc']['value']:.3f}",
+        {"key": "roc_auc", "label": "GAP head ROC AUC", "value": f"{m['roc_auc']['value']:.3f}",
          "note": f"95% CI [{m['roc_auc']['ci_low']:.3f}, {m['roc_auc']['ci_high']:.3f}]"},
         {"key": "n_valid", "label": "validation images", "value": str(m["n_valid"]), "note": f"{m['n_train']} training"},
     ]  # fmt: skip
     for pooling in ("max", "avg"):
-        if pooling in ring.index:
-            cards.append(
-                {
-                    "key": f"ring_{pooling}_identical",
-                    "label": f"ring, ±{jitter} px, {int(ring['depth'].max())} {pooling} pools",
-                    "value": fmt_share(ring.loc[pooling], "identical_share"),
-                    "note": "identical to unshifted",
-                }
-            )
+        if ("replicate", pooling) in ring.index:
+            row = ring.loc[("replicate", pooling)]
+            cards.append({"key": f"ring_{pooling}_identical", "value": findings.percent(row, "identical_share"),
+                          "label": f"ring, ±{jitter} px, {int(d.summary_by_jitter['depth'].max())} {pooling} pools",
+                          "note": "identical to unshifted"})  # fmt: skip
     return cards
 
 
 def data_section(d: SimpleNamespace) -> Section:
     counts, skipped = d.counts, d.skipped
+    per_class = pd.DataFrame([{"split/class": k, "images": v} for k, v in counts["per_split_class"].items()])
     blocks = [
-        table(
-            pd.DataFrame([{"split/class": k, "images": v} for k, v in counts["per_split_class"].items()]),
-            left=["split/class"],
+        figure(
+            d.args.examples_figure,
+            d.captions["examples"],
+            alt="Example validation images of each class at the model's input size",
         ),
+        table(per_class, left=["split/class"]),
         paragraph(
-            f"Colour modes: {counts['modes']}; formats: {counts['formats']}; bad-image policy: "
-            f"{counts['bad_images_policy']}. Every image is converted to RGB before use."
+            f"Source: {d.config['dataset']['source']}. Colour modes: {counts['modes']}; formats: "
+            f"{counts['formats']}; bad-image policy: {counts['bad_images_policy']}. Every image is converted "
+            f"to RGB before use. Skipped files: {len(skipped)}."
         ),
-        paragraph(f"Skipped files: {len(skipped)}.")
-        if skipped.empty
-        else table(skipped[["image_id", "reason"]], left=["image_id", "reason"], caption=d.captions["skipped"]),
     ]
+    if not skipped.empty:
+        blocks.append(
+            table(skipped[["image_id", "reason"]].head(20), left=["image_id", "reason"], caption=d.captions["skipped"])
+        )
+        blocks.append(download(d.args.skipped, "All skipped files"))
     return Section("data", "Data", blocks)
 
 
 def exercise_section(d: SimpleNamespace) -> Section:
     ex, cap, a = d.exercise_info, d.captions, d.args
+    ring_note = (f"Radius {ex['ring']['radius']} px; final {'×'.join(map(str, ex['ring']['final_shape']))} map "
+                 f"identical to the unshifted one for {sum(ex['ring']['final_identical_to_unshifted'])} of "
+                 f"{len(ex['ring']['final_identical_to_unshifted'])} shifts shown.")  # fmt: skip
     blocks = [
         figure(
             a.condense_figure,
             cap["condense"],
-            note=f"{ex['condense']['filtered_shape']} → {ex['condense']['condensed_shape']} pixels; "
-            f"{100 * ex['condense']['share_zero_after_relu']:.0f} % of the filtered pixels are zero after ReLU.",
+            note=f"{ex['condense']['filtered_shape']} → "
+            f"{ex['condense']['condensed_shape']} pixels; {100 * ex['condense']['share_zero_after_relu']:.0f} % of "
+            "the filtered pixels are zero after ReLU.",
         ),
-        figure(
-            a.ring_figure,
-            cap["ring_condensed"],
-            note=f"Radius {ex['ring']['radius']} px; final map identical to the unshifted one: "
-            f"{ex['ring']['final_identical_to_unshifted']}.",
-        ),
+        figure(a.ring_figure, cap["ring_condensed"], note=ring_note),
         figure(
             a.gap_figure,
             cap["gap_maps"],
@@ -145,54 +154,102 @@ def exercise_section(d: SimpleNamespace) -> Section:
     return Section("exercise", "The exercise", blocks)
 
 
+def share_pivot(summary: pd.DataFrame, input_name: str, jitter: int, column: str) -> pd.DataFrame:
+    """Fill × pooling rows, one column per depth, cells ``share [low, high]`` in percent."""
+    rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
+    cells = rows.assign(cell=[f"{100 * r[column]:.1f} [{100 * r[column + '_lo']:.1f}, {100 * r[column + '_hi']:.1f}]"
+                              for _, r in rows.iterrows()])  # fmt: skip
+    pivot = cells.pivot_table(index=["fill", "pooling"], columns="depth", values="cell", aggfunc="first")
+    pivot.columns = [f"depth {c} (%)" for c in pivot.columns]
+    return pivot.reset_index()
+
+
 def invariance_section(d: SimpleNamespace) -> Section:
-    cap, a = d.captions, d.args
-    shown = d.summary_by_jitter
-    shown = shown[(shown["mode"] == "random") & (shown["jitter"] == d.exercise_info["ring"]["jitter"])]
-    columns = ["input", "pooling", "depth", "n_trials", "identical_share", "identical_share_lo", "identical_share_hi"]
+    cap, a, jitter, s = d.captions, d.args, figure_jitter(d), d.summary_by_jitter
+    inputs = [i for i in ("ring", "dataset") if i in set(s["input"])]
     blocks = [
+        paragraph("Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
+                  "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts."),
         figure(a.depth_figure, cap["identical_vs_depth"]),
+        figure(a.gap_equal_figure, cap["gap_equal_vs_depth"]),
+    ]  # fmt: skip
+    for name in inputs:
+        label = "the ring" if name == "ring" else "grey validation images"
+        blocks.append(table(share_pivot(s, name, jitter, "identical_share"), left=["fill", "pooling"],
+                            caption=f"Identical output, {label}, shifts up to ±{jitter} px: share of trials [95% interval]."))  # fmt: skip
+        blocks.append(table(share_pivot(s, name, jitter, "gap_equal_share"), left=["fill", "pooling"],
+                            caption=f"Unchanged global average, {label}, shifts up to ±{jitter} px."))  # fmt: skip
+    consistency = d.shift_consistency
+    shown = pd.DataFrame({
+        "max shift (px)": consistency["max_shift"],
+        "pairs": consistency["n_pairs"],
+        "same class (%)": [findings.percent(r, "consistency").replace(" %", "") for _, r in consistency.iterrows()],
+        "cosine of scores": [findings.interval(r["cosine"], r["cosine_lo"], r["cosine_hi"], 4) for _, r in consistency.iterrows()],
+        "mean |Δ P(truck)|": [findings.interval(r["mean_abs_dp"], r["mean_abs_dp_lo"], r["mean_abs_dp_hi"]) for _, r in consistency.iterrows()],
+    })  # fmt: skip
+    blocks += [
         figure(a.shift_figure, cap["difference_vs_shift"]),
+        paragraph("The whole pipeline, by Zhang's protocol (ICML 2019): for each validation image and maximum shift, "
+                  "two copies shifted independently; consistency is the share of pairs given the same class."),
         figure(a.consistency_figure, cap["shift_consistency_fig"]),
-        table(d.shift_consistency, 3, caption=cap["shift_consistency"]),
-        table(shown[columns], 3, left=["input", "pooling"], caption=cap["summary_by_jitter"]),
-    ]
+        table(shown, caption=cap["shift_consistency"]),
+        download(a.summary_by_jitter, "Full summary per input, fill, jitter, pooling and depth"),
+        download(a.summary_by_shift, "Full summary per shift size"),
+        download(a.shift_consistency, "Consistency per maximum shift"),
+        download(a.shift_pairs, "Every image pair of the VGG16-level study"),
+    ]  # fmt: skip
     return Section("invariance", "Invariance", blocks)
 
 
 def features_section(d: SimpleNamespace) -> Section:
     feats, params = d.features_info, d.metrics["parameters"]
+    per_image = feats["maps_bytes_per_image"]
     blocks = [
-        paragraph(
-            f"VGG16's base turns a {feats['image_size']}×{feats['image_size']} image into a "
-            f"{'×'.join(map(str, feats['feature_map_shape']))} map; global average pooling keeps "
-            f"{feats['n_features']} scores. A dense head needs {params['gap_head']} weights on them, against "
-            f"{params['flatten_head']} on the flattened map ({params['ratio']:.1f}× more)."
-        ),
+        paragraph(f"VGG16's base turns a {feats['image_size']}×{feats['image_size']} image into a "
+                  f"{'×'.join(map(str, feats['feature_map_shape']))} map; global average pooling keeps "
+                  f"{feats['n_features']} scores, global max pooling another {feats['n_features']}, Flatten all "
+                  f"{feats['maps_values_per_image']:,} values. A dense head needs {params['gap_head']:,} weights on the "
+                  f"pooled scores, against {params['flatten_head']:,} on the flattened map ({params['ratio']:.1f}× more)."),
+        paragraph(f"The feature-map table ({feats['n_images']:,} images, Parquet, zstd) takes {feats['maps_file_bytes'] / 1e6:.1f} MB, "
+                  f"{per_image / 1e3:.1f} kB per image; at the real dataset's {REAL_DATASET_IMAGES:,} images that is about "
+                  f"{per_image * REAL_DATASET_IMAGES / 1e6:.0f} MB on disk (maps of other weights compress differently), "
+                  f"and the Flatten head holds {REAL_DATASET_IMAGES * feats['maps_values_per_image'] * 8 / 1e9:.2f} GB of "
+                  "float64 values in memory."),
         figure(d.args.score_grids_figure, d.captions["score_grids"]),
-    ]
+    ]  # fmt: skip
     return Section("features", "Features", blocks)
 
 
-def head_section(d: SimpleNamespace) -> Section:
-    m, cap, a = d.metrics, d.captions, d.args
-    columns = ["model", "accuracy", "accuracy_lo", "accuracy_hi", "roc_auc", "log_loss", "brier"]
+def heads_section(d: SimpleNamespace) -> Section:
+    m, cap, a, heads = d.metrics, d.captions, d.args, d.heads
+    shown = pd.DataFrame({
+        "head": heads["model"], "parameters": [f"{p:,}" for p in heads["parameters"]],
+        "accuracy": [findings.interval(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]) for _, r in heads.iterrows()],
+        "ROC AUC": [findings.interval(r["roc_auc"], r["roc_auc_lo"], r["roc_auc_hi"]) for _, r in heads.iterrows()],
+        "log loss": [findings.interval(r["log_loss"], r["log_loss_lo"], r["log_loss_hi"]) for _, r in heads.iterrows()],
+    })  # fmt: skip
+    diffs = pd.DataFrame({
+        "comparison": d.differences["comparison"], "metric": d.differences["metric"],
+        "difference [95% interval]": [findings.interval(r["difference"], r["ci_low"], r["ci_high"], signed=True)
+                                      for _, r in d.differences.iterrows()],
+    })  # fmt: skip
     blocks = [
-        paragraph(
-            f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation "
-            f"(log loss) on {m['n_train']} training images: C = {m['chosen_C']:g}. Evaluated once on "
-            f"{m['n_valid']} validation images."
-        ),
-        key_values({k: fmt_ci(m[k]) for k in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier")}),
-        table(d.baselines[columns], 3, left=["model"], caption=cap["baselines"]),
-        table(d.cv, 4, caption="Cross-validated log loss per C."),
+        paragraph(f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation "
+                  f"(log loss) on {m['n_train']} training images, for each head; all evaluated once on the same "
+                  f"{m['n_valid']} validation images. {findings.GAP_CLAIM}"),
+        figure(a.heads_figure, cap["heads_fig"]),
+        table(shown, left=["head"], caption=cap["heads"]),
+        table(diffs, left=["comparison", "metric"], caption=cap["differences"]),
         figure(a.roc_figure, cap["roc"]),
         figure(a.confusion_figure, cap["confusion"]),
         figure(a.calibration_figure, cap["calibration"]),
         figure(a.coefficients_figure, cap["coefficients"]),
-        table(d.coefficients.head(10), 3, left=["feature"]),
-    ]
-    return Section("head", "Head", blocks)
+        download(a.heads, "Every head's metrics"),
+        download(a.differences, "Paired differences"),
+        download(a.cv, "Cross-validation per head and C"),
+        download(a.coefficients, "The GAP head's 512 coefficients"),
+    ]  # fmt: skip
+    return Section("heads", "Heads", blocks)
 
 
 def stage_timings(paths: list[str]) -> pd.DataFrame:
@@ -200,31 +257,28 @@ def stage_timings(paths: list[str]) -> pd.DataFrame:
     rows = []
     for path in sorted(paths):
         frame = pd.read_csv(path, sep="\t")
-        job = f"{Path(path).parent.name}/{Path(path).stem}"
-        rows.append(
-            {"job": job, "wall (s)": float(frame["s"].iloc[0]), "max RSS (MB)": float(frame["max_rss"].iloc[0])}
-        )
+        rows.append({"job": f"{Path(path).parent.name}/{Path(path).stem}", "wall (s)": float(frame["s"].iloc[0]),
+                     "max RSS (MB)": float(frame["max_rss"].iloc[0])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def run_section(d: SimpleNamespace) -> Section:
-    prov, feats, weights, cfg = d.provenance, d.features_info, d.weights_info, d.provenance["config"]
+    prov, feats, weights, cfg = d.provenance, d.features_info, d.weights_info, d.config
     summary = {
         "dataset source": cfg["dataset"]["source"],
         "images (usable / skipped)": f"{d.counts['n_images']} / {d.counts['n_skipped']}",
-        "weights": f"{weights['source']}"
-        + (f" (seed {weights['seed']})" if "seed" in weights else f" ({weights.get('source_file', '')})"),
+        "weights": weights["source"] + (f" (seed {weights['seed']})" if "seed" in weights else f" ({weights.get('source_file', '')})"),
         "weights sha256 (values)": prov["weights_sha256"],
         "manifest sha256": prov["manifest_sha256"],
-        "preprocessing / resize / precision": f"{feats['preprocessing']} / {feats['resize']} to "
-        f"{feats['image_size']}×{feats['image_size']} / {feats['precision']} ({feats['precision_reason']})",
+        "preprocessing / resize / precision": f"{feats['preprocessing']} / {feats['resize']} to {feats['image_size']}×"
+        f"{feats['image_size']} / {feats['precision']} ({feats['precision_reason']})",
         "seeds": f"dataset {cfg['dataset']['synthetic']['seed']}, weights {cfg['weights']['seed']}, "
         f"trials {cfg['invariance']['seeds']}, head {cfg['head']['seed']}, exercise {cfg['exercise']['seed']}",
         "git commit": prov["git_commit"],
         "CPU": prov["cpu"],
         "python / platform": f"{prov['python']} / {prov['platform']}",
         "packages": ", ".join(f"{k} {v}" for k, v in sorted(prov["packages"].items())),
-    }
+    }  # fmt: skip
     blocks = [key_values(summary)]
     if d.args.benchmarks:
         blocks.append(
@@ -238,13 +292,9 @@ def run_section(d: SimpleNamespace) -> Section:
 def main(args: argparse.Namespace) -> None:
     d = load(args)
     sections = [
-        data_section(d),
-        exercise_section(d),
-        invariance_section(d),
-        features_section(d),
-        head_section(d),
-        run_section(d),
-    ]
+        findings_section(d), data_section(d), exercise_section(d), invariance_section(d),
+        features_section(d), heads_section(d), run_section(d),
+    ]  # fmt: skip
     with atomic_path(args.out) as tmp:
         tmp.write_text(render(args.template, args.title, headline_cards(d), sections), encoding="utf-8")
 

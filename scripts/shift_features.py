@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Stage 5c: GAP scores of shifted copies of validation images (VGG16-level invariance)."""
+"""Stage 5c: GAP scores of two independently shifted copies of validation images per maximum shift
+(VGG16-level invariance, Zhang's consistency protocol)."""
 
 import argparse
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
-from poolkit.invariance import vgg_shift_set
+from poolkit.invariance import vgg_shift_pairs
 from poolkit.io import feature_columns, read_json, write_parquet
 
 
@@ -44,7 +45,7 @@ def main(args: argparse.Namespace) -> None:
 
     chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
-    stack, table = vgg_shift_set(images, args.shifts, args.seed, args.fill)
+    stack, table = vgg_shift_pairs(images, args.shifts, args.seed, args.fill)
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
     cli.log.info("precision: %s (%s)", extractor.precision, chosen_by or extractor.precision_reason)
     scores = extractor.extract_arrays(stack, args.batch_size, "shifted copies")

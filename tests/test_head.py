@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from poolkit.head import evaluate, fit_with_cv, majority_baseline
+from poolkit.head import evaluate, fit_with_cv, global_max_scores, majority_baseline, paired_differences
 from poolkit.io import WorkflowError
-from poolkit.stats import bootstrap_mean_ci
 
 
 def blobs(n: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,26 +56,21 @@ def test_majority_baseline_predicts_the_prior():
     assert np.allclose(p, 0.25)
 
 
-def test_bootstrap_mean_ci_covers_the_mean_and_shrinks_with_n():
+def test_paired_differences_use_the_same_resamples_for_both_models():
     rng = np.random.default_rng(0)
-    small = bootstrap_mean_ci(rng.random(20), np.random.default_rng(1), 500)
-    large = bootstrap_mean_ci(rng.random(2000), np.random.default_rng(1), 500)
-    assert small[1] <= small[0] <= small[2]
-    assert (large[2] - large[1]) < (small[2] - small[1])
-    assert bootstrap_mean_ci(np.array([1.0, 1.0]), np.random.default_rng(0), 100) == (1.0, 1.0, 1.0)
+    y = np.repeat([0, 1], 100)
+    good = np.clip(0.5 + (y - 0.5) * 0.6 + rng.normal(0, 0.2, size=200), 0.01, 0.99)
+    table = paired_differences(y, {"a": good, "b": good, "c": np.full(200, 0.5)}, [("a", "b"), ("a", "c")], 500, 0)
+    same = table[table["comparison"] == "a - b"]
+    assert (same[["difference", "ci_low", "ci_high"]].to_numpy() == 0).all()  # paired: identical models differ by 0
+    acc = table[(table["comparison"] == "a - c") & (table["metric"] == "accuracy")].iloc[0]
+    assert acc["difference"] == pytest.approx(evaluate(y, good, 0, 0)["accuracy"]["value"] - 0.5)
+    assert acc["ci_low"] > 0 and acc["ci_low"] < acc["difference"] < acc["ci_high"]
 
 
-def test_bootstrap_of_zero_one_values_matches_resampling_indices():
-    """The binomial shortcut for 0/1 values draws the same distribution as resampled indices."""
-    values = (np.random.default_rng(0).random(200) < 0.3).astype(float)
-    fast = bootstrap_mean_ci(values, np.random.default_rng(1), 20_000)
-    slow = bootstrap_mean_ci(values + 1e-12 * np.arange(200), np.random.default_rng(1), 20_000)  # not 0/1: index path
-    assert fast[0] == pytest.approx(slow[0]) and fast[0] == values.mean()
-    assert fast[1] == pytest.approx(slow[1], abs=0.011) and fast[2] == pytest.approx(slow[2], abs=0.011)
-    assert fast[1] < values.mean() < fast[2]
-    # the normal-approximation half-width, 1.96·sqrt(p(1-p)/n), for scale
-    half = 1.96 * np.sqrt(values.mean() * (1 - values.mean()) / 200)
-    assert (fast[2] - fast[1]) / 2 == pytest.approx(half, rel=0.1)
+def test_global_max_scores_take_the_largest_value_of_each_channel():
+    maps = np.random.default_rng(1).random((3, 4, 4, 8)).astype(np.float32)
+    assert np.array_equal(global_max_scores(maps.reshape(3, -1), (4, 4, 8)), maps.max(axis=(1, 2)))
 
 
 def test_vectorised_resample_metrics_equal_scikit_learn():

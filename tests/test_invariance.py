@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from poolkit.invariance import TRIAL_GROUP, TrialSettings, compare, run_shard, summarise, vgg_shift_set
+from poolkit.invariance import TRIAL_GROUP, TrialSettings, compare, run_shard, summarise, vgg_shift_pairs
 from poolkit.io import WorkflowError
+from poolkit.pooling import shift_images
 
 COMMON = {
     "trials_per_jitter": 30, "exhaustive_max_jitter": 2, "poolings": ["max", "avg", "blur"], "depths": 4,
-    "fill": "replicate", "size": 64, "r_shrink": 4,
+    "fills": ["replicate"], "size": 64, "r_shrink": 4,
 }  # fmt: skip
 
 
@@ -97,14 +98,14 @@ def test_aligned_distance_is_finite_when_the_core_is_empty():
 
 def test_summary_of_deep_ring_trials_is_finite():
     table = run_shard("s0", settings(["ring"], [4, 8]))
-    summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
+    summary = summarise(table, TRIAL_GROUP)
     columns = [c for c in summary.columns if c.startswith(("identical", "nl2", "cosine", "aligned"))]
     assert np.isfinite(summary[columns].to_numpy(float)).all()
 
 
 def test_summary_has_intervals_around_the_means():
     table = run_shard("s0", settings(["ring"], [3]))
-    summary = summarise(table, TRIAL_GROUP, n_boot=200, seed=0)
+    summary = summarise(table, TRIAL_GROUP)
     assert len(summary) == 3 * 4
     assert (summary["n_trials"] == 30).all()
     for name in ("identical_share", "nl2", "cosine"):
@@ -112,10 +113,59 @@ def test_summary_has_intervals_around_the_means():
         assert (summary[name] <= summary[f"{name}_hi"] + 1e-12).all()
 
 
-def test_vgg_shift_set_shapes_and_shift_sizes():
-    images = np.random.default_rng(0).integers(0, 255, size=(2, 32, 32, 3), dtype=np.uint8)
-    stack, table = vgg_shift_set(images, [1, 4], seed=0, fill="replicate")
-    assert stack.shape == (6, 32, 32, 3)
-    assert table["shift"].tolist() == [0, 1, 4, 0, 1, 4]
-    assert (np.maximum(table["dx"].abs(), table["dy"].abs()) == table["shift"]).all()
-    assert np.array_equal(stack[0], images[0])
+def test_vgg_pairs_follow_zhangs_protocol():
+    """Two copies per image and maximum shift, offsets drawn independently within [-s, s]²."""
+    images = np.random.default_rng(0).integers(0, 255, size=(3, 32, 32, 3), dtype=np.uint8)
+    stack, table = vgg_shift_pairs(images, [1, 4], seed=0, fill="replicate")
+    assert stack.shape == (3 * 2 * 2, 32, 32, 3)
+    assert table["copy"].tolist() == ["a", "b"] * 6 and table["max_shift"].tolist() == [1, 1, 4, 4] * 3
+    assert (np.maximum(table["dx"].abs(), table["dy"].abs()) <= table["max_shift"]).all()
+    wide = table[table["max_shift"] == 4]
+    a, b = wide[wide["copy"] == "a"], wide[wide["copy"] == "b"]
+    assert not np.array_equal(a[["dx", "dy"]].to_numpy(), b[["dx", "dy"]].to_numpy())  # independent draws
+    first = table.iloc[0]
+    assert np.array_equal(stack[0], shift_images(np.moveaxis(images[0], -1, 0), [first.dx] * 3, [first.dy] * 3,
+                                                 "replicate").transpose(1, 2, 0))  # fmt: skip
+
+
+def test_several_fills_see_the_same_shifts_and_wrap_makes_aps_gap_invariant_on_images():
+    images = np.random.default_rng(3).random((4, 64, 64)).astype(np.float32)
+    table = run_shard("s0", settings(["dataset"], [3], fills=["replicate", "wrap"], poolings=["max", "aps"]),
+                      dataset_images=images, dataset_ids=list("abcd"))  # fmt: skip
+    rep, wrap = (table[table["fill"] == f].reset_index(drop=True) for f in ("replicate", "wrap"))
+    assert rep[["trial", "dx", "dy", "image_id", "pooling", "depth"]].equals(
+        wrap[["trial", "dx", "dy", "image_id", "pooling", "depth"]]
+    )
+    aps_wrap = wrap[wrap["pooling"] == "aps"]
+    assert aps_wrap["gap_equal"].all()  # every depth: the exact property of APS under circular shifts
+    max_wrap = wrap[(wrap["pooling"] == "max") & ((wrap["dx"] % 16 != 0) | (wrap["dy"] % 16 != 0))]
+    assert not max_wrap["gap_equal"].all()
+    moved = rep[(rep["pooling"] == "aps") & ((rep["dx"] != 0) | (rep["dy"] != 0))]
+    assert not moved["gap_equal"].all()  # with edge replication APS is not invariant
+
+
+def test_repeated_shifts_are_computed_once_and_give_the_same_rows():
+    """Dedup of (image, shift) cases: the table equals one computed trial by trial."""
+    from poolkit.invariance import pooled_metrics
+
+    table = run_shard("s2", settings(["square"], [1]))  # 30 trials, at most 9 distinct shifts
+    trials = table[(table["pooling"] == "blur") & (table["depth"] == 2)].reset_index(drop=True)
+    from poolkit.pooling import square
+
+    direct = pooled_metrics(square(64, 4), trials["dx"].to_numpy(), trials["dy"].to_numpy(), poolings=["blur"],
+                            depths=2, fill="replicate")  # fmt: skip
+    assert np.array_equal(direct["nl2"][0, 1], trials["nl2"].to_numpy())
+    assert np.array_equal(direct["identical"][0, 1], trials["identical"].to_numpy())
+
+
+def test_shares_have_wilson_intervals_and_means_t_intervals():
+    from poolkit.stats import mean_interval, share_interval
+
+    share, low, high = share_interval(np.array([0, 10, 5]), np.array([10, 10, 10]))
+    assert share.tolist() == [0, 1, 0.5] and low[0] == 0 and high[1] == 1
+    assert 0.0 < high[0] < 0.35 and 0.65 < low[1] < 1.0 and low[2] < 0.5 < high[2]  # never a zero-width share
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=400)
+    _mean, lo, hi = mean_interval(np.array([400]), np.array([x.sum()]), np.array([(x * x).sum()]), np.array([False]))
+    assert lo[0] < 3.0 < hi[0] and hi[0] - lo[0] == pytest.approx(2 * 1.966 * x.std(ddof=1) / 20, rel=1e-3)
+    const = mean_interval(np.array([5]), np.array([5.0]), np.array([5.0]), np.array([True]))
+    assert [v[0] for v in const] == [1.0, 1.0, 1.0]

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from poolkit.features import resolve_precision
-from poolkit.machine import cpu_flags, native_bfloat16
+from poolkit.io import read_maps
+from poolkit.machine import native_bfloat16
 from tests.workflow_runs import ROOT, planned_jobs, run_workflow, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -55,9 +55,14 @@ def test_feature_outputs(tiny_run):
     assert values.std(axis=0).max() > 0
     info = json.loads((tiny_run / "results/features/features.json").read_text())
     assert info["feature_map_shape"] == [2, 2, 512] and info["shards"] == 2 and info["n_images"] == 40
-    # the default precision is auto, resolved per machine and recorded; the shift study uses the same one
-    expected = resolve_precision("auto", cpu_flags(), has_gpu=False)
-    assert (info["precision_requested"], info["precision"], info["precision_reason"]) == ("auto", *expected)
+    # the default precision is float32 on every machine, recorded; the shift study uses the same one
+    assert (info["precision_requested"], info["precision"]) == ("float32", "float32")
+    meta, maps = read_maps(tiny_run / "results/features/maps.parquet")
+    assert meta["image_id"].tolist() == manifest["image_id"].tolist() and maps.shape == (40, 2 * 2 * 512)
+    # GAP is the mean of the stored map, GMP its max (the heads derive both from the same forward pass)
+    gap = maps.reshape(40, 4, 512).mean(axis=1)
+    assert np.allclose(gap, features.iloc[:, 3:].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert info["maps_file_bytes"] == (tiny_run / "results/features/maps.parquet").stat().st_size
     shift_log = (tiny_run / "logs/shift_features/shift_features.log").read_text()
     assert f"precision: {info['precision']} (as the features: {info['precision_reason']})" in shift_log
     pixels = pd.read_parquet(tiny_run / "results/features/pixels.parquet")
@@ -69,15 +74,19 @@ def test_invariance_outputs(tiny_run):
     # random: 3 inputs × 2 jitters × 40 trials × 2 seeds; grid (J=1): 9 shifts × (2 shapes + 2 images)
     n_trials = trials.groupby(["input", "mode", "seed", "jitter"])["trial"].nunique().sum()
     assert n_trials == 3 * 2 * 40 * 2 + 9 * 4
-    assert len(trials) == n_trials * 3 * 4
+    assert len(trials) == n_trials * 4 * 4 * 2  # 4 poolings × 4 depths × 2 fills
     summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
-    ring_max = summary.query("input == 'ring' and mode == 'grid' and pooling == 'max' and depth == 4")
-    assert ring_max["identical_share"].item() == 1.0
-    grid_avg = summary.query("input == 'ring' and mode == 'grid' and pooling == 'avg' and depth == 4")
-    assert grid_avg["identical_share"].item() == pytest.approx(1 / 9)
+    grid = summary.query("input == 'ring' and mode == 'grid' and depth == 4 and fill == 'replicate'").set_index(
+        "pooling"
+    )
+    assert grid.loc["max", "identical_share"] == 1.0
+    assert grid.loc["avg", "identical_share"] == pytest.approx(1 / 9)
+    wrap_aps = summary.query("pooling == 'aps' and fill == 'wrap'")
+    assert (wrap_aps["gap_equal_share"] == 1.0).all()  # APS under circular shifts, every input and depth
     assert (summary["identical_share_lo"] <= summary["identical_share"]).all()
     shift = pd.read_parquet(tiny_run / "results/invariance/shift_features.parquet")
-    assert len(shift) == 4 * 3 and sorted(shift["shift"].unique()) == [0, 2, 8]
+    assert len(shift) == 4 * 2 * 2 and sorted(shift["max_shift"].unique()) == [2, 8]
+    assert (shift.groupby(["image_id", "max_shift"])["copy"].apply(sorted) == pd.Series([["a", "b"]] * 8)).all()
 
 
 def test_head_outputs(tiny_run):
@@ -93,10 +102,22 @@ def test_head_outputs(tiny_run):
     assert matrix.trace() / matrix.sum() == pytest.approx(accuracy)
     assert metrics["parameters"] == {"feature_map_shape": [2, 2, 512], "gap_head": 513, "flatten_head": 2049,
                                      "ratio": pytest.approx(2049 / 513)}  # fmt: skip
-    assert set(metrics["models"]) == {"gap_logreg", "pixels_logreg", "majority"}
+    assert set(metrics["models"]) == {"gap", "gmp", "flatten", "pixels", "majority"}
     assert metrics["models"]["majority"]["accuracy"]["value"] == 0.5
+    assert {m: metrics["models"][m]["parameters"] for m in ("gap", "gmp", "flatten")} == {
+        "gap": 513,
+        "gmp": 513,
+        "flatten": 2049,
+    }
+    heads = pd.read_csv(tiny_run / "results/head/heads.tsv", sep="\t").set_index("model")
+    for name in ("gmp", "flatten"):
+        accuracy = (predictions[f"p_truck_{name}"].ge(0.5).astype(int) == predictions["label"]).mean()
+        assert heads.loc[name, "accuracy"] == pytest.approx(accuracy)
+    differences = pd.read_csv(tiny_run / "results/head/differences.tsv", sep="\t").set_index(["comparison", "metric"])
+    expected = heads.loc["gap", "accuracy"] - heads.loc["flatten", "accuracy"]
+    assert differences.loc[("gap - flatten", "accuracy"), "difference"] == pytest.approx(expected)
     consistency = pd.read_csv(tiny_run / "results/head/shift_consistency.tsv", sep="\t")
-    assert consistency["shift"].tolist() == [2, 8] and (consistency["n_pairs"] == 4).all()
+    assert consistency["max_shift"].tolist() == [2, 8] and (consistency["n_pairs"] == 4).all()
     assert ((consistency["consistency"] >= 0) & (consistency["consistency"] <= 1)).all()
     coefficients = pd.read_csv(tiny_run / "results/head/coefficients.tsv", sep="\t")
     assert len(coefficients) == 512 and coefficients["abs_coefficient"].is_monotonic_decreasing
@@ -104,7 +125,7 @@ def test_head_outputs(tiny_run):
 
 def test_figures_are_real_pngs(tiny_run):
     pngs = sorted((tiny_run / "results").rglob("*.png"))
-    assert len(pngs) == 3 + 2 + 6  # exercise, invariance, head
+    assert len(pngs) == 1 + 3 + 3 + 7  # dataset, exercise, invariance, head
     for path in pngs:
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 150
@@ -133,11 +154,12 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
     summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
     ring = summary.query("input == 'ring' and mode == 'random' and jitter == 3 and depth == 4")
     for pooling in ("max", "avg"):
-        share = ring.loc[ring["pooling"] == pooling, "identical_share"].item()
+        share = ring.loc[(ring["pooling"] == pooling) & (ring["fill"] == "replicate"), "identical_share"].item()
         assert shown[f"ring_{pooling}_identical"].startswith(f"{100 * share:.1f} %")
-    for section in ("Data", "The exercise", "Invariance", "Features", "Head", "Run details"):
-        assert f">{section}</h2>" in page
-    assert page.count("data:image/png;base64,") == 11 and 'src="http' not in page
+    headings = re.findall(r"<h2>([^<]+)</h2>", page)
+    assert headings == ["Findings", "Data", "The exercise", "Invariance", "Features", "Heads", "Run details"]
+    assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
+    assert page.count('download="') == 10  # the full tables, one click away
     features = json.loads((tiny_run / "results/features/features.json").read_text())
     assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 
@@ -162,7 +184,7 @@ def test_changing_trials_does_not_touch_features_or_head(tiny_run):
 
 
 def test_changing_precision_reruns_features_and_what_uses_them(tiny_run):
-    result = run_workflow(tiny_run, tiny_config(features={"precision": "float32"}), "-n")
+    result = run_workflow(tiny_run, tiny_config(features={"precision": "bfloat16"}), "-n")
     jobs = planned_jobs(result.stdout)
     assert jobs.get("extract_features") == 2 and {"merge_features", "shift_features", "fit_head"} <= set(jobs)
     assert not {"run_trials", "aggregate_trials", "build_manifest", "get_weights"} & set(jobs)
@@ -186,6 +208,7 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
     for rel in (
         "results/features/features.parquet",
+        "results/features/maps.parquet",
         "results/dataset/manifest.parquet",
         "results/head/metrics.json",
         "results/head/predictions.parquet",

@@ -60,6 +60,11 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"config key 'invariance.image_size': {inv['image_size']} is too small for {inv['depths']} pooling steps (needs >= {min_side})"
         )
+    if "aps" in inv["poolings"] and inv["image_size"] % min_side:
+        problems.append(
+            f"config key 'invariance.image_size': {inv['image_size']} is not divisible by 2^depths = {min_side}, "
+            "which aps pooling needs (every pooled side even); change invariance.image_size or invariance.depths"
+        )
     if config["exercise"]["r_shrink"] >= config["exercise"]["ring_size"] // 2:
         problems.append("config key 'exercise.r_shrink': must be smaller than exercise.ring_size // 2")
     if inv["r_shrink"] >= inv["image_size"] // 2:

@@ -1,4 +1,5 @@
-"""VGG16 conv base + global average pooling: 512 scores per image, batched."""
+"""VGG16 conv base + global average pooling: 512 scores per image, batched; optionally the
+base's last feature map too (from the same forward pass), for the GMP and Flatten heads."""
 
 from __future__ import annotations
 
@@ -124,14 +125,14 @@ class GapExtractor:
         mean = tf.constant(IMAGENET_BGR_MEAN)
 
         @tf.function(reduce_retracing=True)
-        def forward(batch: tf.Tensor) -> tf.Tensor:
+        def forward(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             # Preprocessing runs inside the graph, next to the model (same arithmetic as
             # preprocess(): float32, then RGB→BGR and the ImageNet mean removed for caffe).
             x = tf.cast(batch, tf.float32)
             if preprocessing == "caffe":
                 x = tf.reverse(x, axis=[-1]) - mean
             maps = tf.cast(base(x, training=False), tf.float32)
-            return tf.reduce_mean(maps, axis=(1, 2))
+            return tf.reduce_mean(maps, axis=(1, 2)), maps
 
         self._forward = forward
 
@@ -142,36 +143,48 @@ class GapExtractor:
 
     def scores(self, uint8_batch: np.ndarray) -> np.ndarray:
         """GAP scores of one batch of 0–255 RGB images (float32, shape (n, 512))."""
-        return self._forward(uint8_batch).numpy()
+        return self._forward(uint8_batch)[0].numpy()
 
-    def _score_batches(self, batches: Iterable[tuple[Any, Any]], n_images: int, label: str) -> tuple[np.ndarray, float]:
-        """Scores of ``(padded batch, n_real)`` pairs in order, with progress lines.
+    def _score_batches(
+        self, batches: Iterable[tuple[Any, Any]], n_images: int, label: str, keep_maps: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Scores (and with ``keep_maps`` the last feature maps) of ``(padded batch, n_real)``
+        pairs in order, with progress lines.
 
-        Returns the scores and the steady-state rate in images/s: timed from the end
-        of the first batch, which also traces the graph (over the whole run when there
-        is a single batch).
+        Returns the scores, the maps (or None) and the steady-state rate in images/s: timed
+        from the end of the first batch, which also traces the graph (over the whole run
+        when there is a single batch).
         """
         progress = Progress(n_images, label)
         out = np.zeros((n_images, 512), dtype=np.float32)
+        maps: np.ndarray | None = None
         position, steady_from, steady_start = 0, 0, progress.start
         for batch, n_real in batches:
             n_real = int(n_real)
-            out[position : position + n_real] = self._forward(batch).numpy()[:n_real]
+            gap, batch_maps = self._forward(batch)
+            out[position : position + n_real] = gap.numpy()[:n_real]
+            if keep_maps:
+                if maps is None:
+                    maps = np.zeros((n_images, *batch_maps.shape[1:]), dtype=np.float32)
+                maps[position : position + n_real] = batch_maps.numpy()[:n_real]
             position += n_real
             progress.update(n_real)
             if steady_from == 0 and position < n_images:
                 steady_from, steady_start = position, time.perf_counter()
         elapsed = time.perf_counter() - steady_start
         rate = (position - steady_from) / elapsed if elapsed > 0 else 0.0
-        return out, rate
+        return out, maps, rate
 
     def extract_paths(
         self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
-    ) -> tuple[np.ndarray, float]:
-        """Scores for image files in order, decoded ahead by tf.data; returns (scores, images/s)."""
-        return self._score_batches(batch_dataset(paths, size, resize, batch_size), len(paths), label)
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """GAP scores and last feature maps (n, h, w, 512) for image files in order, decoded
+        ahead by tf.data; returns (scores, maps, images/s)."""
+        dataset = batch_dataset(paths, size, resize, batch_size)
+        scores, maps, rate = self._score_batches(dataset, len(paths), label, keep_maps=True)
+        return scores, maps if maps is not None else np.zeros((0, 0, 0, 512), np.float32), rate
 
     def extract_arrays(self, images: np.ndarray, batch_size: int, label: str = "features") -> np.ndarray:
-        """Scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""
+        """GAP scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""
         batches = padded_batches(images, batch_size, images.shape[1:], lambda image: image)
         return self._score_batches(batches, len(images), label)[0]

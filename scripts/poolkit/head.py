@@ -109,3 +109,38 @@ def majority_baseline(y_train: np.ndarray, n_valid: int) -> np.ndarray:
     """The majority-class baseline's probability of 'Truck' for each validation image."""
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
     return dummy.predict_proba(np.zeros((n_valid, 1)))[:, 1]
+
+
+def global_max_scores(flat_maps: np.ndarray, map_shape: Sequence[int]) -> np.ndarray:
+    """Global max pooling (GMP) of flattened (h, w, c) feature maps: one score per channel."""
+    h, w, c = map_shape
+    return flat_maps.reshape(len(flat_maps), h * w, c).max(axis=1)
+
+
+def paired_differences(
+    y_true: np.ndarray, p_by_model: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]], n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Differences of accuracy and ROC AUC between models (first − second) with paired 95% bootstrap
+    intervals: every model is scored on the same resampled images (the resamples of :func:`evaluate`)."""
+    from .stats import resampled_classification_metrics
+
+    idx = np.random.default_rng(seed).integers(0, len(y_true), size=(n_boot, len(y_true)))
+    every = np.arange(len(y_true))[None, :]
+    rows = []
+    for first, second in pairs:
+        point_a = resampled_classification_metrics(y_true, p_by_model[first], every)
+        point_b = resampled_classification_metrics(y_true, p_by_model[second], every)
+        boot_a = resampled_classification_metrics(y_true, p_by_model[first], idx)
+        boot_b = resampled_classification_metrics(y_true, p_by_model[second], idx)
+        for metric in ("accuracy", "roc_auc"):
+            low, high = np.nanquantile(boot_a[metric] - boot_b[metric], [0.025, 0.975]) if n_boot else (np.nan,) * 2
+            rows.append(
+                {
+                    "comparison": f"{first} - {second}",
+                    "metric": metric,
+                    "difference": float(point_a[metric][0] - point_b[metric][0]),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                }
+            )
+    return pd.DataFrame(rows)

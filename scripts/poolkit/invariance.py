@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .io import WorkflowError
-from .pooling import disc, pool, ring, shift_images, square
-from .stats import bootstrap_mean_ci
+from .pooling import disc, pool, ring, same_global_average, shift_images, square
+from .stats import mean_interval, share_interval
 
 SYNTHETIC_INPUTS = {"ring": ring, "disc": disc, "square": square}
 INPUTS: tuple[str, ...] = ("ring", "disc", "square", "dataset")
-TRIAL_GROUP = ["input", "mode", "jitter", "pooling", "depth"]
+TRIAL_GROUP = ["input", "mode", "fill", "jitter", "pooling", "depth"]
+#: Per-trial 0/1 outcomes (summarised as shares) and continuous differences (as means).
+SHARE_METRICS = ("identical", "aligned_identical", "gap_equal")
+MEAN_METRICS = ("nl2", "cosine", "aligned_nl2")
+TRIAL_COLUMNS = [
+    "input", "image_id", "mode", "seed", "jitter", "fill", "trial", "dx", "dy", "pooling", "depth",
+    "identical", "nl2", "cosine", "aligned_identical", "aligned_nl2", "gap_equal",
+]  # fmt: skip
 
 
 def random_shifts(rng: np.random.Generator, jitter: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +38,24 @@ def grid_shifts(jitter: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _norms(x: np.ndarray) -> np.ndarray:
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    return np.sqrt(np.einsum("ti,ti->t", flat, flat))
+    """l2 norm of each map, accumulated in float64 (exactly zero only for an all-zero map)."""
+    flat = x.reshape(len(x), -1)
+    return np.sqrt(np.einsum("ti,ti->t", flat, flat, dtype=np.float64))
+
+
+def _aligned(base: np.ndarray, moved: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest distance of the interior of ``base`` to ``moved`` under output shifts up to ``r``
+    cells, and whether some such shift makes them identical."""
+    h, w = base.shape[1:]
+    if h <= 2 * r or w <= 2 * r:
+        return np.full(len(base), np.nan), np.zeros(len(base), dtype=bool)
+    core = base[:, r : h - r, r : w - r]
+    best = np.full(len(base), np.inf)
+    for oy in range(-r, r + 1):
+        for ox in range(-r, r + 1):
+            window = moved[:, r + oy : h - r + oy, r + ox : w - r + ox]
+            best = np.minimum(best, _norms(core - window))
+    return best, best == 0  # a zero norm of the difference: identical (finite values)
 
 
 def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[str, np.ndarray]:
@@ -40,12 +63,15 @@ def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[
 
     ``aligned_*`` compare the interior after the best output shift within
     ``align_radius`` cells, separating "invariant" from "merely translated";
-    ``nl2`` and ``aligned_nl2`` are both relative to the norm of ``base[t]``.
+    ``nl2`` and ``aligned_nl2`` are both relative to the norm of ``base[t]``;
+    ``gap_equal``: the global averages are equal (what GAP after the pooling sees).
     """
+    base = np.broadcast_to(base, moved.shape)
     diff_norm = _norms(base - moved)
     base_norm = _norms(base)
     moved_norm = _norms(moved)
     dot = np.einsum("thw,thw->t", base, moved, dtype=np.float64)
+    best, aligned_identical = _aligned(base, moved, align_radius)
     with np.errstate(divide="ignore", invalid="ignore"):
         nl2 = np.where(base_norm > 0, diff_norm / base_norm, np.where(diff_norm > 0, np.inf, 0.0))
         cosine = np.where(
@@ -53,69 +79,48 @@ def compare(base: np.ndarray, moved: np.ndarray, align_radius: int = 1) -> dict[
             dot / (base_norm * moved_norm),
             np.where(diff_norm > 0, 0.0, 1.0),
         )
-    identical = np.all(base == moved, axis=(1, 2))
-    r = align_radius
-    h, w = base.shape[1:]
-    if h <= 2 * r or w <= 2 * r:
-        aligned_nl2 = np.full(len(base), np.nan)
-        aligned_identical = np.zeros(len(base), dtype=bool)
-    else:
-        core = base[:, r : h - r, r : w - r]
-        best = np.full(len(base), np.inf)
-        aligned_identical = np.zeros(len(base), dtype=bool)
-        for oy in range(-r, r + 1):
-            for ox in range(-r, r + 1):
-                window = moved[:, r + oy : h - r + oy, r + ox : w - r + ox]
-                d = _norms(core - window)
-                best = np.minimum(best, d)
-                aligned_identical |= np.all(core == window, axis=(1, 2))
         # Relative to the whole unshifted output, like nl2: the core alone can be all zero
         # (the hole of a ring) while the map is not.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            aligned_nl2 = np.where(base_norm > 0, best / base_norm, np.where(best > 0, np.inf, 0.0))
+        aligned_nl2 = np.where(base_norm > 0, best / base_norm, np.where(best > 0, np.inf, 0.0))
     return {
-        "identical": identical,
+        "identical": diff_norm == 0,
         "nl2": nl2,
         "cosine": cosine,
         "aligned_identical": aligned_identical,
         "aligned_nl2": aligned_nl2,
+        "gap_equal": same_global_average(base, moved),
     }
 
 
-def pooled_trials(
+def pooled_metrics(
     base: np.ndarray,
     dx: np.ndarray,
     dy: np.ndarray,
+    *,
     poolings: Sequence[str],
     depths: int,
     fill: str,
     chunk: int = 2048,
-) -> pd.DataFrame:
-    """Shift ``base`` ((H, W) or one image per trial (T, H, W)) and pool up to ``depths`` times.
+) -> dict[str, np.ndarray]:
+    """Shift ``base`` ((H, W), or one image per trial (T, H, W)) and pool both up to ``depths`` times.
 
-    Returns one row per trial, pooling and depth with the columns of :func:`compare`.
+    Returns each metric of :func:`compare` as an array (pooling, depth, trial).
     """
     n = len(dx)
-    frames = []
+    out: dict[str, np.ndarray] = {}
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         originals = base if base.ndim == 2 else base[start:stop]
         moved = shift_images(originals, dx[start:stop], dy[start:stop], fill).astype(np.float32)
-        reference = np.broadcast_to(originals, moved.shape).astype(np.float32)
-        for pooling in poolings:
-            a, b = reference, moved
-            for depth in range(1, depths + 1):
+        for p, pooling in enumerate(poolings):
+            a, b = originals.astype(np.float32), moved  # a 2-D base is pooled once, then broadcast
+            for depth in range(depths):
                 a, b = pool(a, pooling), pool(b, pooling)
-                metrics = compare(a, b)
-                frame = pd.DataFrame(metrics)
-                frame.insert(0, "trial", np.arange(start, stop))
-                frame.insert(1, "pooling", pooling)
-                frame.insert(2, "depth", depth)
-                frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    table["dx"] = np.asarray(dx)[table["trial"].to_numpy()]
-    table["dy"] = np.asarray(dy)[table["trial"].to_numpy()]
-    return table
+                for name, values in compare(a, b).items():
+                    if name not in out:
+                        out[name] = np.empty((len(poolings), depths, n), dtype=values.dtype)
+                    out[name][p, depth, start:stop] = values
+    return out
 
 
 def input_images(kind: str, size: int, r_shrink: int) -> np.ndarray:
@@ -136,7 +141,7 @@ class TrialSettings:
     exhaustive_max_jitter: int
     poolings: Sequence[str]
     depths: int
-    fill: str
+    fills: Sequence[str]
     size: int
     r_shrink: int
 
@@ -150,26 +155,45 @@ def trial_rng(seed: int, kind: str, jitter: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(kind.encode()), int(jitter)]))
 
 
-def _shifts_and_images(
-    shard: str, kind: str, jitter: int, settings: TrialSettings, dataset_images: np.ndarray | None
-) -> tuple[str, int, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(mode, seed, dx, dy, image_index)`` of one input and jitter (index: dataset images only)."""
+@dataclass(frozen=True)
+class _Draw:
+    """The trials of one input and jitter: mode, seed, shifts, and the dataset image of each."""
+
+    mode: str
+    seed: int
+    dx: np.ndarray
+    dy: np.ndarray
+    image_index: np.ndarray  # all zero for a synthetic input
+
+
+def _draw(shard: str, kind: str, jitter: int, settings: TrialSettings, n_images: int) -> _Draw:
     if shard == "grid":
         dx, dy = grid_shifts(jitter)
-        mode, seed, rng = "grid", -1, None
-    else:
-        seed = int(shard.removeprefix("s"))
-        rng = trial_rng(seed, kind, jitter)
-        dx, dy = random_shifts(rng, jitter, settings.trials_per_jitter)
-        mode = "random"
-    if kind != "dataset":
-        return mode, seed, dx, dy, None
-    if dataset_images is None or len(dataset_images) == 0:
-        raise WorkflowError("invariance.inputs holds 'dataset' but no dataset images were given (--manifest)")
-    n = len(dataset_images)
-    if rng is None:
-        return mode, seed, np.tile(dx, n), np.tile(dy, n), np.repeat(np.arange(n), len(dx))
-    return mode, seed, dx, dy, rng.integers(0, n, size=len(dx))
+        if kind != "dataset":
+            return _Draw("grid", -1, dx, dy, np.zeros(len(dx), dtype=np.int64))
+        return _Draw("grid", -1, np.tile(dx, n_images), np.tile(dy, n_images), np.repeat(np.arange(n_images), len(dx)))
+    seed = int(shard.removeprefix("s"))
+    rng = trial_rng(seed, kind, jitter)
+    dx, dy = random_shifts(rng, jitter, settings.trials_per_jitter)
+    index = rng.integers(0, n_images, size=len(dx)) if kind == "dataset" else np.zeros(len(dx), dtype=np.int64)
+    return _Draw("random", seed, dx, dy, index)
+
+
+def _trial_frame(
+    draw: _Draw, metrics: dict[str, np.ndarray], inverse: np.ndarray, poolings: Sequence[str]
+) -> pd.DataFrame:
+    """Rows (pooling, depth, trial) of one input, jitter and fill; ``inverse`` maps trials to computed cases."""
+    n_pool, depths, _ = next(iter(metrics.values())).shape
+    n = len(inverse)
+    columns = {
+        "trial": np.tile(np.arange(n), n_pool * depths),
+        "dx": np.tile(draw.dx, n_pool * depths),
+        "dy": np.tile(draw.dy, n_pool * depths),
+        "pooling": np.repeat(np.asarray(poolings, dtype=object), depths * n),
+        "depth": np.tile(np.repeat(np.arange(1, depths + 1), n), n_pool),
+    }
+    columns.update({name: values[:, :, inverse].reshape(-1) for name, values in metrics.items()})
+    return pd.DataFrame(columns)
 
 
 def run_shard(
@@ -182,99 +206,104 @@ def run_shard(
     """All trials of one shard: ``grid`` (every shift for small jitters) or ``s<seed>`` (random).
 
     Dataset images (grayscale, float in [0, 1]) are drawn per trial at random,
-    or, on the grid, each one takes every shift.
+    or, on the grid, each one takes every shift. Every fill sees the same shifts. A trial's
+    outcome depends only on its image and shift, so each distinct (image, shift) is computed once.
     """
     unknown = sorted(set(settings.inputs) - set(INPUTS))
     if unknown:
         raise WorkflowError(f"invariance.inputs: unknown input(s) {', '.join(unknown)}; allowed: {', '.join(INPUTS)}")
+    if "dataset" in settings.inputs and (dataset_images is None or len(dataset_images) == 0):
+        raise WorkflowError("invariance.inputs holds 'dataset' but no dataset images were given (--manifest)")
     if dataset_images is not None and len(dataset_ids) != len(dataset_images):
         raise WorkflowError("the dataset input needs one image id per dataset image")
     frames = []
     for kind in settings.inputs:
+        images = dataset_images if kind == "dataset" else input_images(kind, settings.size, settings.r_shrink)[None]
+        ids = np.asarray(dataset_ids if kind == "dataset" else [kind], dtype=object)
         for jitter in settings.jitters:
             if shard == "grid" and jitter > settings.exhaustive_max_jitter:
                 continue
-            mode, seed, dx, dy, image_index = _shifts_and_images(shard, kind, jitter, settings, dataset_images)
-            if image_index is None:
-                base, trial_ids = input_images(kind, settings.size, settings.r_shrink), np.full(len(dx), kind, object)
-            else:
-                base, trial_ids = dataset_images[image_index], np.asarray(dataset_ids, dtype=object)[image_index]
-            table = pooled_trials(base, dx, dy, settings.poolings, settings.depths, settings.fill)
-            table.insert(0, "input", kind)
-            table.insert(1, "image_id", trial_ids[table["trial"].to_numpy()])
-            table.insert(2, "mode", mode)
-            table.insert(3, "seed", seed)
-            table.insert(4, "jitter", int(jitter))
-            table.insert(5, "fill", settings.fill)
-            frames.append(table)
+            draw = _draw(shard, kind, jitter, settings, len(images))
+            cases, inverse = np.unique(
+                np.stack([draw.image_index, draw.dy, draw.dx], axis=1), axis=0, return_inverse=True
+            )
+            base = images[0] if kind != "dataset" else images[cases[:, 0]]
+            for fill in settings.fills:
+                metrics = pooled_metrics(
+                    base, cases[:, 2], cases[:, 1], poolings=settings.poolings, depths=settings.depths, fill=fill
+                )
+                table = _trial_frame(draw, metrics, inverse.reshape(-1), settings.poolings)
+                table["image_id"] = ids[draw.image_index][table["trial"].to_numpy()]
+                table = table.assign(input=kind, mode=draw.mode, seed=draw.seed, jitter=int(jitter), fill=fill)
+                frames.append(table)
     return pd.concat(frames, ignore_index=True)[TRIAL_COLUMNS]
 
 
-TRIAL_COLUMNS = [
-    "input",
-    "image_id",
-    "mode",
-    "seed",
-    "jitter",
-    "fill",
-    "trial",
-    "dx",
-    "dy",
-    "pooling",
-    "depth",
-    "identical",
-    "nl2",
-    "cosine",
-    "aligned_identical",
-    "aligned_nl2",
-]
-
-
-def summarise(trials: pd.DataFrame, by: Sequence[str], n_boot: int, seed: int) -> pd.DataFrame:
-    """Means with 95% bootstrap intervals per group, for shares and differences."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for key, group in trials.groupby(list(by), sort=True):
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
-        row["n_trials"] = len(group)
-        for column, name in (
-            ("identical", "identical_share"),
-            ("nl2", "nl2"),
-            ("cosine", "cosine"),
-            ("aligned_identical", "aligned_identical_share"),
-            ("aligned_nl2", "aligned_nl2"),
-        ):
-            mean, low, high = bootstrap_mean_ci(group[column].to_numpy(dtype=float), rng, n_boot)
-            row[name] = mean
-            row[f"{name}_lo"] = low
-            row[f"{name}_hi"] = high
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
+# --------------------------------------------------------------------------- summaries
 def shift_size(trials: pd.DataFrame) -> pd.Series:
     """Chebyshev size of each trial's shift, ``max(|dx|, |dy|)``."""
     return np.maximum(trials["dx"].abs(), trials["dy"].abs()).rename("shift")
 
 
-def vgg_shift_set(images: np.ndarray, shifts: Sequence[int], seed: int, fill: str) -> tuple[np.ndarray, pd.DataFrame]:
-    """Shifted copies of RGB images (n, H, W, 3) for the VGG16-level test.
+def group_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Sufficient statistics per group: count, and for each metric its sum, sum of squares,
+    minimum and maximum. Sums of several tables' sums are the sums of the whole."""
+    metrics = [*SHARE_METRICS, *MEAN_METRICS]
+    values = trials[metrics].astype(np.float64)
+    keys = [trials[column] for column in by]
+    grouped = values.groupby(keys, sort=True, observed=True)
+    parts = [grouped.sum().add_suffix(":sum"), (values * values).groupby(keys, sort=True, observed=True).sum().add_suffix(":sq"),
+             grouped.min().add_suffix(":min"), grouped.max().add_suffix(":max")]  # fmt: skip
+    return pd.concat(parts, axis=1).assign(n_trials=grouped.size())
 
-    Each image gets shift 0 plus one copy per size ``s`` in ``shifts``, moved by
-    ``s`` pixels in one of the eight compass directions drawn at random.
+
+def combine_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Add up :func:`group_sums` of several tables (e.g. one per shard)."""
+    stacked = pd.concat(list(parts))
+    by = list(stacked.index.names)
+    grouped = stacked.groupby(level=by, sort=True)
+    ops = {c: ("min" if c.endswith(":min") else "max" if c.endswith(":max") else "sum") for c in stacked.columns}
+    return grouped.agg(ops)
+
+
+def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
+    """Shares (Wilson score intervals) and means (t intervals) with 95% intervals per group."""
+    n = sums["n_trials"].to_numpy()
+    out = sums.index.to_frame(index=False)
+    out["n_trials"] = n
+    for name in SHARE_METRICS:
+        share, low, high = share_interval(sums[f"{name}:sum"].to_numpy(), n)
+        out[f"{name}_share"], out[f"{name}_share_lo"], out[f"{name}_share_hi"] = share, low, high
+    for name in MEAN_METRICS:
+        mean, low, high = mean_interval(
+            n, sums[f"{name}:sum"].to_numpy(), sums[f"{name}:sq"].to_numpy(), sums[f"{name}:max"] == sums[f"{name}:min"]
+        )
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = mean, low, high
+    return out
+
+
+def summarise(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Means and shares with 95% intervals per group of one table of trials."""
+    return summarise_sums(group_sums(trials, by))
+
+
+# --------------------------------------------------------------------------- VGG16 level
+def vgg_shift_pairs(images: np.ndarray, shifts: Sequence[int], seed: int, fill: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """Two independently shifted copies of each RGB image (n, H, W, 3) per maximum shift (Zhang 2019).
+
+    For each image and each ``s`` in ``shifts``, copies ``a`` and ``b`` are moved by offsets
+    drawn independently and uniformly from ``[-s, s]²``; consistency is then whether the
+    classifier gives both copies the same class.
     """
     rng = np.random.default_rng(seed)
-    directions = np.array([(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)])
     rows, stack = [], []
     for index, image in enumerate(images):
         channels = np.moveaxis(image, -1, 0)
-        sizes = [0, *shifts]
-        picks = directions[rng.integers(0, 8, size=len(sizes))]
-        dx = np.array(sizes) * picks[:, 0]
-        dy = np.array(sizes) * picks[:, 1]
-        for s, x, y in zip(sizes, dx, dy, strict=True):
-            moved = shift_images(channels, np.repeat(x, 3), np.repeat(y, 3), fill)
-            stack.append(np.moveaxis(moved, 0, -1))
-            rows.append((index, int(s), int(x), int(y)))
-    table = pd.DataFrame(rows, columns=["image_index", "shift", "dx", "dy"])
+        for s in shifts:
+            offsets = rng.integers(-s, s + 1, size=(2, 2))  # (copy, (dx, dy))
+            for copy, (x, y) in zip("ab", offsets, strict=True):
+                moved = shift_images(channels, np.repeat(x, 3), np.repeat(y, 3), fill)
+                stack.append(np.moveaxis(moved, 0, -1))
+                rows.append((index, int(s), copy, int(x), int(y)))
+    table = pd.DataFrame(rows, columns=["image_index", "max_shift", "copy", "dx", "dy"])
     return np.stack(stack).astype(np.uint8), table

@@ -12,7 +12,15 @@ import seaborn as sns
 
 from .io import atomic_path
 
-PALETTE = {"max": "#c03d3e", "avg": "#3274a1", "blur": "#3a923a"}
+#: One colour per pooling kind and per head, the same in every figure.
+PALETTE = {
+    "max": "#c03d3e", "avg": "#3274a1", "blur": "#3a923a", "aps": "#8e5ea2",
+    "gap": "#3274a1", "gmp": "#c03d3e", "flatten": "#e1812c", "pixels": "#7f7f7f", "majority": "#b8b8b8",
+}  # fmt: skip
+
+
+#: Marker and line style per pooling kind, so that lines lying on top of each other stay visible.
+STYLE = {"max": ("o", "-"), "avg": ("s", "--"), "blur": ("^", ":"), "aps": ("D", "-.")}
 
 
 def setup() -> None:

@@ -9,10 +9,10 @@ from typing import Literal
 
 import numpy as np
 
-PoolingName = Literal["max", "avg", "blur"]
-FillName = Literal["replicate", "reflect", "zero"]
-POOLINGS: tuple[str, ...] = ("max", "avg", "blur")
-FILLS: tuple[str, ...] = ("replicate", "reflect", "zero")
+PoolingName = Literal["max", "avg", "blur", "aps"]
+FillName = Literal["replicate", "reflect", "zero", "wrap"]
+POOLINGS: tuple[str, ...] = ("max", "avg", "blur", "aps")
+FILLS: tuple[str, ...] = ("replicate", "reflect", "zero", "wrap")
 
 EMBOSS_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
 BINOMIAL_3 = np.array([1.0, 2.0, 1.0], dtype=np.float32)
@@ -36,8 +36,11 @@ def _pad_to_even(x: np.ndarray, value: float) -> np.ndarray:
 def max_pool(x: np.ndarray) -> np.ndarray:
     """2×2 max pooling, stride 2, padding SAME (as ``tf.nn.pool`` in the exercise)."""
     x = _pad_to_even(x, -np.inf)
-    h, w = x.shape[-2] // 2, x.shape[-1] // 2
-    return x.reshape(*x.shape[:-2], h, 2, w, 2).max(axis=(-3, -1))
+    # Element-wise maxima of the four strided views: exact, and much faster than a
+    # multi-axis .max() over a reshaped array.
+    return np.maximum(
+        np.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]), np.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2])
+    )
 
 
 def avg_pool(x: np.ndarray) -> np.ndarray:
@@ -60,13 +63,52 @@ def blur_pool(x: np.ndarray) -> np.ndarray:
         np.maximum(padded[..., :-1, 1:], padded[..., 1:, 1:]),
     )
     blurred = np.pad(dense_max, [*lead, (1, 1), (1, 1)], mode="reflect")
-    # Separable [1, 2, 1] / 4 blur along rows, then columns.
-    rows = (blurred[..., :-2, :] + 2 * blurred[..., 1:-1, :] + blurred[..., 2:, :]) / 4
-    both = (rows[..., :, :-2] + 2 * rows[..., :, 1:-1] + rows[..., :, 2:]) / 4
-    return both[..., ::2, ::2]
+    # Separable [1, 2, 1] / 4 blur along rows, then columns, computed only where the
+    # subsampling by 2 keeps it (each kept value takes the same operations as a full blur).
+    rows = (blurred[..., 0:-2:2, :] + 2 * blurred[..., 1:-1:2, :] + blurred[..., 2::2, :]) / 4
+    return (rows[..., :, 0:-2:2] + 2 * rows[..., :, 1:-1:2] + rows[..., :, 2::2]) / 4
 
 
-POOL_FUNCTIONS = {"max": max_pool, "avg": avg_pool, "blur": blur_pool}
+def polyphase_components(x: np.ndarray) -> np.ndarray:
+    """The four stride-2 polyphase components of the last two axes, stacked on a new axis −3,
+    in the fixed order (even, even), (odd, even), (even, odd), (odd, odd) rows × columns."""
+    return np.stack([x[..., 0::2, 0::2], x[..., 1::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 1::2]], axis=-3)
+
+
+def aps_pool(x: np.ndarray) -> np.ndarray:
+    """Adaptive polyphase sampling after a circular 2×2 max (Chaman & Dokmanić, CVPR 2021).
+
+    2×2 max with stride 1 on the circularly padded map, then, per image, the polyphase
+    component with the largest l2 norm over the whole map (ties: the first in the order of
+    :func:`polyphase_components`). Circularly shifting the input then circularly shifts
+    the output (whenever no two components tie), so global pooling after it is invariant.
+    """
+    if x.shape[-2] % 2 or x.shape[-1] % 2:
+        raise ValueError(f"APS pooling needs even sides, got {x.shape[-2]}×{x.shape[-1]}")
+    down, right = np.roll(x, -1, axis=-2), np.roll(x, -1, axis=-1)
+    dense = np.maximum(np.maximum(x, down), np.maximum(right, np.roll(down, -1, axis=-1)))
+    components = polyphase_components(dense)
+    squares = np.square(components, dtype=np.float64)  # exact for float32 values
+    pick = np.argmax(squares.sum(axis=(-2, -1)), axis=-1)  # argmax takes the first of equal norms
+    return np.take_along_axis(components, pick[..., None, None, None], axis=-3)[..., 0, :, :]
+
+
+def global_average(x: np.ndarray) -> np.ndarray:
+    """Global average of each map (last two axes), summed in float64."""
+    return x.reshape(*x.shape[:-2], -1).sum(axis=-1, dtype=np.float64) / (x.shape[-2] * x.shape[-1])
+
+
+#: Global averages closer than this (relative) count as equal: the pooling runs in float32, whose
+#: rounding (about 6e-8 per operation) differs when the same values are summed in another order.
+GAP_RTOL = 1e-5
+
+
+def same_global_average(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether maps ``a`` and ``b`` have the same global average, to float32 precision (:data:`GAP_RTOL`)."""
+    return np.isclose(global_average(a), global_average(b), rtol=GAP_RTOL, atol=1e-9)
+
+
+POOL_FUNCTIONS = {"max": max_pool, "avg": avg_pool, "blur": blur_pool, "aps": aps_pool}
 
 
 def pool(x: np.ndarray, pooling: str) -> np.ndarray:
@@ -87,6 +129,8 @@ def _source_index(index: np.ndarray, size: int, fill: str) -> np.ndarray:
         return np.where(folded >= size, period - folded, folded)
     if fill == "zero":
         return np.clip(index, 0, size - 1)
+    if fill == "wrap":
+        return np.mod(index, size)
     raise ValueError(f"unknown fill {fill!r}; allowed: {', '.join(FILLS)}")
 
 
@@ -94,7 +138,8 @@ def shift_images(images: np.ndarray, dx: np.ndarray, dy: np.ndarray, fill: str =
     """Shift each image ``images[i]`` (or one shared image) by integer ``(dx[i], dy[i])``.
 
     Positive ``dx`` moves content right, positive ``dy`` moves it down. Uncovered
-    pixels are filled by ``fill``: edge replication, mirror reflection or zeros.
+    pixels are filled by ``fill``: edge replication, mirror reflection, zeros, or
+    ``wrap``: a circular shift (what leaves one side comes back on the other).
     """
     dx = np.asarray(dx, dtype=np.int64).reshape(-1)
     dy = np.asarray(dy, dtype=np.int64).reshape(-1)
@@ -175,11 +220,14 @@ def conv2d_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return np.einsum("ijkl,kl->ij", windows, kernel).astype(np.float32)
 
 
-def random_map(size: tuple[int, int], scale: float, decay_power: float, rng: np.random.Generator) -> np.ndarray:
+def random_map(
+    size: tuple[int, int], scale: float, decay_power: float, rng: np.random.Generator, level: float = 0.0
+) -> np.ndarray:
     """A smooth random feature map like the course's ``random_map``, values in (0, 1).
 
     A normal random spectrum whose amplitude falls as 1/|f|^decay_power, inverse
-    FFT, scaled, then squashed with a sigmoid.
+    FFT, scaled to [-1, 1], shifted by ``level`` (how strongly the feature is present
+    overall), then squashed with a sigmoid.
     """
     height, width = size
     fy = np.fft.fftfreq(height)[:, None]
@@ -189,5 +237,5 @@ def random_map(size: tuple[int, int], scale: float, decay_power: float, rng: np.
     spectrum = (rng.normal(size=size) + 1j * rng.normal(size=size)) / radius**decay_power
     spectrum[0, 0] = 0.0
     field = np.real(np.fft.ifft2(spectrum))
-    field = field / (np.abs(field).max() + 1e-12)
+    field = field / (np.abs(field).max() + 1e-12) + level
     return (1.0 / (1.0 + np.exp(-field / (scale * 10)))).astype(np.float32)

@@ -1,38 +1,39 @@
-"""Bootstrap confidence intervals (percentile method, seeded)."""
+"""95% intervals: Wilson score intervals for shares, t intervals for means, and seeded
+percentile bootstraps for classification metrics and paired differences."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats as sps
+
+Z95 = float(sps.norm.ppf(0.975))
 
 
-def bootstrap_mean_ci(
-    values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000, level: float = 0.95
-) -> tuple[float, float, float]:
-    """Mean of ``values`` and a percentile bootstrap interval for it."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if values.size == 1 or n_boot <= 0 or values.min() == values.max():
-        return mean, mean, mean  # every resample of a constant has the same mean
-    if np.isin(values, (0.0, 1.0)).all():
-        # 0/1 values: a resample's count of ones is Binomial(n, mean), exactly the
-        # bootstrap distribution, drawn in O(n_boot) instead of O(n_boot × n).
-        means = rng.binomial(values.size, mean, size=n_boot) / values.size
-    else:
-        # Means of resampled indices: memory O(n_boot × n), in chunks. 32-bit indices
-        # take half the random bits of 64-bit ones and are drawn about twice as fast.
-        means = np.empty(n_boot)
-        chunk = max(1, 2_000_000 // values.size)
-        index_type = np.int32 if values.size < 2**31 else np.int64
-        for start in range(0, n_boot, chunk):
-            stop = min(n_boot, start + chunk)
-            idx = rng.integers(0, values.size, size=(stop - start, values.size), dtype=index_type)
-            means[start:stop] = values[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return mean, float(low), float(high)
+def share_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Share ``successes / n`` and its Wilson score interval (never outside [0, 1], sensible at 0 and 1)."""
+    k, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    share = k / n
+    denominator = 1 + z**2 / n
+    centre = (share + z**2 / (2 * n)) / denominator
+    half = z * np.sqrt(share * (1 - share) / n + z**2 / (4 * n**2)) / denominator
+    low = np.where(k == 0, 0.0, np.clip(centre - half, 0, 1))  # exact ends where rounding would miss them
+    high = np.where(k == n, 1.0, np.clip(centre + half, 0, 1))
+    return share, low, high
+
+
+def mean_interval(
+    n: np.ndarray, total: np.ndarray, total_sq: np.ndarray, constant: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, ...]:
+    """Mean and its t interval from count, sum and sum of squares (``constant``: all values equal)."""
+    n = np.asarray(n, dtype=np.float64)
+    total, total_sq = np.asarray(total, dtype=np.float64), np.asarray(total_sq, dtype=np.float64)
+    mean = total / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = np.clip((total_sq - total * mean) / (n - 1), 0, None)
+        half = sps.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.sqrt(variance / n)
+    half = np.where(np.asarray(constant, dtype=bool), 0.0, half)
+    return mean, mean - half, mean + half
 
 
 def resampled_classification_metrics(y_true: np.ndarray, p_pos: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:

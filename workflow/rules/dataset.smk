@@ -64,3 +64,28 @@ rule build_manifest:
         code_digest=code_digest("build_manifest.py"),
     script:
         "../../scripts/build_manifest.py"
+
+
+rule dataset_examples:
+    """Example validation images per class, resized as the model sees them."""
+    input:
+        manifest="results/dataset/manifest.parquet",
+    output:
+        figure=report(
+            "results/dataset/examples.png",
+            caption="../report/examples.rst",
+            category="1. Data",
+        ),
+    log:
+        "logs/dataset_examples/dataset_examples.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        image_size=FEATURES["image_size"],
+        resize=FEATURES["resize"],
+        code_digest=code_digest("dataset_examples.py"),
+    script:
+        "../../scripts/dataset_examples.py"

@@ -1,15 +1,18 @@
 rule extract_features:
-    """VGG16 base + global average pooling: 512 scores per image, one shard of the manifest."""
+    """VGG16 base: 512 GAP scores and the last feature map per image, one shard of the manifest."""
     input:
         manifest="results/dataset/manifest.parquet",
         weights="resources/weights/vgg16_notop.weights.h5",
     output:
         out="results/features/shards/{shard}.parquet",
+        maps="results/features/shards/{shard}.maps.parquet",
         info="results/features/shards/{shard}.json",
     log:
         "logs/extract_features/{shard}.log",
     benchmark:
         "benchmarks/extract_features/{shard}.tsv"
+    wildcard_constraints:
+        shard="[0-9]+",
     conda:
         ENV
     threads: FEATURES["threads"]
@@ -36,9 +39,13 @@ rule merge_features:
     input:
         manifest="results/dataset/manifest.parquet",
         shards=expand("results/features/shards/{shard}.parquet", shard=FEATURE_SHARDS),
+        shard_maps=expand(
+            "results/features/shards/{shard}.maps.parquet", shard=FEATURE_SHARDS
+        ),
         infos=expand("results/features/shards/{shard}.json", shard=FEATURE_SHARDS),
     output:
         out="results/features/features.parquet",
+        maps="results/features/maps.parquet",
         info="results/features/features.json",
     log:
         "logs/merge_features/merge_features.log",

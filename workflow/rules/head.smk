@@ -1,7 +1,8 @@
 rule fit_head:
-    """Logistic regression on the GAP scores (C by CV), baselines, metrics and figures."""
+    """Logistic-regression heads on GAP, GMP, Flatten and pixels (C by CV), majority class; metrics, figures."""
     input:
         features="results/features/features.parquet",
+        maps="results/features/maps.parquet",
         features_info="results/features/features.json",
         pixels="results/features/pixels.parquet",
     output:
@@ -9,14 +10,24 @@ rule fit_head:
         model="results/head/model.pkl",
         predictions="results/head/predictions.parquet",
         cv="results/head/cv.tsv",
-        baselines=report(
-            "results/head/baselines.tsv",
-            caption="../report/baselines.rst",
+        heads=report(
+            "results/head/heads.tsv",
+            caption="../report/heads.rst",
+            category="5. Head",
+        ),
+        differences=report(
+            "results/head/differences.tsv",
+            caption="../report/differences.rst",
             category="5. Head",
         ),
         coefficients="results/head/coefficients.tsv",
         roc="results/head/roc.tsv",
         calibration="results/head/calibration.tsv",
+        heads_figure=report(
+            "results/head/heads.png",
+            caption="../report/heads_fig.rst",
+            category="5. Head",
+        ),
         roc_figure=report(
             "results/head/roc.png", caption="../report/roc.rst", category="5. Head"
         ),
@@ -86,8 +97,6 @@ rule shift_consistency:
         mem_mb=1000,
         runtime=10,
     params:
-        n_boot=HEAD["n_boot"],
-        seed=HEAD["seed"],
         code_digest=code_digest("shift_consistency.py"),
     script:
         "../../scripts/shift_consistency.py"

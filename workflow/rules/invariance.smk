@@ -25,7 +25,7 @@ rule run_trials:
         trials_per_jitter=INVARIANCE["trials_per_jitter"],
         exhaustive_max_jitter=INVARIANCE["exhaustive_max_jitter"],
         depths=INVARIANCE["depths"],
-        fill=INVARIANCE["fill"],
+        fills=csv(INVARIANCE["fills"]),
         size=INVARIANCE["image_size"],
         r_shrink=INVARIANCE["r_shrink"],
         n_dataset_images=INVARIANCE["n_dataset_images"],
@@ -50,6 +50,11 @@ rule aggregate_trials:
             caption="../report/identical_vs_depth.rst",
             category="3. Invariance",
         ),
+        gap_figure=report(
+            "results/invariance/gap_equal_vs_depth.png",
+            caption="../report/gap_equal_vs_depth.rst",
+            category="3. Invariance",
+        ),
         shift_figure=report(
             "results/invariance/difference_vs_shift.png",
             caption="../report/difference_vs_shift.rst",
@@ -65,8 +70,6 @@ rule aggregate_trials:
         mem_mb=3000,
         runtime=20,
     params:
-        n_boot=INVARIANCE["n_boot"],
-        seed=INVARIANCE["seeds"][0],
         figure_jitter=EXERCISE["jitter"],
         code_digest=code_digest("aggregate_trials.py"),
     script:

@@ -1,0 +1,170 @@
+"""The report's findings: plain sentences built from the results tables, every number with its
+95% interval and a key (``data-finding`` in the page) that tests use to check it against the files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+#: The exercise's own words on global average pooling (the course's "Maximum Pooling" exercise).
+GAP_CLAIM = (
+    "The exercise says global average pooling is “very destructive” yet “often works quite well”, "
+    "with far fewer parameters than Flatten."
+)
+ZHANG_VGG16 = "for comparison, Zhang (ICML 2019) measured 88.5 % for VGG16 trained on ImageNet"
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number shown in a finding, with the key that names where it comes from."""
+
+    key: str
+    text: str
+
+
+@dataclass
+class Finding:
+    """One finding: text and numbers in reading order."""
+
+    parts: list[str | Number] = field(default_factory=list)
+
+    def add(self, *parts: str | Number) -> Finding:
+        self.parts.extend(parts)
+        return self
+
+
+def percent(row: pd.Series | dict[str, Any], column: str) -> str:
+    """A share in percent with its 95% interval: ``97.7 % [96.6, 98.5]``."""
+    return f"{100 * row[column]:.1f} % [{100 * row[column + '_lo']:.1f}, {100 * row[column + '_hi']:.1f}]"
+
+
+def interval(value: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
+    """``0.750 [0.690, 0.810]`` (``+`` on positive values where ``signed``)."""
+    sign = "+" if signed else ""
+    return f"{value:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+
+
+def deepest_rows(summary: pd.DataFrame, input_name: str, jitter: int) -> pd.DataFrame:
+    """Random-shift summary rows of one input at one jitter and the deepest depth, indexed by (fill, pooling)."""
+    rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
+    return rows[rows["depth"] == rows["depth"].max()].set_index(["fill", "pooling"])
+
+
+def caveat(weights_source: str, dataset_source: str) -> Finding | None:
+    """First line where the run is a demonstration rather than the real experiment."""
+    parts = []
+    if dataset_source == "synthetic":
+        parts.append("the embedded synthetic cars and trucks")
+    if weights_source == "random":
+        parts.append("randomly initialised VGG16 weights (not ImageNet)")
+    if not parts:
+        return None
+    return Finding([f"This run uses {' and '.join(parts)}: its numbers show what the workflow measures, "
+                    "not what a trained VGG16 does on the real Car or Truck photographs."])  # fmt: skip
+
+
+def _pooling_list(rows: pd.DataFrame, fill: str, column: str, key: str) -> list[str | Number]:
+    parts: list[str | Number] = []
+    poolings = [p for p in ("max", "avg", "blur", "aps") if (fill, p) in rows.index]
+    for i, pooling in enumerate(poolings):
+        parts += [f"{pooling} ", Number(f"{key}.{pooling}.{fill}", percent(rows.loc[(fill, pooling)], column))]
+        parts.append("; " if i < len(poolings) - 1 else ".")
+    return parts
+
+
+def ring_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
+    """Identical outputs and unchanged global averages of the exercise's ring."""
+    rows = deepest_rows(summary, "ring", jitter)
+    if rows.empty:
+        return []
+    depth, n = int(summary["depth"].max()), int(rows["n_trials"].iloc[0])
+    fill = "replicate" if "replicate" in rows.index.get_level_values(0) else rows.index[0][0]
+    identical = Finding([f"The exercise's ring, shifted at random by up to ±{jitter} px ({n:,} trials, {fill} fill): "
+                         f"after {depth} pooling steps the output was identical to the unshifted one in — "])  # fmt: skip
+    identical.add(*_pooling_list(rows, fill, "identical_share", "ring.identical"))
+    identical.add(" APS outputs are circular shifts of the unshifted one rather than identical copies.")
+    gap = Finding([f"What a GAP head after those {depth} steps sees, the global average, was unchanged in — "])
+    gap.add(*_pooling_list(rows, fill, "gap_equal_share", "ring.gap_equal"))
+    gap.add(" Average pooling keeps the global mean exactly while the content stays inside the image.")
+    return [identical, gap]
+
+
+def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
+    """What circular shifts change: grey validation images, APS and max pooling, wrap against replicate."""
+    rows = deepest_rows(summary, "dataset", jitter)
+    fills = set(rows.index.get_level_values(0)) if not rows.empty else set()
+    if not {"wrap", "replicate"} <= fills or ("wrap", "aps") not in rows.index:
+        return []
+    depth = int(summary["depth"].max())
+    finding = Finding([f"Circular shifts (up to ±{jitter} px) of grey validation images: APS kept the global average "
+                       f"after {depth} steps unchanged in "])  # fmt: skip
+    finding.add(Number("dataset.gap_equal.aps.wrap", percent(rows.loc[("wrap", "aps")], "gap_equal_share")))
+    finding.add(
+        " of trials, against ",
+        Number("dataset.gap_equal.aps.replicate", percent(rows.loc[("replicate", "aps")], "gap_equal_share")),
+    )
+    finding.add(" when the uncovered border is filled by edge replication")
+    if ("wrap", "max") in rows.index:
+        finding.add(
+            "; max pooling: ",
+            Number("dataset.gap_equal.max.wrap", percent(rows.loc[("wrap", "max")], "gap_equal_share")),
+        )
+        finding.add(" under circular shifts")
+    finding.add(
+        ". APS is exactly invariant only to circular shifts; the ring shows no difference between fills "
+        "because it never touches the border."
+    )
+    return [finding]
+
+
+def consistency_findings(consistency: pd.DataFrame, n_images: int) -> list[Finding]:
+    """Zhang's consistency of the whole VGG16 + GAP + head pipeline, smallest and largest shift."""
+    if consistency.empty:
+        return []
+    small, large = consistency.iloc[0], consistency.iloc[-1]
+    finding = Finding([f"Whole pipeline (VGG16 + GAP + logistic head), Zhang's protocol: two copies of each of "
+                       f"{n_images} validation images, each shifted independently by up to {int(small['max_shift'])} px, "
+                       "got the same class in "])  # fmt: skip
+    finding.add(Number(f"consistency.{int(small['max_shift'])}", percent(small, "consistency")))
+    finding.add(f" of pairs; up to {int(large['max_shift'])} px: ")
+    finding.add(Number(f"consistency.{int(large['max_shift'])}", percent(large, "consistency")))
+    finding.add(f" ({ZHANG_VGG16}).")
+    return [finding]
+
+
+def _head(heads: pd.DataFrame, name: str, metric: str = "accuracy") -> Number:
+    row = heads.set_index("model").loc[name]
+    return Number(f"{metric}.{name}", interval(row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]))
+
+
+def _verdict(row: pd.Series) -> str:
+    if row["ci_low"] > 0:
+        return "GAP higher"
+    if row["ci_high"] < 0:
+        return "GAP lower"
+    return "no clear difference (the interval includes 0)"
+
+
+def head_findings(heads: pd.DataFrame, differences: pd.DataFrame) -> list[Finding]:
+    """GAP against GMP and Flatten heads with paired differences, and the baselines."""
+    names = set(heads["model"])
+    if not {"gap", "flatten", "gmp"} <= names:
+        return []
+    params = heads.set_index("model")["parameters"]
+    compare = Finding([GAP_CLAIM + " Here, validation accuracy: GAP ", _head(heads, "gap"),
+                       f" ({params['gap']:,} parameters), GMP ", _head(heads, "gmp"), f" ({params['gmp']:,}), Flatten ",
+                       _head(heads, "flatten"), f" ({params['flatten']:,})."])  # fmt: skip
+    for pair in ("gap - flatten", "gap - gmp"):
+        rows = differences[differences["comparison"] == pair].set_index("metric")
+        for metric, label in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC")):
+            row = rows.loc[metric]
+            other = pair.split(" - ")[1]
+            compare.add(f" GAP − {other.upper() if other == 'gmp' else other.capitalize()} {label}: ")
+            compare.add(Number(f"difference.{pair.replace(' - ', '-')}.{metric}",
+                               interval(row["difference"], row["ci_low"], row["ci_high"], signed=True)))  # fmt: skip
+            compare.add(f", {_verdict(row)}.")
+    baselines = Finding(["Baselines on the same split: raw pixels ", _head(heads, "pixels"), ", the majority class ",
+                         _head(heads, "majority"), "."])  # fmt: skip
+    return [compare, baselines]
