@@ -2,10 +2,14 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The environment variant: cpu (tensorflow-cpu, the default) or gpu (tensorflow[and-cuda], `make install-gpu`).
+# Once the GPU variant is installed, every target keeps using it.
+VARIANT ?= $(if $(wildcard $(VENV)/.installed-gpu),gpu,cpu)
+REQUIREMENTS := $(if $(filter gpu,$(VARIANT)),requirements-gpu.txt,requirements.txt)
+STAMP := $(VENV)/.installed$(if $(filter gpu,$(VARIANT)),-gpu,)
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: demo run test test-fast lint bench report unlock clean help config-docs
+.PHONY: demo run test test-fast lint bench report unlock clean help config-docs install-gpu install-cpu
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
@@ -14,12 +18,22 @@ help:
 	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
 	@echo "make config-docs - regenerate config/README.md's key tables from the schema"
+	@echo "make install-gpu - replace .venv by the GPU variant (tensorflow[and-cuda], requirements-gpu.txt)"
 
-$(STAMP): requirements.txt
+$(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	touch $@
+
+# A fresh .venv with the GPU variant (never both TensorFlow builds in one environment).
+install-gpu:
+	rm -rf $(VENV)
+	$(MAKE) VARIANT=gpu $(VENV)/.installed-gpu
+
+install-cpu:
+	rm -rf $(VENV)
+	$(MAKE) VARIANT=cpu $(VENV)/.installed
 
 demo: $(STAMP)
 	$(SNAKEMAKE) --configfile config/demo.yaml

@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, required=True, help="this shard's number, from 0")
     cli.config_option(p, "features.shards")
     cli.add_model_options(p)
+    p.add_argument(
+        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
+        help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
+    )  # fmt: skip
     return p
 
 
@@ -28,13 +32,17 @@ def main(args: argparse.Namespace) -> None:
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
+    from poolkit.device import compute_device, require_gpu, tensorflow_build
+
+    require_gpu(args.require_gpu)
     from poolkit.features import GapExtractor, shard_bounds
 
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
-    cli.log.info("precision: %s (%s)", extractor.precision, extractor.precision_reason)
+    device, build = compute_device(), tensorflow_build()
+    cli.log.info("device: %s; precision: %s (%s)", device, extractor.precision, extractor.precision_reason)
     began = time.perf_counter()
     scores, maps, rate = extractor.extract_paths(
         rows["path"].tolist(),
@@ -62,6 +70,8 @@ def main(args: argparse.Namespace) -> None:
             "precision_requested": args.precision,
             "precision_reason": extractor.precision_reason,
             "batch_size": args.batch_size,
+            "device": device,
+            "tensorflow_build": build,
             "seconds": round(seconds, 3),
             "images_per_s": round(rate, 3),
         },

@@ -64,6 +64,8 @@ def main(args: argparse.Namespace) -> None:
             "precision_requested": first["precision_requested"],
             "precision_reason": first["precision_reason"],
             "batch_size": first["batch_size"],
+            "devices": sorted({info["device"] for info in infos}),
+            "tensorflow_build": first["tensorflow_build"],
             "maps_file_bytes": maps_bytes,
             "maps_bytes_per_image": round(maps_bytes / len(table), 1),
             "maps_values_per_image": int(np.prod(first["feature_map_shape"])),

@@ -193,6 +193,7 @@ def invariance_section(d: SimpleNamespace) -> Section:
                   "two copies shifted independently; consistency is the share of pairs given the same class."),
         figure(a.consistency_figure, cap["shift_consistency_fig"]),
         table(shown, caption=cap["shift_consistency"]),
+        paragraph("The full tables: " + cap["summary_by_jitter"]),
         download(a.summary_by_jitter, "Full summary per input, fill, jitter, pooling and depth"),
         download(a.summary_by_shift, "Full summary per shift size"),
         download(a.shift_consistency, "Consistency per maximum shift"),

@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(overrides --precision), so the head sees scores of one kind",
     )
     cli.add_model_options(p)
+    p.add_argument(
+        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
+        help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
+    )  # fmt: skip
     return p
 
 
@@ -41,12 +45,16 @@ def main(args: argparse.Namespace) -> None:
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
+    from poolkit.device import compute_device, require_gpu
+
+    require_gpu(args.require_gpu)
     from poolkit.features import GapExtractor
 
     chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_pairs(images, args.shifts, args.seed, args.fill)
     extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
+    cli.log.info("device: %s", compute_device())
     cli.log.info("precision: %s (%s)", extractor.precision, chosen_by or extractor.precision_reason)
     scores = extractor.extract_arrays(stack, args.batch_size, "shifted copies")
     table.insert(0, "image_id", chosen.loc[table["image_index"], "image_id"].to_numpy())

@@ -180,9 +180,12 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
     pd.concat([meta, rows.iloc[:, :12].set_axis([f"p{i:04d}" for i in range(12)], axis=1)], axis=1).to_parquet(
         tmp_path / "p.parquet"
     )
-    (tmp_path / "f.json").write_text('{"feature_map_shape": [4, 4, 512]}')
+    (tmp_path / "f.json").write_text('{"feature_map_shape": [1, 1, 512]}')
+    from poolkit.io import write_maps
+
+    write_maps(meta, rows.to_numpy().reshape(12, 1, 1, 512), tmp_path / "m.parquet")
     outputs = [f"--{name.replace('_', '-')}={tmp_path / name}" for name in _load_script("fit_head.py").OUTPUTS]
-    cmd = [sys.executable, str(ROOT / "scripts/fit_head.py"), f"--features={tmp_path / 'f.parquet'}",
+    cmd = [sys.executable, str(ROOT / "scripts/fit_head.py"), f"--features={tmp_path / 'f.parquet'}", f"--maps={tmp_path / 'm.parquet'}",
            f"--features-info={tmp_path / 'f.json'}", f"--pixels={tmp_path / 'p.parquet'}", *outputs]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1

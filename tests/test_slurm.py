@@ -39,11 +39,22 @@ def cluster():
         shutil.rmtree(state, ignore_errors=True)
 
 
+def node_memory_mb() -> int:
+    """RealMemory of the test cluster's node, as tests/slurm/cluster.sh sets it (total less 2 GiB)."""
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    return total_kb // 1024 - 2048
+
+
 def cluster_profile(folder: Path) -> Path:
-    """The shipped slurm profile with this test cluster's partition, account and size."""
-    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    """The shipped slurm profile, its resources included, with this test cluster's partition, account and
+    size: threads and memory above what the one node has are lowered to it (sbatch refuses such jobs)."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     profile["default-resources"].update({"slurm_partition": "debug", "slurm_account": "pooltest"})
     profile["cores"] = os.cpu_count()
+    profile["set-threads"] = {rule: min(n, os.cpu_count()) for rule, n in profile["set-threads"].items()}
+    for resources in profile["set-resources"].values():
+        resources["mem_mb"] = min(resources["mem_mb"], node_memory_mb())
     profile["slurm-init-seconds-before-status-checks"] = 2
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))

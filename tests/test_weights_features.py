@@ -143,12 +143,15 @@ def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weig
     generate_dataset(tmp_path / "img", {"train": 5, "valid": 3}, seed=2)
     paths = sorted(str(p) for p in (tmp_path / "img").rglob("*.jpeg"))
     extractor = GapExtractor(str(seeded_weights), "caffe")
-    whole, _ = extractor.extract_paths(paths, 64, "nearest", 4)
-    parts = []
+    whole, whole_maps, _ = extractor.extract_paths(paths, 64, "nearest", 4)
+    parts, map_parts = [], []
     for k in range(3):
         start, stop = shard_bounds(len(paths), 4, 3, k)
-        parts.append(extractor.extract_paths(paths[start:stop], 64, "nearest", 4)[0])
+        scores, maps, _ = extractor.extract_paths(paths[start:stop], 64, "nearest", 4)
+        parts.append(scores)
+        map_parts.append(maps)
     assert np.concatenate(parts).tobytes() == whole.tobytes()
+    assert np.concatenate(map_parts).tobytes() == whole_maps.tobytes() and whole_maps.shape == (16, 2, 2, 512)
     assert pd.DataFrame(whole).notna().all().all() and whole.std() > 0
 
 
@@ -248,7 +251,8 @@ def test_merge_refuses_shards_of_different_precisions(tmp_path):
         [sys.executable, str(ROOT / "scripts/merge_features.py"), "--shards", str(tmp_path / "0.parquet"),
          str(tmp_path / "1.parquet"), "--infos", str(tmp_path / "0.json"), str(tmp_path / "1.json"), "--manifest",
          str(tmp_path / "manifest.parquet"), "--out", str(tmp_path / "features.parquet"), "--info",
-         str(tmp_path / "features.json")],
+         str(tmp_path / "features.json"), "--shard-maps", str(tmp_path / "0.maps.parquet"),
+         str(tmp_path / "1.maps.parquet"), "--maps", str(tmp_path / "maps.parquet")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1 and "different precisions" in result.stderr and "Traceback" not in result.stderr

@@ -6,7 +6,7 @@ import os
 
 
 def configure(threads: int) -> None:
-    """Quiet logs, oneDNN on, and fixed intra/inter-op threads (call before importing TF)."""
+    """Quiet logs, oneDNN on, fixed intra/inter-op threads, GPU memory on demand (call before importing TF)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -14,3 +14,5 @@ def configure(threads: int) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)  # take GPU memory as needed, not all of it

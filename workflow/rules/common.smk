@@ -1,7 +1,9 @@
 import sys
 from pathlib import Path
 
-ROOT = Path(workflow.basedir).parent
+# The repository this rule file belongs to (also when the workflow is used as a module of
+# another one, whose own folder workflow.basedir would name).
+ROOT = Path(str(workflow.current_basedir)).parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import poolkit.codedeps
@@ -36,6 +38,13 @@ TRIAL_SHARDS = (["grid"] if INVARIANCE["exhaustive_max_jitter"] > 0 else []) + [
 def code_digest(script):
     """Digest of the poolkit modules a stage script runs: as a param, a change to them reruns the rule."""
     return poolkit.codedeps.code_digest(ROOT / "scripts" / script)
+
+
+def gpu_requested(wildcards, resources):
+    """Whether the profile gives this job a GPU (resource gpu, or a gres that names one)."""
+    return int(resources.get("gpu", 0) or 0) > 0 or "gpu" in str(
+        resources.get("gres", "") or ""
+    )
 
 
 def csv(values):

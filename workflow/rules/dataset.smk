@@ -56,9 +56,6 @@ rule build_manifest:
         "logs/build_manifest/build_manifest.log",
     conda:
         ENV
-    resources:
-        mem_mb=2000,
-        runtime=30,
     params:
         bad_images=DATASET["bad_images"],
         code_digest=code_digest("build_manifest.py"),
@@ -80,9 +77,6 @@ rule dataset_examples:
         "logs/dataset_examples/dataset_examples.log",
     conda:
         ENV
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],

@@ -23,9 +23,6 @@ rule exercise_figures:
         "logs/exercise_figures/exercise_figures.log",
     conda:
         ENV
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         seed=EXERCISE["seed"],
         ring_size=EXERCISE["ring_size"],

@@ -15,11 +15,6 @@ rule extract_features:
         shard="[0-9]+",
     conda:
         ENV
-    threads: FEATURES["threads"]
-    resources:
-        mem_mb=FEATURES["mem_mb"],
-        runtime=FEATURES["runtime"],
-        gpu=1 if FEATURES["gpu"] else 0,
     params:
         shard=lambda wildcards: int(wildcards.shard),
         shards=FEATURES["shards"],
@@ -29,6 +24,7 @@ rule extract_features:
         preprocessing=FEATURES["preprocessing"],
         precision=FEATURES["precision"],
         threads=lambda wildcards, threads: threads,
+        require_gpu=gpu_requested,
         code_digest=code_digest("extract_features.py"),
     script:
         "../../scripts/extract_features.py"
@@ -51,9 +47,6 @@ rule merge_features:
         "logs/merge_features/merge_features.log",
     conda:
         ENV
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code_digest=code_digest("merge_features.py"),
     script:
@@ -70,9 +63,6 @@ rule extract_pixels:
         "logs/extract_pixels/extract_pixels.log",
     conda:
         ENV
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
         size=FEATURES["pixel_size"],
         code_digest=code_digest("extract_pixels.py"),

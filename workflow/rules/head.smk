@@ -57,9 +57,6 @@ rule fit_head:
         "benchmarks/fit_head/fit_head.tsv"
     conda:
         ENV
-    resources:
-        mem_mb=3000,
-        runtime=20,
     params:
         c_grid=csv(HEAD["c_grid"]),
         cv_folds=HEAD["cv_folds"],
@@ -93,9 +90,6 @@ rule shift_consistency:
         "logs/shift_consistency/shift_consistency.log",
     conda:
         ENV
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         code_digest=code_digest("shift_consistency.py"),
     script:

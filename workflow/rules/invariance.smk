@@ -14,9 +14,6 @@ rule run_trials:
         "trials"
     conda:
         ENV
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
         shard=lambda wildcards: wildcards.tshard,
         inputs=csv(INVARIANCE["inputs"]),
@@ -66,9 +63,6 @@ rule aggregate_trials:
         "benchmarks/aggregate_trials/aggregate_trials.tsv"
     conda:
         ENV
-    resources:
-        mem_mb=3000,
-        runtime=20,
     params:
         figure_jitter=EXERCISE["jitter"],
         code_digest=code_digest("aggregate_trials.py"),
@@ -91,11 +85,6 @@ rule shift_features:
         "benchmarks/shift_features/shift_features.tsv"
     conda:
         ENV
-    threads: FEATURES["threads"]
-    resources:
-        mem_mb=FEATURES["mem_mb"],
-        runtime=FEATURES["runtime"],
-        gpu=1 if FEATURES["gpu"] else 0,
     params:
         n_images=INVARIANCE["vgg"]["n_images"],
         shifts=csv(INVARIANCE["vgg"]["shifts"]),
@@ -106,6 +95,7 @@ rule shift_features:
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
         threads=lambda wildcards, threads: threads,
+        require_gpu=gpu_requested,
         code_digest=code_digest("shift_features.py"),
     script:
         "../../scripts/shift_features.py"

@@ -77,9 +77,6 @@ rule render_report:
         "logs/render_report/render_report.log",
     conda:
         ENV
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         title=config["report"]["title"],
         code_digest=code_digest("render_report.py"),

@@ -31,9 +31,6 @@ rule get_weights:
         "benchmarks/get_weights/get_weights.tsv"
     conda:
         ENV
-    resources:
-        mem_mb=3000,
-        runtime=20,
     params:
         command="prepare",
         source=WEIGHTS["source"],

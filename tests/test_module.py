@@ -1,0 +1,89 @@
+"""The workflow used as a Snakemake module of another one (what `snakedeploy deploy-workflow` writes),
+and the missing-GPU stop of a job that was given a GPU."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflow_runs import ROOT, run_workflow, tiny_config
+
+pytestmark = pytest.mark.slow
+
+HOST_SNAKEFILE = """from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+module maxpool:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from maxpool
+"""
+SAME = [
+    "results/dataset/manifest.parquet",
+    "results/features/features.parquet",
+    "results/features/maps.parquet",
+    "results/invariance/summary_by_jitter.tsv",
+    "results/head/metrics.json",
+    "results/head/heads.tsv",
+    "results/head/shift_consistency.tsv",
+]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
+    """An empty folder with its own config and a Snakefile that declares this workflow as a module
+    (from the checkout's path) with `use rule * from`: same results as a normal run."""
+    host = tmp_path / "host"
+    (host / "config").mkdir(parents=True)
+    (host / "workflow").mkdir()
+    (host / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (host / "workflow/Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=ROOT / "workflow/Snakefile"))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=host, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (host / "results/report.html").stat().st_size > 100_000
+    for rel in SAME:
+        assert sha(host / rel) == sha(tiny_run / rel), rel
+
+
+def test_catalog_metadata_names_the_usage():
+    meta = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
+    usage = meta["usage"]
+    assert usage["mandatory-flags"]["flags"] and usage["software-stack-deployment"]["conda"] is True
+    assert usage["report"] is True
+    assert (ROOT / "profiles/default/config.yaml").is_file() and (ROOT / "profiles/slurm/config.yaml").is_file()
+    assert (ROOT / "workflow/profiles").resolve() == (ROOT / "profiles").resolve()
+
+
+def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_path):
+    """On this project's CPU machines: the GPU request from the profile reaches the feature job, which
+    stops with one ERROR line naming what to install, and writes nothing."""
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    if tf.test.is_built_with_cuda() and tf.config.list_physical_devices("GPU"):
+        pytest.skip("a usable GPU is present: nothing to refuse")
+    result = run_workflow(tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until",
+                          "extract_features", check=False)  # fmt: skip
+    assert result.returncode != 0
+    log = (tmp_path / "logs/extract_features/000.log").read_text()
+    errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "asked for a GPU" in errors[0] and "make install-gpu" in errors[0], log[-2000:]
+    assert "Traceback" not in log and "[features" not in log  # stopped before any image was read
+    assert not list((tmp_path / "results/features").glob("shards/*.parquet"))
