@@ -21,10 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, required=True, help="this shard's number, from 0")
     cli.config_option(p, "features.shards")
     cli.add_model_options(p)
-    p.add_argument(
-        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
-        help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
-    )  # fmt: skip
     return p
 
 

@@ -28,10 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(overrides --precision), so the head sees scores of one kind",
     )
     cli.add_model_options(p)
-    p.add_argument(
-        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
-        help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
-    )  # fmt: skip
     return p
 
 

@@ -12,15 +12,20 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pins_from_requirements() -> dict[str, str]:
+def pins_from(path: Path) -> dict[str, str]:
+    """Exact pins of a pip requirements file, by canonical name."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             name, _, version = line.partition("==")
-            assert version, f"requirements.txt line without an exact pin: {line}"
+            assert version, f"{path.name} line without an exact pin: {line}"
             pins[canonical(name)] = version
     return pins
+
+
+def pins_from_requirements() -> dict[str, str]:
+    return pins_from(ROOT / "requirements.txt")
 
 
 def pins_from_environment() -> dict[str, str]:
@@ -50,17 +55,6 @@ def test_key_dependencies_are_pinned():
 def test_python_version_matches():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
-
-
-def pins_from(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"{path.name} line without an exact pin: {line}"
-            pins[canonical(name)] = version
-    return pins
 
 
 def test_gpu_variant_pins_the_cpu_versions_and_tensorflow_with_cuda_at_the_same_version():

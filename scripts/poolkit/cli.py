@@ -57,6 +57,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="threads for TensorFlow (default: the CPUs this process may use)"
     )
+    p.add_argument(
+        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
+        help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
+    )  # fmt: skip
 
 
 def job_threads(threads: int | None) -> int:
