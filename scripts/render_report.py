@@ -15,15 +15,15 @@ from poolkit.report import Section, download, figure, key_values, paragraph, rea
 
 #: Every results file the page reads: option name → what it is.
 JSON_INPUTS = {
-    "provenance": "provenance.json of the run",
-    "counts": "dataset counts.json",
-    "weights_info": "weights.json",
-    "features_info": "features.json",
-    "exercise_info": "exercise.json",
-    "metrics": "head metrics.json",
+    "provenance": "the run's provenance record (JSON)",
+    "counts": "the dataset's counts (JSON)",
+    "weights_info": "the weights' description (JSON)",
+    "features_info": "the feature stage's description (JSON)",
+    "exercise_info": "the exercise figures' numbers (JSON)",
+    "metrics": "the heads' metrics (JSON)",
 }
 TSV_INPUTS = {
-    "skipped": "dataset skipped.tsv",
+    "skipped": "the dataset's skipped files",
     "summary_by_jitter": "invariance summary per jitter",
     "summary_by_shift": "invariance summary per shift size",
     "shift_consistency": "VGG16-level consistency per maximum shift",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from pathlib import Path
 
 import requests
 
+from .cli import progress
 from .io import WorkflowError, atomic_path
 
 OFFLINE_REMEDIES = (
@@ -83,11 +83,7 @@ def download(
             last_error = error
         if attempt < retries:
             wait = backoff_s * 2**attempt
-            print(
-                f"[download] {what}: attempt {attempt + 1} failed ({last_error}); retrying in {wait:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress("[download] %s: attempt %d failed (%s); retrying in %.1f s", what, attempt + 1, last_error, wait)
             time.sleep(wait)
     if isinstance(last_error, requests.exceptions.ConnectionError):
         raise WorkflowError(

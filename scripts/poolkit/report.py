@@ -57,11 +57,6 @@ def paragraph(text: str) -> dict[str, Any]:
     return {"kind": "paragraph", "text": text}
 
 
-def bullets(items: Sequence[str]) -> dict[str, Any]:
-    """A bulleted list block."""
-    return {"kind": "bullets", "items": list(items)}
-
-
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-Z95 = float(sps.norm.ppf(0.975))
-
 
 def share_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
     """Share ``successes / n`` and its Wilson score interval (never outside [0, 1], sensible at 0 and 1)."""
