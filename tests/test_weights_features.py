@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from poolkit.features import preprocess, shard_bounds
-from poolkit.io import WorkflowError
+from poolkit.io import WorkflowError, read_maps, write_maps
 from tests.helpers import Route, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,6 +154,16 @@ def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weig
         map_parts.append(maps)
     assert np.concatenate(parts).tobytes() == whole.tobytes()
     assert np.concatenate(map_parts).tobytes() == whole_maps.tobytes() and whole_maps.shape == (16, 2, 2, 512)
+    # more shards than batches: an empty shard still writes a (0-row) table the merge can join
+    empty_scores, empty_maps, _ = extractor.extract_paths([], 64, "nearest", 4)
+    assert empty_scores.shape == (0, 512) and empty_maps.shape == (0, 2, 2, 512)
+    meta = pd.DataFrame({"image_id": pd.Series([], dtype=str)})
+    write_maps(meta, empty_maps, tmp_path / "empty.parquet")
+    write_maps(pd.DataFrame({"image_id": [str(p) for p in paths]}), whole_maps, tmp_path / "whole.parquet")
+    joined = pa.concat_tables([pq.read_table(tmp_path / "whole.parquet"), pq.read_table(tmp_path / "empty.parquet")])
+    pq.write_table(joined, tmp_path / "joined.parquet")
+    assert np.array_equal(read_maps(tmp_path / "joined.parquet")[1], whole_maps.reshape(16, -1))
+    assert read_maps(tmp_path / "empty.parquet")[1].shape == (0, 2 * 2 * 512)
     assert pd.DataFrame(whole).notna().all().all() and whole.std() > 0
 
 

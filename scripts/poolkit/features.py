@@ -182,7 +182,9 @@ class GapExtractor:
         ahead by tf.data; returns (scores, maps, images/s)."""
         dataset = batch_dataset(paths, size, resize, batch_size)
         scores, maps, rate = self._score_batches(dataset, len(paths), label, keep_maps=True)
-        return scores, maps if maps is not None else np.zeros((0, 0, 0, 512), np.float32), rate
+        if maps is None:  # no images (an empty shard): maps of the right shape all the same
+            maps = np.zeros((0, *self.feature_map_shape(size)), dtype=np.float32)
+        return scores, maps, rate
 
     def extract_arrays(self, images: np.ndarray, batch_size: int, label: str = "features") -> np.ndarray:
         """GAP scores for an in-memory uint8 array (n, H, W, 3), padded to whole batches."""

@@ -117,9 +117,10 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
 def write_maps(meta: pd.DataFrame, maps: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write one row per image: ``meta``'s columns and ``map``, the image's feature map
     (h, w, c) flattened in row-major order as a fixed-size list of float32."""
-    flat = np.ascontiguousarray(maps, dtype=np.float32).reshape(len(maps), -1)
+    values_per_image = int(np.prod(maps.shape[1:]))
+    flat = np.ascontiguousarray(maps, dtype=np.float32).reshape(len(maps), values_per_image)
     table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False)
-    column = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1] if len(flat) else 1)
+    column = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), values_per_image)
     with atomic_path(path) as tmp:
         pq.write_table(table.append_column("map", column), tmp, compression="zstd", use_dictionary=False)
 
@@ -128,7 +129,7 @@ def read_maps(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """The per-image columns and the flattened maps (n, h·w·c) of a :func:`write_maps` file."""
     table = pq.read_table(path)
     column = table.column("map").combine_chunks()
-    values = column.flatten().to_numpy(zero_copy_only=False).reshape(len(table), -1)
+    values = column.flatten().to_numpy(zero_copy_only=False).reshape(len(table), column.type.list_size)
     return table.drop(["map"]).to_pandas(), values
 
 
