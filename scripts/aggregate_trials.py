@@ -14,12 +14,12 @@ from poolkit.invariance import (
     MEAN_METRICS,
     SHARE_METRICS,
     TRIAL_GROUP,
-    combine_sums,
     group_sums,
     shift_size,
     summarise_sums,
 )
 from poolkit.io import write_tsv
+from poolkit.stats import combine_sums
 
 SHIFT_GROUP = ["input", "fill", "pooling", "depth", "shift"]
 COLUMNS = ["input", "mode", "fill", "jitter", "dx", "dy", "pooling", "depth", *SHARE_METRICS, *MEAN_METRICS]
@@ -49,17 +49,32 @@ def summaries(paths: list[str], batch_rows: int = 1 << 16) -> tuple[pd.DataFrame
     return summarise_sums(combine_sums(by_jitter)), summarise_sums(combine_sums(by_shift))
 
 
-def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitter: int, path: str) -> None:
-    """Share of trials by pooling depth: one panel per fill (rows) and input (columns)."""
-    shown = summary[(summary["mode"] == "random") & (summary["jitter"] == jitter)]
-    fills, inputs = sorted(shown["fill"].unique()), sorted(shown["input"].unique())
+def fill_input_panels(frame: pd.DataFrame, draw, *, xlabel: str, ylabel: str, title: str, path: str,
+                      sharey: bool = False) -> None:  # fmt: skip
+    """One panel per fill (rows) and input (columns) of ``frame``, each drawn by ``draw(ax, rows)``;
+    panel titles, edge labels, the legend and the figure title are shared."""
+    fills, inputs = sorted(frame["fill"].unique()), sorted(frame["input"].unique())
     fig, axes = plt.subplots(
-        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), sharey=True, squeeze=False,
+        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), sharey=sharey, squeeze=False,
         layout="constrained",
     )  # fmt: skip
     for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
         ax = axes[row, col]
-        part = shown[(shown["input"] == name) & (shown["fill"] == fill)]
+        draw(ax, frame[(frame["input"] == name) & (frame["fill"] == fill)])
+        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
+        if row == len(fills) - 1:
+            ax.set_xlabel(xlabel)
+        if col == 0:
+            ax.set_ylabel(ylabel)
+    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
+    fig.suptitle(title, fontweight="bold")
+    plots.save(fig, path)
+
+
+def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitter: int, path: str) -> None:
+    """Share of trials by pooling depth, per fill and input, at one jitter (error bars: 95% intervals)."""
+
+    def draw(ax, part: pd.DataFrame) -> None:
         for pooling, group in part.groupby("pooling"):
             ax.errorbar(
                 group["depth"], 100 * group[column],
@@ -67,40 +82,27 @@ def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitte
                 marker=plots.STYLE[pooling][0], ls=plots.STYLE[pooling][1], ms=4, capsize=3, label=pooling,
                 color=plots.PALETTE[pooling],
             )  # fmt: skip
-        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
         ax.set_xticks(sorted(part["depth"].unique()))
         ax.set_ylim(-5, 105)
-        if row == len(fills) - 1:
-            ax.set_xlabel("pooling steps")
-        if col == 0:
-            ax.set_ylabel(ylabel)
-    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
-    fig.suptitle(f"Random shifts up to ±{jitter} px", fontweight="bold")
-    plots.save(fig, path)
+
+    shown = summary[(summary["mode"] == "random") & (summary["jitter"] == jitter)]
+    fill_input_panels(shown, draw, xlabel="pooling steps", ylabel=ylabel, title=f"Random shifts up to ±{jitter} px",
+                      path=path, sharey=True)  # fmt: skip
 
 
 def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
-    """Normalised L2 difference after the deepest pooling against the shift size."""
-    deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
-    fills, inputs = sorted(deepest["fill"].unique()), sorted(deepest["input"].unique())
-    fig, axes = plt.subplots(
-        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), squeeze=False, layout="constrained"
-    )
-    for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
-        ax = axes[row, col]
-        for pooling, group in deepest[(deepest["input"] == name) & (deepest["fill"] == fill)].groupby("pooling"):
+    """Normalised L2 difference after the deepest pooling against the shift size (band: 95% interval)."""
+
+    def draw(ax, part: pd.DataFrame) -> None:
+        for pooling, group in part.groupby("pooling"):
             colour = plots.PALETTE[pooling]
             marker, style = plots.STYLE[pooling]
             ax.plot(group["shift"], group["nl2"], marker=marker, ls=style, ms=3, color=colour, label=pooling)
             ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=colour)
-        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
-        if row == len(fills) - 1:
-            ax.set_xlabel("shift max(|dx|, |dy|) (px)")
-        if col == 0:
-            ax.set_ylabel("‖P(x) − P(Tx)‖ / ‖P(x)‖")
-    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
-    fig.suptitle(f"Difference after {int(deepest['depth'].max())} pooling steps", fontweight="bold")
-    plots.save(fig, path)
+
+    deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
+    fill_input_panels(deepest, draw, xlabel="shift max(|dx|, |dy|) (px)", ylabel="‖P(x) − P(Tx)‖ / ‖P(x)‖",
+                      title=f"Difference after {int(deepest['depth'].max())} pooling steps", path=path)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> None:

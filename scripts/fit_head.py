@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def design_matrices(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def design_matrices(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[int]]:
     """The images (id, split, label) and each head's input matrix, rows in the same order."""
     features = pd.read_parquet(args.features)
     map_meta, flat_maps = read_maps(args.maps)
@@ -92,7 +92,7 @@ def design_matrices(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, n
         "flatten": flat_maps.astype(np.float64),
         "pixels": pixels[[c for c in pixels.columns if c.startswith("p")]].to_numpy(np.float64),
     }
-    return features[["image_id", "split", "label"]], matrices
+    return features[["image_id", "split", "label"]], matrices, shape
 
 
 def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], args: argparse.Namespace) -> dict:
@@ -104,14 +104,12 @@ def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], args: argpa
         model, cv = fit_with_cv(x[train], y_train, args.c_grid, args.cv_folds, args.seed, args.max_iter)
         with threadpool_limits(1):
             p_valid = model.predict_proba(x[~train])[:, 1]
-        fits[name] = {"model": model, "cv": cv.assign(model=name), "p": p_valid, "n_features": x.shape[1]}
+        fits[name] = {"model": model, "cv": cv.assign(model=name), "p": p_valid, "n_features": x.shape[1],
+                      "parameters": x.shape[1] + 1}  # fmt: skip
         cli.log.info("head %s: %d features, C=%g", name, x.shape[1], model.named_steps["logreg"].C)
-    fits["majority"] = {
-        "model": None,
-        "cv": None,
-        "p": majority_baseline(y_train, int((~train).sum())),
-        "n_features": 0,
-    }
+    n_valid = int((~train).sum())
+    fits["majority"] = {"model": None, "cv": None, "p": majority_baseline(y_train, n_valid), "n_features": 0,
+                        "parameters": 1}  # fmt: skip
     return fits
 
 
@@ -124,7 +122,7 @@ def heads_table(evaluated: dict[str, dict], fits: dict[str, dict]) -> pd.DataFra
             "model": name,
             "input": HEADS.get(name, "nothing (the training split's majority class)"),
             "n_features": fit["n_features"],
-            "parameters": fit["n_features"] + 1,
+            "parameters": fit["parameters"],
             "chosen_C": float(fit["model"].named_steps["logreg"].C) if fit["model"] is not None else float("nan"),
         }
         for m in METRICS:
@@ -227,7 +225,7 @@ def score_grids_figure(images: pd.DataFrame, gap_x: np.ndarray, path: str) -> No
 
 
 def main(args: argparse.Namespace) -> None:
-    images, matrices = design_matrices(args)
+    images, matrices, map_shape = design_matrices(args)
     fits = fit_heads(images, matrices, args)
     valid = (images["split"] == "valid").to_numpy()
     y_valid = images.loc[valid, "label"].to_numpy(int)
@@ -257,15 +255,16 @@ def main(args: argparse.Namespace) -> None:
     plots.setup()
     heads_figure(heads, args.heads_figure)
     gap_figures(args, y_valid, fits, evaluated["gap"], images, matrices["gap"])
-    write_json(metrics_record(args, images, fits, evaluated, differences), args.metrics)
+    write_json(metrics_record(args, images, fits, evaluated, differences, map_shape), args.metrics)
     cli.log.info("GAP head: C=%g, validation accuracy %.3f", gap["model"].named_steps["logreg"].C,
                  evaluated["gap"]["accuracy"]["value"])  # fmt: skip
 
 
-def metrics_record(args, images: pd.DataFrame, fits: dict, evaluated: dict, differences: pd.DataFrame) -> dict:
+def metrics_record(
+    args, images: pd.DataFrame, fits: dict, evaluated: dict, differences: pd.DataFrame, map_shape: list[int]
+) -> dict:
     """metrics.json: the GAP head's metrics at the top (as before), every head under ``models``."""
-    shape = read_json(args.features_info)["feature_map_shape"]
-    n_flat = int(np.prod(shape))
+    parameters = {name: fit["parameters"] for name, fit in fits.items()}
     gap = evaluated["gap"]
     return {
         "seed": args.seed,
@@ -275,14 +274,12 @@ def metrics_record(args, images: pd.DataFrame, fits: dict, evaluated: dict, diff
         "c_grid": args.c_grid,
         "cv_folds": args.cv_folds,
         "parameters": {
-            "feature_map_shape": shape,
-            "gap_head": 512 + 1,
-            "flatten_head": n_flat + 1,
-            "ratio": (n_flat + 1) / 513,
+            "feature_map_shape": map_shape,
+            "gap_head": parameters["gap"],
+            "flatten_head": parameters["flatten"],
+            "ratio": parameters["flatten"] / parameters["gap"],
         },
-        "models": {
-            name: {**metrics, "parameters": fits[name]["n_features"] + 1} for name, metrics in evaluated.items()
-        },
+        "models": {name: {**metrics, "parameters": parameters[name]} for name, metrics in evaluated.items()},
         "differences": differences.to_dict(orient="records"),
         **{k: gap[k] for k in METRICS},
         "confusion_matrix": gap["confusion_matrix"],

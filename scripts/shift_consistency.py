@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from poolkit import cli, plots
 from poolkit.io import feature_columns, write_tsv
-from poolkit.stats import mean_interval, share_interval
+from poolkit.stats import group_sums, summarise_sums
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,20 +49,8 @@ def pairs_table(table: pd.DataFrame, model) -> pd.DataFrame:
 
 def summary_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per maximum shift: consistency (Wilson interval), mean cosine and mean |Δp| (t intervals)."""
-    rows = []
-    for shift, group in pairs.groupby("max_shift"):
-        n = len(group)
-        row = {"max_shift": int(shift), "n_pairs": n}
-        share = share_interval(np.array([group["same_class"].sum()]), np.array([n]))
-        row["consistency"], row["consistency_lo"], row["consistency_hi"] = (float(v[0]) for v in share)
-        for column, name in (("cosine", "cosine"), ("abs_dp", "mean_abs_dp")):
-            x = group[column].to_numpy(float)
-            mean = mean_interval(
-                np.array([n]), np.array([x.sum()]), np.array([(x * x).sum()]), np.array([x.min() == x.max()])
-            )
-            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = (float(v[0]) for v in mean)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    sums = group_sums(pairs, ["max_shift"], ["same_class", "cosine", "abs_dp"])
+    return summarise_sums(sums, {"same_class": "consistency"}, {"cosine": "cosine", "abs_dp": "mean_abs_dp"}, "n_pairs")
 
 
 def consistency_figure(summary: pd.DataFrame, path: str) -> None:

@@ -65,7 +65,10 @@ def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
 def test_catalog_metadata_names_the_usage():
     meta = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
     usage = meta["usage"]
-    assert usage["mandatory-flags"]["flags"] and usage["software-stack-deployment"]["conda"] is True
+    flags = usage["mandatory-flags"]["flags"].split()
+    assert flags[0] == "--configfile" and (ROOT / flags[1]).is_file(), flags  # names a config that exists
+    assert "profiles/slurm" in usage["mandatory-flags"]["desc"]
+    assert usage["software-stack-deployment"]["conda"] is True and (ROOT / "environment.yml").is_file()
     assert usage["report"] is True
     assert (ROOT / "profiles/default/config.yaml").is_file() and (ROOT / "profiles/slurm/config.yaml").is_file()
     assert (ROOT / "workflow/profiles").resolve() == (ROOT / "profiles").resolve()

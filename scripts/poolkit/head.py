@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .io import WorkflowError
-from .stats import bootstrap_classification_ci
+from .stats import bootstrap_classification_ci, resample_indices, resampled_classification_metrics
 
 
 def make_pipeline(max_iter: int) -> Pipeline:
@@ -75,7 +75,7 @@ def evaluate(y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int) ->
         "log_loss": log_loss(y_true, p_truck, labels=[0, 1]),
         "brier": brier_score_loss(y_true, p_truck),
     }
-    intervals = bootstrap_classification_ci(y_true, p_truck, np.random.default_rng(seed), n_boot)
+    intervals = bootstrap_classification_ci(y_true, p_truck, resample_indices(len(y_true), max(n_boot, 0), seed))
     metrics: dict[str, Any] = {
         name: {
             "value": float(value),
@@ -121,26 +121,20 @@ def paired_differences(
     y_true: np.ndarray, p_by_model: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]], n_boot: int, seed: int
 ) -> pd.DataFrame:
     """Differences of accuracy and ROC AUC between models (first − second) with paired 95% bootstrap
-    intervals: every model is scored on the same resampled images (the resamples of :func:`evaluate`)."""
-    from .stats import resampled_classification_metrics
-
-    idx = np.random.default_rng(seed).integers(0, len(y_true), size=(n_boot, len(y_true)))
+    intervals: every model is scored on the same resampled images, those of :func:`evaluate`."""
+    idx = resample_indices(len(y_true), max(n_boot, 0), seed)
     every = np.arange(len(y_true))[None, :]
+    models = sorted({name for pair in pairs for name in pair})
+    point = {m: resampled_classification_metrics(y_true, p_by_model[m], every) for m in models}
+    boot = {m: resampled_classification_metrics(y_true, p_by_model[m], idx) for m in models} if n_boot > 0 else {}
     rows = []
     for first, second in pairs:
-        point_a = resampled_classification_metrics(y_true, p_by_model[first], every)
-        point_b = resampled_classification_metrics(y_true, p_by_model[second], every)
-        boot_a = resampled_classification_metrics(y_true, p_by_model[first], idx)
-        boot_b = resampled_classification_metrics(y_true, p_by_model[second], idx)
         for metric in ("accuracy", "roc_auc"):
-            low, high = np.nanquantile(boot_a[metric] - boot_b[metric], [0.025, 0.975]) if n_boot else (np.nan,) * 2
-            rows.append(
-                {
-                    "comparison": f"{first} - {second}",
-                    "metric": metric,
-                    "difference": float(point_a[metric][0] - point_b[metric][0]),
-                    "ci_low": float(low),
-                    "ci_high": float(high),
-                }
-            )
+            if boot:
+                low, high = np.nanquantile(boot[first][metric] - boot[second][metric], [0.025, 0.975])
+            else:
+                low = high = np.nan
+            difference = float(point[first][metric][0] - point[second][metric][0])
+            rows.append({"comparison": f"{first} - {second}", "metric": metric, "difference": difference,
+                         "ci_low": float(low), "ci_high": float(high)})  # fmt: skip
     return pd.DataFrame(rows)

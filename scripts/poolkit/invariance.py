@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .io import WorkflowError
 from .pooling import disc, pool, ring, same_global_average, shift_images, square
-from .stats import mean_interval, share_interval
 
 SYNTHETIC_INPUTS = {"ring": ring, "disc": disc, "square": square}
 INPUTS: tuple[str, ...] = ("ring", "disc", "square", "dataset")
@@ -110,10 +110,10 @@ def pooled_metrics(
     out: dict[str, np.ndarray] = {}
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        originals = base if base.ndim == 2 else base[start:stop]
-        moved = shift_images(originals, dx[start:stop], dy[start:stop], fill).astype(np.float32)
+        originals = (base if base.ndim == 2 else base[start:stop]).astype(np.float32)
+        moved = shift_images(originals, dx[start:stop], dy[start:stop], fill)
         for p, pooling in enumerate(poolings):
-            a, b = originals.astype(np.float32), moved  # a 2-D base is pooled once, then broadcast
+            a, b = originals, moved  # a 2-D base is pooled once, then broadcast
             for depth in range(depths):
                 a, b = pool(a, pooling), pool(b, pooling)
                 for name, values in compare(a, b).items():
@@ -246,40 +246,15 @@ def shift_size(trials: pd.DataFrame) -> pd.Series:
 
 
 def group_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Sufficient statistics per group: count, and for each metric its sum, sum of squares,
-    minimum and maximum. Sums of several tables' sums are the sums of the whole."""
-    metrics = [*SHARE_METRICS, *MEAN_METRICS]
-    values = trials[metrics].astype(np.float64)
-    keys = [trials[column] for column in by]
-    grouped = values.groupby(keys, sort=True, observed=True)
-    parts = [grouped.sum().add_suffix(":sum"), (values * values).groupby(keys, sort=True, observed=True).sum().add_suffix(":sq"),
-             grouped.min().add_suffix(":min"), grouped.max().add_suffix(":max")]  # fmt: skip
-    return pd.concat(parts, axis=1).assign(n_trials=grouped.size())
-
-
-def combine_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Add up :func:`group_sums` of several tables (e.g. one per shard)."""
-    stacked = pd.concat(list(parts))
-    by = list(stacked.index.names)
-    grouped = stacked.groupby(level=by, sort=True)
-    ops = {c: ("min" if c.endswith(":min") else "max" if c.endswith(":max") else "sum") for c in stacked.columns}
-    return grouped.agg(ops)
+    """Sufficient statistics of every trial metric per group (see :func:`poolkit.stats.group_sums`)."""
+    return stats.group_sums(trials, by, [*SHARE_METRICS, *MEAN_METRICS])
 
 
 def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
     """Shares (Wilson score intervals) and means (t intervals) with 95% intervals per group."""
-    n = sums["n_trials"].to_numpy()
-    out = sums.index.to_frame(index=False)
-    out["n_trials"] = n
-    for name in SHARE_METRICS:
-        share, low, high = share_interval(sums[f"{name}:sum"].to_numpy(), n)
-        out[f"{name}_share"], out[f"{name}_share_lo"], out[f"{name}_share_hi"] = share, low, high
-    for name in MEAN_METRICS:
-        mean, low, high = mean_interval(
-            n, sums[f"{name}:sum"].to_numpy(), sums[f"{name}:sq"].to_numpy(), sums[f"{name}:max"] == sums[f"{name}:min"]
-        )
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = mean, low, high
-    return out
+    return stats.summarise_sums(
+        sums, {m: f"{m}_share" for m in SHARE_METRICS}, {m: m for m in MEAN_METRICS}, count="n_trials"
+    )
 
 
 def summarise(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:

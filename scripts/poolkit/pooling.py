@@ -54,15 +54,24 @@ def avg_pool(x: np.ndarray) -> np.ndarray:
     return sums / counts
 
 
+def dense_max(x: np.ndarray, circular: bool) -> np.ndarray:
+    """2×2 max with stride 1, same size: the window at (i, j) covers rows i, i+1 and columns
+    j, j+1, wrapping round (``circular``) or repeating the last row and column (edge)."""
+    if circular:
+        down, right = np.roll(x, -1, axis=-2), np.roll(x, -1, axis=-1)
+        diagonal = np.roll(down, -1, axis=-1)
+    else:
+        lead = [(0, 0)] * (x.ndim - 2)
+        padded = np.pad(x, [*lead, (0, 1), (0, 1)], mode="edge")
+        x, down, right, diagonal = (padded[..., :-1, :-1], padded[..., 1:, :-1], padded[..., :-1, 1:],
+                                    padded[..., 1:, 1:])  # fmt: skip
+    return np.maximum(np.maximum(x, down), np.maximum(right, diagonal))
+
+
 def blur_pool(x: np.ndarray) -> np.ndarray:
     """Anti-aliased max pooling (Zhang 2019): max 2×2 stride 1, binomial blur, subsample by 2."""
     lead = [(0, 0)] * (x.ndim - 2)
-    padded = np.pad(x, [*lead, (0, 1), (0, 1)], mode="edge")
-    dense_max = np.maximum(
-        np.maximum(padded[..., :-1, :-1], padded[..., 1:, :-1]),
-        np.maximum(padded[..., :-1, 1:], padded[..., 1:, 1:]),
-    )
-    blurred = np.pad(dense_max, [*lead, (1, 1), (1, 1)], mode="reflect")
+    blurred = np.pad(dense_max(x, circular=False), [*lead, (1, 1), (1, 1)], mode="reflect")
     # Separable [1, 2, 1] / 4 blur along rows, then columns, computed only where the
     # subsampling by 2 keeps it (each kept value takes the same operations as a full blur).
     rows = (blurred[..., 0:-2:2, :] + 2 * blurred[..., 1:-1:2, :] + blurred[..., 2::2, :]) / 4
@@ -85,9 +94,7 @@ def aps_pool(x: np.ndarray) -> np.ndarray:
     """
     if x.shape[-2] % 2 or x.shape[-1] % 2:
         raise ValueError(f"APS pooling needs even sides, got {x.shape[-2]}×{x.shape[-1]}")
-    down, right = np.roll(x, -1, axis=-2), np.roll(x, -1, axis=-1)
-    dense = np.maximum(np.maximum(x, down), np.maximum(right, np.roll(down, -1, axis=-1)))
-    components = polyphase_components(dense)
+    components = polyphase_components(dense_max(x, circular=True))
     squares = np.square(components, dtype=np.float64)  # exact for float32 values
     pick = np.argmax(squares.sum(axis=(-2, -1)), axis=-1)  # argmax takes the first of equal norms
     return np.take_along_axis(components, pick[..., None, None, None], axis=-3)[..., 0, :, :]

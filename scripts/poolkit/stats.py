@@ -3,7 +3,10 @@ percentile bootstraps for classification metrics and paired differences."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 
@@ -32,6 +35,42 @@ def mean_interval(
         half = sps.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.sqrt(variance / n)
     half = np.where(np.asarray(constant, dtype=bool), 0.0, half)
     return mean, mean - half, mean + half
+
+
+def group_sums(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Sufficient statistics of ``columns`` per group of ``by``: count (``n``), and for each column
+    its sum, sum of squares, minimum and maximum. Sums of several tables' sums are the sums of the whole."""
+    values = frame[list(columns)].astype(np.float64)
+    keys = [frame[column] for column in by]
+    grouped = values.groupby(keys, sort=True, observed=True)
+    parts = [grouped.sum().add_suffix(":sum"), (values * values).groupby(keys, sort=True, observed=True).sum().add_suffix(":sq"),
+             grouped.min().add_suffix(":min"), grouped.max().add_suffix(":max")]  # fmt: skip
+    return pd.concat(parts, axis=1).assign(n=grouped.size())
+
+
+def combine_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Add up :func:`group_sums` of several tables (e.g. one per shard or batch of rows)."""
+    stacked = pd.concat(list(parts))
+    ops = {c: ("min" if c.endswith(":min") else "max" if c.endswith(":max") else "sum") for c in stacked.columns}
+    return stacked.groupby(level=list(stacked.index.names), sort=True).agg(ops)
+
+
+def summarise_sums(
+    sums: pd.DataFrame, shares: Mapping[str, str], means: Mapping[str, str], count: str = "n"
+) -> pd.DataFrame:
+    """One row per group: the count (named ``count``), then for each 0/1 column in ``shares`` its share
+    with a Wilson interval and for each column in ``means`` its mean with a t interval, named by the
+    mappings' values, each with ``_lo`` and ``_hi`` (95%)."""
+    n = sums["n"].to_numpy()
+    out = sums.index.to_frame(index=False)
+    out[count] = n
+    for column, name in shares.items():
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = share_interval(sums[f"{column}:sum"].to_numpy(), n)
+    for column, name in means.items():
+        constant = (sums[f"{column}:max"] == sums[f"{column}:min"]).to_numpy()
+        interval = mean_interval(n, sums[f"{column}:sum"].to_numpy(), sums[f"{column}:sq"].to_numpy(), constant)
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = interval
+    return out
 
 
 def resampled_classification_metrics(y_true: np.ndarray, p_pos: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,13 +104,19 @@ def resampled_classification_metrics(y_true: np.ndarray, p_pos: np.ndarray, idx:
     }
 
 
+def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The bootstrap's resamples: ``n_boot`` rows of ``n`` indices drawn with replacement (seeded).
+    Every model scored with the same ``seed`` is scored on the same resampled images."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
 def bootstrap_classification_ci(
-    y_true: np.ndarray, p_pos: np.ndarray, rng: np.random.Generator, n_boot: int = 1000, level: float = 0.95
+    y_true: np.ndarray, p_pos: np.ndarray, idx: np.ndarray, level: float = 0.95
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of every metric of :func:`resampled_classification_metrics`."""
-    if n_boot <= 0:
+    """Percentile bootstrap intervals of every metric of :func:`resampled_classification_metrics`
+    over the resamples ``idx`` (rows of :func:`resample_indices`; none: no intervals)."""
+    if len(idx) == 0:
         return {}
-    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
     alpha = (1 - level) / 2
     return {
         name: tuple(float(q) for q in np.nanquantile(values, [alpha, 1 - alpha]))  # type: ignore[misc]
