@@ -1,71 +1,105 @@
-# One-command entry points. `make demo` and `make test` set up .venv on first use.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# One-command entry points. `make demo` and `make test` set up .venv from uv.lock on first use.
+#
+# The environment comes from one declaration (pyproject.toml) and one universal lock (uv.lock) that
+# pins every package for Linux x86-64 and aarch64, macOS arm64 and Windows x86-64, Python 3.11-3.13.
+# uv itself is installed into .tools/ from PyPI when it is not given (UV=/path/to/uv).
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PYTHON ?= $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell command -v python$(v) 2>/dev/null)) $(shell command -v python3 2>/dev/null))
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV ?= $(TOOLS)/uv/bin/uv
+# The environment targets use: .venv (CPU, the default) or .venv-gpu (make install-gpu), e.g.
+# `make run VENV=.venv-gpu`. Building one never touches the other.
+VENV ?= .venv
+VENV_GPU ?= .venv-gpu
 BIN := $(VENV)/bin
-# The environment variant: cpu (tensorflow-cpu, the default) or gpu (tensorflow[and-cuda], `make install-gpu`).
-# Once the GPU variant is installed, every target keeps using it.
-VARIANT ?= $(if $(wildcard $(VENV)/.installed-gpu),gpu,cpu)
-REQUIREMENTS := $(if $(filter gpu,$(VARIANT)),requirements-gpu.txt,requirements.txt)
-STAMP := $(VENV)/.installed$(if $(filter gpu,$(VARIANT)),-gpu,)
 SNAKEMAKE := $(BIN)/snakemake
+CONFIG ?= config/config.yaml
 
-.PHONY: demo run test test-fast lint bench report unlock clean help config-docs install-gpu install-cpu
+# Refuse an unsupported Python at once, in one line (targets that need no Python are exempt).
+NO_PYTHON_GOALS := help clean
+ifneq ($(filter-out $(NO_PYTHON_GOALS),$(or $(MAKECMDGOALS),help)),)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifeq ($(filter $(SUPPORTED_PYTHONS),$(PYTHON_VERSION)),)
+$(error ERROR: Python $(or $(PYTHON_VERSION),(none found at '$(PYTHON)')) is not supported; use Python 3.11, 3.12 or 3.13 (e.g. `uv python install 3.12`, pyenv, or your package manager), then run `make <target> PYTHON=python3.12`)
+endif
+endif
+
+.PHONY: demo run fetch test test-fast lint lock lock-check conda-env bench report unlock clean help config-docs install-gpu
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
 	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
-	@echo "make test   - run every test (unit, integration, report in a browser, SLURM)"
+	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
 	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
+	@echo "make lock   - re-resolve uv.lock after editing pyproject.toml, and regenerate the conda files"
 	@echo "make config-docs - regenerate config/README.md's key tables from the schema"
-	@echo "make install-gpu - replace .venv by the GPU variant (tensorflow[and-cuda], requirements-gpu.txt)"
+	@echo "make install-gpu - build the GPU environment .venv-gpu beside .venv (Linux; .venv is left as it is)"
 
-$(STAMP): $(REQUIREMENTS)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+# The CPU environment, exactly as locked (with the test and lint tools), poolkit installed editable.
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-# A fresh .venv with the GPU variant (never both TensorFlow builds in one environment).
-install-gpu:
-	rm -rf $(VENV)
-	$(MAKE) VARIANT=gpu $(VENV)/.installed-gpu
+# The GPU environment: the same lock with tensorflow[and-cuda] in place of tensorflow-cpu, built in its
+# own folder. GPU TensorFlow also runs on CPU-only nodes, so on a cluster this one environment can
+# serve every job. A failed build removes only .venv-gpu.
+$(VENV_GPU)/.installed: uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV_GPU) $(UV) sync --frozen --python $(PYTHON) --extra gpu \
+		--no-install-package tensorflow-cpu \
+		|| { rm -rf $(VENV_GPU); echo "ERROR: the GPU environment could not be built (see above); $(VENV_GPU) was removed, $(VENV) is untouched" >&2; exit 1; }
+	touch $@
 
-install-cpu:
-	rm -rf $(VENV)
-	$(MAKE) VARIANT=cpu $(VENV)/.installed
+install-gpu: $(VENV_GPU)/.installed
 
-demo: $(STAMP)
+demo: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile config/demo.yaml
 
-run: $(STAMP)
-	$(SNAKEMAKE) --configfile config/config.yaml
+run: $(VENV)/.installed
+	$(SNAKEMAKE) --configfile $(CONFIG)
 
-report: $(STAMP)
+report: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip
 
 # After Snakemake itself was killed: release its lock, then run the same command again.
-unlock: $(STAMP)
+unlock: $(VENV)/.installed
 	$(SNAKEMAKE) --unlock --configfile config/demo.yaml
 
-test: $(STAMP)
+test: $(VENV)/.installed
 	bash tests/system_deps.sh
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not system"
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow and not system and not network"
 
-lint: $(STAMP)
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
 	$(SNAKEMAKE) --lint --configfile config/demo.yaml
 
-# config/README.md's key tables come from the schema; tests fail when they differ.
-config-docs: $(STAMP)
-	$(BIN)/python scripts/config_docs.py --schema workflow/schemas/config.schema.yaml --readme config/README.md
+# After editing pyproject.toml: resolve again and regenerate the conda files from the declaration.
+lock: | $(UV)
+	$(UV) lock
+	$(PYTHON) tools/conda_env.py
 
-bench: $(STAMP)
+# Is uv.lock current with pyproject.toml? (needs the package index)
+lock-check: | $(UV)
+	$(UV) lock --check
+
+conda-env:
+	$(PYTHON) tools/conda_env.py
+
+# config/README.md's key tables come from the schema; tests fail when they differ.
+config-docs: $(VENV)/.installed
+	$(BIN)/python tools/config_docs.py --schema workflow/schemas/config.schema.yaml --readme config/README.md
+
+bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py --out results/benchmarks
 
 clean:

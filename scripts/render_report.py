@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Stage 7: render results/report.html, one self-contained page: findings first, then data, the
 exercise, invariance, features, heads and run details. Every number is read from a results file
-given on the command line, every caption from workflow/report/*.rst."""
+given on the command line; the template and captions are the package's (poolkit/page/)."""
 
 import argparse
 from pathlib import Path
@@ -49,8 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in FIGURE_INPUTS:
         p.add_argument("--" + name.replace("_", "-"), required=True, help="PNG figure")
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark TSVs of the stages")
-    p.add_argument("--captions", nargs="+", required=True, help="caption files (workflow/report/*.rst)")
-    p.add_argument("--template", required=True, help="the page template (workflow/report/report.html.j2)")
     p.add_argument("--out", required=True, help="output HTML")
     cli.config_option(p, "report.title")
     return p
@@ -60,9 +58,7 @@ def load(args: argparse.Namespace) -> SimpleNamespace:
     """Read every input file once."""
     data = {name: read_json(getattr(args, name)) for name in JSON_INPUTS}
     data.update({name: pd.read_csv(getattr(args, name), sep="\t") for name in TSV_INPUTS})
-    return SimpleNamespace(
-        **data, captions=read_captions(args.captions), args=args, config=data["provenance"]["config"]
-    )
+    return SimpleNamespace(**data, captions=read_captions(), args=args, config=data["provenance"]["config"])
 
 
 def figure_jitter(d: SimpleNamespace) -> int:
@@ -297,7 +293,7 @@ def main(args: argparse.Namespace) -> None:
         features_section(d), heads_section(d), run_section(d),
     ]  # fmt: skip
     with atomic_path(args.out) as tmp:
-        tmp.write_text(render(args.template, args.title, headline_cards(d), sections), encoding="utf-8")
+        tmp.write_text(render(args.title, headline_cards(d), sections), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,77 +1,172 @@
-"""requirements.txt (pip) and environment.yml (conda) pin the same versions."""
+"""One declaration (pyproject.toml), one universal lock (uv.lock), conda files generated from it; the
+Makefile refuses an unsupported Python; a failed GPU build never touches the CPU environment."""
 
+from __future__ import annotations
+
+import itertools
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
-import yaml
+import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+LOCK = tomllib.loads((ROOT / "uv.lock").read_text())
+#: The platforms the README promises, as (sys_platform, platform_machine, uv's --python-platform).
+PLATFORMS = [
+    ("linux", "x86_64", "x86_64-unknown-linux-gnu"),
+    ("linux", "aarch64", "aarch64-unknown-linux-gnu"),
+    ("darwin", "arm64", "aarch64-apple-darwin"),
+    ("win32", "AMD64", "x86_64-pc-windows-msvc"),
+]
+PYTHONS = ["3.11", "3.12", "3.13"]
+#: Packages with compiled code: they must come as wheels (a pure-Python sdist such as connection-pool may build).
+BINARY_ONLY = ["tensorflow", "tensorflow-cpu", "numpy", "scipy", "h5py", "pyarrow", "pandas", "scikit-learn",
+               "matplotlib", "pillow", "grpcio", "ml-dtypes"]  # fmt: skip
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def uv() -> str:
+    """The uv the Makefile uses (or one on PATH)."""
+    local = ROOT / ".tools/uv/bin/uv"
+    found = str(local) if local.is_file() else shutil.which("uv")
+    if not found:
+        pytest.skip("uv is not installed (make installs it into .tools/)")
+    return found
 
 
-def pins_from(path: Path) -> dict[str, str]:
-    """Exact pins of a pip requirements file, by canonical name."""
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"{path.name} line without an exact pin: {line}"
-            pins[canonical(name)] = version
-    return pins
+def tensorflow_builds(sys_platform: str, machine: str, python: str = "3.11") -> list[str]:
+    """The TensorFlow requirements pyproject.toml installs on a platform."""
+    env = {"sys_platform": sys_platform, "platform_machine": machine, "python_version": python}
+    requirements = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
+    return [r.name for r in requirements if r.name.startswith("tensorflow")
+            and (r.marker is None or r.marker.evaluate(env))]  # fmt: skip
 
 
-def pins_from_requirements() -> dict[str, str]:
-    return pins_from(ROOT / "requirements.txt")
+@pytest.mark.parametrize(("sys_platform", "machine", "_"), PLATFORMS)
+def test_exactly_one_tensorflow_build_on_every_platform(sys_platform, machine, _):
+    """tensorflow-cpu where it is published (Linux and Windows on x86-64), tensorflow elsewhere."""
+    expected = "tensorflow-cpu" if machine in ("x86_64", "AMD64") else "tensorflow"
+    assert tensorflow_builds(sys_platform, machine) == [expected]
 
 
-def pins_from_environment() -> dict[str, str]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-    pins = {}
-    for spec in pip_section:
-        name, _, version = spec.partition("==")
-        assert version, f"environment.yml entry without an exact pin: {spec}"
-        pins[canonical(name)] = version
-    return pins
+def test_the_two_tensorflow_markers_cover_every_platform_once():
+    """Also on platforms the README does not promise: never both builds, never none."""
+    for sys_platform, machine in itertools.product(["linux", "darwin", "win32", "freebsd"],
+                                                    ["x86_64", "AMD64", "aarch64", "arm64", "ppc64le"]):  # fmt: skip
+        assert len(tensorflow_builds(sys_platform, machine)) == 1, (sys_platform, machine)
 
 
-def test_environment_and_requirements_agree():
-    req, env = pins_from_requirements(), pins_from_environment()
-    disagreements = {name: (env[name], req.get(name)) for name in env if req.get(name) != env[name]}
-    assert not disagreements, f"environment.yml vs requirements.txt: {disagreements}"
+def test_both_builds_and_the_gpu_extra_share_one_version():
+    requirements = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
+    (gpu,) = [Requirement(line) for line in PYPROJECT["project"]["optional-dependencies"]["gpu"]]
+    versions = {str(r.specifier) for r in requirements if r.name.startswith("tensorflow")} | {str(gpu.specifier)}
+    assert versions == {"==2.21.0"} and gpu.name == "tensorflow" and gpu.extras == {"and-cuda"}
 
 
-def test_key_dependencies_are_pinned():
-    req = pins_from_requirements()
-    assert req["tensorflow-cpu"].startswith("2.21.") and req["snakemake"].startswith("9.")
-    for name in ("pandas", "scikit-learn", "seaborn", "matplotlib", "pyarrow", "keras"):
-        assert name in req and name in pins_from_environment()
+def test_the_lock_pins_the_declared_versions_for_every_promised_platform():
+    locked = {package["name"]: package["version"] for package in LOCK["package"]}
+    for line in PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(line)
+        assert requirement.specifier.contains(locked[requirement.name]), (requirement, locked[requirement.name])
+    assert SpecifierSet(LOCK["requires-python"]) == SpecifierSet(PYPROJECT["project"]["requires-python"])
+    required = [Marker(m) for m in PYPROJECT["tool"]["uv"]["required-environments"]]
+    for sys_platform, machine, _ in PLATFORMS:
+        env = {"sys_platform": sys_platform, "platform_machine": machine}
+        assert any(marker.evaluate(env) for marker in required), (sys_platform, machine)
 
 
-def test_python_version_matches():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
+def test_conda_files_are_generated_from_the_declaration():
+    result = subprocess.run([sys.executable, str(ROOT / "tools/conda_env.py"), "--check"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
-def test_gpu_variant_pins_the_cpu_versions_and_tensorflow_with_cuda_at_the_same_version():
-    cpu, gpu = pins_from(ROOT / "requirements.txt"), pins_from(ROOT / "requirements-gpu.txt")
-    tf_version = cpu.pop("tensorflow-cpu")
-    assert gpu.pop("tensorflow[and-cuda]") == tf_version
-    cuda = {name: gpu.pop(name) for name in list(gpu) if name.startswith("nvidia-")}
-    assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12"} <= set(cuda)
-    assert gpu == cpu, "requirements-gpu.txt and requirements.txt differ beyond TensorFlow and the CUDA wheels"
+def test_the_conda_generator_notices_a_stale_file(tmp_path):
+    """The check above can fail: a copy of the project with an edited pin is reported out of date."""
+    for name in ("pyproject.toml", "environment.yml", "environment-gpu.yml", "tools/conda_env.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    text = (tmp_path / "pyproject.toml").read_text().replace('"keras==3.15.1"', '"keras==3.15.2"')
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = subprocess.run([sys.executable, str(tmp_path / "tools/conda_env.py"), "--check"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 1 and "environment.yml is out of date" in result.stderr
 
 
-def test_gpu_conda_file_matches_the_cpu_one_but_tensorflow():
-    def pins(name: str) -> dict[str, str]:
-        env = yaml.safe_load((ROOT / name).read_text())
-        specs = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-        return {canonical(s.partition("==")[0]): s.partition("==")[2] for s in specs}
+def unsupported_pythons() -> list[str]:
+    """Interpreters of Python 3.10 or 3.14 that run here (on PATH, or pyenv's builds)."""
+    candidates = [shutil.which(f"python{v}") for v in ("3.10", "3.14")]
+    candidates += sorted(map(str, Path.home().glob(".pyenv/versions/3.1[04]*/bin/python3.1[04]")))
+    return [c for c in dict.fromkeys(filter(None, candidates))
+            if subprocess.run([c, "--version"], capture_output=True).returncode == 0]  # fmt: skip
 
-    cpu, gpu = pins("environment.yml"), pins("environment-gpu.yml")
-    assert gpu.pop("tensorflow[and-cuda]") == cpu.pop("tensorflow-cpu")
-    assert gpu == cpu
+
+def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
+    pythons = unsupported_pythons()
+    if not pythons:
+        pytest.skip("no Python 3.10 or 3.14 here")
+    version = subprocess.run([pythons[0], "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+    result = subprocess.run(["make", "demo", f"PYTHON={pythons[0]}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines
+    assert f"Python {version} is not supported" in lines[0] and "3.11, 3.12 or 3.13" in lines[0]
+    assert not (tmp_path / "venv").exists()
+
+
+def test_a_failed_gpu_build_removes_only_the_gpu_environment(tmp_path):
+    """No network for uv (offline, empty cache): the GPU build fails, its folder is gone, .venv works."""
+    gpu = tmp_path / "venv-gpu"
+    env = {**os.environ, "UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "empty-cache")}
+    python = f"PYTHON={Path(sys.executable).resolve()}"
+    result = subprocess.run(["make", "install-gpu", f"VENV_GPU={gpu}", python, f"UV={uv()}"], cwd=ROOT,
+                            capture_output=True, text=True, env=env)  # fmt: skip
+    assert result.returncode != 0
+    assert "the GPU environment could not be built" in result.stderr and "is untouched" in result.stderr
+    assert not gpu.exists()
+    check = subprocess.run([sys.executable, "-c", "import poolkit, snakemake"], capture_output=True)
+    assert check.returncode == 0 and (Path(sys.prefix) / ".installed").is_file()
+
+
+def test_the_gpu_environment_takes_tensorflow_with_cuda_and_not_the_cpu_build(tmp_path):
+    """What `make install-gpu` would install (uv's dry run of the locked GPU extra, nothing downloaded)."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv-gpu")}
+    result = subprocess.run([uv(), "sync", "--frozen", "--dry-run", "--extra", "gpu", "--no-install-package",
+                             "tensorflow-cpu", "--python", sys.executable], cwd=ROOT, capture_output=True, text=True,
+                            env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    planned = result.stdout + result.stderr
+    assert re.search(r"\+ tensorflow==2\.21\.0", planned) and re.search(r"\+ nvidia-cudnn-cu12==", planned)
+    assert "tensorflow-cpu" not in planned
+
+
+@pytest.mark.network
+def test_the_lock_is_current_with_the_declaration():
+    result = subprocess.run([uv(), "lock", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize(("sys_platform", "machine", "uv_platform"), PLATFORMS)
+def test_the_declaration_resolves_with_wheels_on_every_platform_and_python(sys_platform, machine, uv_platform,
+                                                                            python, tmp_path):  # fmt: skip
+    """`uv pip compile` for that platform and Python, with wheels for every package that has compiled code."""
+    binary = [arg for name in BINARY_ONLY for arg in ("--only-binary", name)]
+    result = subprocess.run([uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--python-platform", uv_platform,
+                             "--python-version", python, *binary, "--no-python-downloads", "--quiet",
+                             "-o", str(tmp_path / "r.txt")], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pins = (tmp_path / "r.txt").read_text()
+    build = "tensorflow-cpu" if machine in ("x86_64", "AMD64") else "tensorflow"
+    assert re.search(rf"^{build}==2\.21\.0$", pins, re.M), pins[:2000]
+    assert re.search(r"^snakemake==9\.", pins, re.M) and re.search(r"^scikit-learn==", pins, re.M)

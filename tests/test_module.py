@@ -1,7 +1,9 @@
-"""The workflow used as a Snakemake module of another one (what `snakedeploy deploy-workflow` writes),
-and the missing-GPU stop of a job that was given a GPU."""
+"""The workflow used as a Snakemake module of another one (what `snakedeploy deploy-workflow` writes):
+from a local path, and from a git repository at a tag through Snakemake's source cache (`gitfile`, the
+offline stand-in for `github`); and the missing-GPU stop of a job that was given a GPU."""
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ configfile: "config/config.yaml"
 
 module maxpool:
     snakefile:
-        "{snakefile}"
+        {snakefile}
     config:
         config
 
@@ -45,19 +47,58 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
-    """An empty folder with its own config and a Snakefile that declares this workflow as a module
-    (from the checkout's path) with `use rule * from`: same results as a normal run."""
-    host = tmp_path / "host"
+def run_host(host: Path, snakefile: str) -> None:
+    """An empty project with its own config whose Snakefile uses every rule of the module ``snakefile``
+    (a Snakefile directive value); run it and check the report was made."""
     (host / "config").mkdir(parents=True)
     (host / "workflow").mkdir()
     (host / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    (host / "workflow/Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=ROOT / "workflow/Snakefile"))
+    (host / "workflow/Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=snakefile))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=host, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert (host / "results/report.html").stat().st_size > 100_000
+
+
+def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
+    """The module from the checkout's path: same results as a normal run."""
+    run_host(tmp_path / "host", repr(str(ROOT / "workflow/Snakefile")))
+    for rel in SAME:
+        assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel), rel
+
+
+def tagged_copy(repo: Path, tag: str) -> None:
+    """A git repository at ``repo`` holding this checkout's files as they are now (tracked and untracked
+    but not ignored), committed and tagged ``tag``: what a user's module would fetch from GitHub."""
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        source = ROOT / rel
+        if source.is_file() and not source.is_symlink():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_bytes(source.read_bytes())
+    git = ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], check=True)
+    subprocess.run([*git, "tag", tag], check=True)
+    for entry in repo.iterdir():  # only the git database is left: nothing can be read from a working tree
+        if entry.name != ".git":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def test_the_workflow_runs_as_a_module_from_a_git_source_at_a_tag(tiny_run, tmp_path):
+    """`gitfile(...)` reads the Snakefile, rule files, scripts, schema and captions from a git repository
+    at a tag through the source cache, as `github(...)` does: no file of a working tree is read, and
+    poolkit comes from the environment. Results are byte-identical to a normal run."""
+    repo = tmp_path / "remote"
+    tagged_copy(repo, "v-test")
+    source = f'gitfile({str(repo)!r}, path="workflow/Snakefile", tag="v-test")'
+    host = tmp_path / "host"
+    run_host(host, source)
     for rel in SAME:
         assert sha(host / rel) == sha(tiny_run / rel), rel
 

@@ -24,7 +24,15 @@ import yaml
 
 from .io import WorkflowError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+#: The config schema: the copy an installed package carries, else the checkout's own file.
+SCHEMA_PATH = next(
+    path
+    for path in (
+        Path(__file__).with_name("config.schema.yaml"),
+        Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml",
+    )
+    if path.is_file()
+)
 log = logging.getLogger("poolkit")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 PACKAGE = "poolkit"
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: Package data a module reads, by module file: editing it reruns the stages that use the module.
+DATA_DIRS = {"report.py": "page"}
 
 
 def _module_file(dotted: str) -> Path | None:
@@ -80,6 +82,8 @@ def package_files(script: Path) -> list[Path]:
         pending.extend(new)
     if seen:
         seen.add(PACKAGE_DIR / "__init__.py")
+    for module in [path for path in seen if path.name in DATA_DIRS]:
+        seen.update(path for path in (PACKAGE_DIR / DATA_DIRS[module.name]).rglob("*") if path.is_file())
     return sorted(seen)
 
 

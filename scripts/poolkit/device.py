@@ -10,8 +10,8 @@ from .io import WorkflowError
 from .machine import cpu_model
 
 GPU_INSTALL = (
-    "install the GPU variant (`make install-gpu`, or requirements-gpu.txt / environment-gpu.yml) on the GPU nodes, "
-    "or remove the GPU request (gpu or gres) of this rule from the profile"
+    "run Snakemake from the GPU environment (`make install-gpu` builds .venv-gpu beside .venv; or "
+    "environment-gpu.yml), or remove the GPU request (gpu or gres) of this rule from the profile"
 )
 
 

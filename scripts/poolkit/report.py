@@ -1,13 +1,16 @@
 """The self-contained HTML report: blocks of data rendered by one Jinja2 template.
 
 Section code builds plain blocks (paragraphs, tables, figures, downloads); the template
-file (``workflow/report/report.html.j2``, autoescape on) turns them into HTML, so no
-HTML is written in Python and every value is escaped.
+(``poolkit/page/report.html.j2``, autoescape on) turns them into HTML, so no HTML is
+written in Python and every value is escaped. The template and the captions
+(``poolkit/page/captions/*.rst``, shared with Snakemake's own report) are package data:
+an installed package finds them without a checkout of the workflow.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.resources
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +19,8 @@ from typing import Any
 
 import jinja2
 import pandas as pd
+
+PAGE = importlib.resources.files(__package__) / "page"
 
 
 @dataclass
@@ -27,13 +32,14 @@ class Section:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_captions(paths: Sequence[str | Path]) -> dict[str, str]:
-    """Caption texts by file stem, from ``workflow/report/*.rst`` (reST literals made plain)."""
+def read_captions() -> dict[str, str]:
+    """Caption texts by name, from ``poolkit/page/captions/*.rst`` (reST literals made plain)."""
     captions = {}
-    for path in paths:
-        text = " ".join(Path(path).read_text(encoding="utf-8").split())
-        captions[Path(path).stem] = re.sub(r"``([^`]+)``", r"\1", text)
-    return captions
+    for entry in (PAGE / "captions").iterdir():
+        if entry.name.endswith(".rst"):
+            text = " ".join(entry.read_text(encoding="utf-8").split())
+            captions[entry.name.removesuffix(".rst")] = re.sub(r"``([^`]+)``", r"\1", text)
+    return dict(sorted(captions.items()))
 
 
 def data_uri(path: str | Path, mime: str) -> str:
@@ -84,13 +90,12 @@ def download(path: str | Path, label: str) -> dict[str, Any]:
     return {"kind": "download", "href": data_uri(path, mime), "filename": Path(path).name, "label": label}
 
 
-def render(template: str | Path, title: str, cards: list[dict[str, str]], sections: list[Section]) -> str:
-    """The whole page from the template file."""
-    template = Path(template)
+def render(title: str, cards: list[dict[str, str]], sections: list[Section]) -> str:
+    """The whole page from the package's template."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template.parent),
+        loader=jinja2.PackageLoader(__package__, "page"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template(template.name).render(title=title, cards=cards, sections=sections)
+    return env.get_template("report.html.j2").render(title=title, cards=cards, sections=sections)

@@ -1,19 +1,30 @@
-import sys
 from pathlib import Path
 
-# The repository this rule file belongs to (also when the workflow is used as a module of
-# another one, whose own folder workflow.basedir would name).
-ROOT = Path(str(workflow.current_basedir)).parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+# The stage code is the package poolkit, installed into the environment (make demo, uv sync,
+# pip install): rule files import it without any path of this checkout, so the workflow also
+# runs as a module fetched from a remote source (github(...), gitfile(...)).
+try:
+    import poolkit.codedeps
+    import poolkit.config
+    import poolkit.io
+except ImportError:
+    raise WorkflowError(
+        "ERROR: the package poolkit is not installed in this environment: run `make demo` "
+        "(or `uv sync`, or `pip install .` in a checkout of this workflow; for a module, "
+        "pip install the workflow's repository at the tag the module uses)."
+    ) from None
 
-import poolkit.codedeps
-import poolkit.config
-import poolkit.io
+
+def source_file(path):
+    """A local copy of a file of this workflow (relative to workflow/rules/), also when the
+    workflow is a module whose files Snakemake fetches from a remote source."""
+    return Path(workflow.source_path(path))
+
 
 try:
     config.update(
         poolkit.config.validate_config(
-            config, ROOT / "workflow/schemas/config.schema.yaml"
+            config, source_file("../schemas/config.schema.yaml")
         )
     )
 except poolkit.io.WorkflowError as error:
@@ -37,7 +48,12 @@ TRIAL_SHARDS = (["grid"] if INVARIANCE["exhaustive_max_jitter"] > 0 else []) + [
 
 def code_digest(script):
     """Digest of the poolkit modules a stage script runs: as a param, a change to them reruns the rule."""
-    return poolkit.codedeps.code_digest(ROOT / "scripts" / script)
+    return poolkit.codedeps.code_digest(source_file(f"../../scripts/{script}"))
+
+
+def caption(name):
+    """A figure or table caption, shared by Snakemake's report and the report page (package data)."""
+    return f"../../scripts/poolkit/page/captions/{name}.rst"
 
 
 def gpu_requested(wildcards, resources):
@@ -60,14 +76,6 @@ def weights_source_file(wildcards):
         return WEIGHTS["path"]
     return []
 
-
-# The report page's template and the captions it shares with `snakemake --report`.
-REPORT_TEMPLATE = str(ROOT / "workflow/report/report.html.j2")
-REPORT_CAPTIONS = sorted(
-    str(path)
-    for path in (ROOT / "workflow/report").glob("*.rst")
-    if path.name != "workflow.rst"
-)
 
 BENCHMARKS = (
     ["benchmarks/get_weights/get_weights.tsv"]

@@ -48,7 +48,7 @@ rule build_manifest:
         manifest="results/dataset/manifest.parquet",
         skipped=report(
             "results/dataset/skipped.tsv",
-            caption="../report/skipped.rst",
+            caption=caption("skipped"),
             category="1. Data",
         ),
         counts="results/dataset/counts.json",
@@ -70,7 +70,7 @@ rule dataset_examples:
     output:
         figure=report(
             "results/dataset/examples.png",
-            caption="../report/examples.rst",
+            caption=caption("examples"),
             category="1. Data",
         ),
     log:

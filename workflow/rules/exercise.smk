@@ -5,17 +5,17 @@ rule exercise_figures:
     output:
         condense=report(
             "results/exercise/condense.png",
-            caption="../report/condense.rst",
+            caption=caption("condense"),
             category="2. The exercise",
         ),
         ring=report(
             "results/exercise/ring_condensed.png",
-            caption="../report/ring_condensed.rst",
+            caption=caption("ring_condensed"),
             category="2. The exercise",
         ),
         gap=report(
             "results/exercise/gap_maps.png",
-            caption="../report/gap_maps.rst",
+            caption=caption("gap_maps"),
             category="2. The exercise",
         ),
         info="results/exercise/exercise.json",

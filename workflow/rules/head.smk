@@ -12,12 +12,12 @@ rule fit_head:
         cv="results/head/cv.tsv",
         heads=report(
             "results/head/heads.tsv",
-            caption="../report/heads.rst",
+            caption=caption("heads"),
             category="5. Head",
         ),
         differences=report(
             "results/head/differences.tsv",
-            caption="../report/differences.rst",
+            caption=caption("differences"),
             category="5. Head",
         ),
         coefficients="results/head/coefficients.tsv",
@@ -25,30 +25,30 @@ rule fit_head:
         calibration="results/head/calibration.tsv",
         heads_figure=report(
             "results/head/heads.png",
-            caption="../report/heads_fig.rst",
+            caption=caption("heads_fig"),
             category="5. Head",
         ),
         roc_figure=report(
-            "results/head/roc.png", caption="../report/roc.rst", category="5. Head"
+            "results/head/roc.png", caption=caption("roc"), category="5. Head"
         ),
         confusion_figure=report(
             "results/head/confusion.png",
-            caption="../report/confusion.rst",
+            caption=caption("confusion"),
             category="5. Head",
         ),
         calibration_figure=report(
             "results/head/calibration.png",
-            caption="../report/calibration.rst",
+            caption=caption("calibration"),
             category="5. Head",
         ),
         coefficients_figure=report(
             "results/head/coefficients.png",
-            caption="../report/coefficients.rst",
+            caption=caption("coefficients"),
             category="5. Head",
         ),
         score_grids_figure=report(
             "results/head/score_grids.png",
-            caption="../report/score_grids.rst",
+            caption=caption("score_grids"),
             category="4. Features",
         ),
     log:
@@ -77,13 +77,13 @@ rule shift_consistency:
     output:
         out=report(
             "results/head/shift_consistency.tsv",
-            caption="../report/shift_consistency.rst",
+            caption=caption("shift_consistency"),
             category="3. Invariance",
         ),
         pairs="results/head/shift_pairs.tsv",
         figure=report(
             "results/head/shift_consistency.png",
-            caption="../report/shift_consistency_fig.rst",
+            caption=caption("shift_consistency_fig"),
             category="3. Invariance",
         ),
     log:

@@ -38,23 +38,23 @@ rule aggregate_trials:
     output:
         by_jitter=report(
             "results/invariance/summary_by_jitter.tsv",
-            caption="../report/summary_by_jitter.rst",
+            caption=caption("summary_by_jitter"),
             category="3. Invariance",
         ),
         by_shift="results/invariance/summary_by_shift.tsv",
         depth_figure=report(
             "results/invariance/identical_vs_depth.png",
-            caption="../report/identical_vs_depth.rst",
+            caption=caption("identical_vs_depth"),
             category="3. Invariance",
         ),
         gap_figure=report(
             "results/invariance/gap_equal_vs_depth.png",
-            caption="../report/gap_equal_vs_depth.rst",
+            caption=caption("gap_equal_vs_depth"),
             category="3. Invariance",
         ),
         shift_figure=report(
             "results/invariance/difference_vs_shift.png",
-            caption="../report/difference_vs_shift.rst",
+            caption=caption("difference_vs_shift"),
             category="3. Invariance",
         ),
     log:

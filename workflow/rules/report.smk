@@ -69,8 +69,6 @@ rule render_report:
         calibration_figure="results/head/calibration.png",
         coefficients_figure="results/head/coefficients.png",
         benchmarks=BENCHMARKS,
-        captions=REPORT_CAPTIONS,
-        template=REPORT_TEMPLATE,
     output:
         out="results/report.html",
     log:

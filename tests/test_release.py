@@ -1,0 +1,39 @@
+"""Reuse and citation: a licence, a citation file that validates, one version everywhere."""
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import poolkit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_one_version_in_package_citation_and_changelog():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    newest = re.search(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert poolkit.__version__ == version == str(citation["version"]) == newest.group(1)
+
+
+def test_the_licence_states_the_terms_of_data_and_weights():
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "car-or-truck" in text and "VGG16 ImageNet weights" in text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+
+
+@pytest.mark.network
+def test_citation_cff_validates():
+    """cffconvert's schema check, run in its own throw-away environment (its pins clash with ours)."""
+    uv = ROOT / ".tools/uv/bin/uv"
+    uv_cmd = str(uv) if uv.is_file() else shutil.which("uv")
+    if uv_cmd is None:
+        pytest.skip("uv is not installed")
+    result = subprocess.run([uv_cmd, "tool", "run", "--from", "cffconvert==2.0.0", "cffconvert", "--validate",
+                             "-i", str(ROOT / "CITATION.cff")], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and "valid" in result.stdout, result.stdout + result.stderr
