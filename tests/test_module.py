@@ -2,10 +2,18 @@
 from a local path, and from a git repository at a tag through Snakemake's source cache (`gitfile`, the
 offline stand-in for `github`); and the missing-GPU stop of a job that was given a GPU."""
 
+import contextlib
+import functools
 import hashlib
+import http.server
+import os
+import re
 import shutil
+import ssl
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,18 +55,18 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_host(host: Path, snakefile: str) -> None:
+def run_host(host: Path, snakefile: str, *extra: str, env: dict[str, str] | None = None) -> None:
     """An empty project with its own config whose Snakefile uses every rule of the module ``snakefile``
-    (a Snakefile directive value); run it and check the report was made."""
+    (a Snakefile directive value); run it (``extra``: more options, e.g. ``-n``)."""
     (host / "config").mkdir(parents=True)
     (host / "workflow").mkdir()
     (host / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
     (host / "workflow/Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=snakefile))
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=host, capture_output=True, text=True
+        [sys.executable, "-m", "snakemake", "--cores", "2", *extra], cwd=host, capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert (host / "results/report.html").stat().st_size > 100_000
+    assert "-n" in extra or (host / "results/report.html").stat().st_size > 100_000
 
 
 def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
@@ -68,7 +76,7 @@ def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
         assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel), rel
 
 
-def tagged_copy(repo: Path, tag: str) -> None:
+def tagged_copy(repo: Path, tag: str, keep_files: bool = False) -> None:
     """A git repository at ``repo`` holding this checkout's files as they are now (tracked and untracked
     but not ignored), committed and tagged ``tag``: what a user's module would fetch from GitHub."""
     files = subprocess.run(
@@ -85,34 +93,91 @@ def tagged_copy(repo: Path, tag: str) -> None:
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "snapshot"], check=True)
     subprocess.run([*git, "tag", tag], check=True)
-    for entry in repo.iterdir():  # only the git database is left: nothing can be read from a working tree
+    for entry in [] if keep_files else repo.iterdir():  # only the git database is left: no working tree to read
         if entry.name != ".git":
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def test_the_workflow_runs_as_a_module_from_a_git_source_at_a_tag(tiny_run, tmp_path):
-    """`gitfile(...)` reads the Snakefile, rule files, scripts, schema and captions from a git repository
-    at a tag through the source cache, as `github(...)` does: no file of a working tree is read, and
-    poolkit comes from the environment. Results are byte-identical to a normal run."""
+@contextlib.contextmanager
+def https_git_host(repo: Path, tmp_path: Path) -> Iterator[str]:
+    """Serve a bare clone of ``repo`` as ``owner/maxpool-workflow`` over HTTPS on 127.0.0.1 (git's
+    "dumb" HTTP protocol: static files, a self-signed certificate); yield the host ``127.0.0.1:PORT``."""
+    www = tmp_path / "www"
+    bare = www / "owner/maxpool-workflow"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)  # fmt: skip
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_workflow_runs_as_a_module_from_github_at_a_tag(tiny_run, tmp_path):
+    """The catalog's usage, `github(...)` at a tag, with the repository served on 127.0.0.1 (the `host`
+    argument of `github`): Snakemake clones it into its source cache and reads the Snakefile, rule files,
+    scripts and schema from there; poolkit comes from the environment. No file of this checkout is read
+    by path. Results are byte-identical to a normal run."""
     repo = tmp_path / "remote"
     tagged_copy(repo, "v-test")
-    source = f'gitfile({str(repo)!r}, path="workflow/Snakefile", tag="v-test")'
-    host = tmp_path / "host"
-    run_host(host, source)
+    with https_git_host(repo, tmp_path) as host:
+        source = f'github("owner/maxpool-workflow", path="workflow/Snakefile", tag="v-test", host="{host}")'
+        env = {**os.environ, "GIT_SSL_NO_VERIFY": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        run_host(tmp_path / "host", source, env=env)
     for rel in SAME:
-        assert sha(host / rel) == sha(tiny_run / rel), rel
+        assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel), rel
+    assert list((tmp_path / "cache").rglob("owner/maxpool-workflow/HEAD")), "no clone in Snakemake's source cache"
 
 
-def test_catalog_metadata_names_the_usage():
-    meta = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
-    usage = meta["usage"]
-    flags = usage["mandatory-flags"]["flags"].split()
-    assert flags[0] == "--configfile" and (ROOT / flags[1]).is_file(), flags  # names a config that exists
-    assert "profiles/slurm" in usage["mandatory-flags"]["desc"]
-    assert usage["software-stack-deployment"]["conda"] is True and (ROOT / "environment.yml").is_file()
-    assert usage["report"] is True
-    assert (ROOT / "profiles/default/config.yaml").is_file() and (ROOT / "profiles/slurm/config.yaml").is_file()
-    assert (ROOT / "workflow/profiles").resolve() == (ROOT / "profiles").resolve()
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="Snakemake 9.27.1: LocalGitFile.join() fails on a script path (TypeError); github() works")  # fmt: skip
+def test_the_workflow_runs_as_a_module_from_a_local_git_repository_at_a_tag(tmp_path):
+    """`gitfile(...)`, the offline stand-in for `github(...)`, fails in Snakemake 9.27.1 for any rule with
+    `script:` (a bug of LocalGitFile.join); strict, so that a Snakemake release that fixes it is noticed."""
+    repo = tmp_path / "remote"
+    tagged_copy(repo, "v-test")
+    run_host(tmp_path / "host", f'gitfile({str(repo)!r}, path="workflow/Snakefile", tag="v-test")', "-n")
+
+
+@pytest.mark.network
+def test_snakedeploy_writes_a_module_that_runs(tmp_path):
+    """`snakedeploy deploy-workflow` from a local repository (uv runs it in a throw-away environment):
+    it copies config/ and profiles/ and writes a module Snakefile. For a local repository it names the
+    Snakefile by a path relative to that repository, so the test points the module at the same
+    repository served on 127.0.0.1 through `github(...)` at the tag, as for a GitHub repository, and
+    dry-runs it."""
+    uv = ROOT / ".tools/uv/bin/uv"
+    if not uv.is_file():
+        pytest.skip("uv is not installed in .tools/")
+    repo, dest = tmp_path / "maxpool-workflow", tmp_path / "deployed"
+    tagged_copy(repo, "v-test", keep_files=True)
+    result = subprocess.run([str(uv), "tool", "run", "--from", "snakedeploy==0.17.1", "snakedeploy", "deploy-workflow",
+                             str(repo), str(dest), "--tag", "v-test"], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (dest / "config/config.yaml").read_text() == (ROOT / "config/config.yaml").read_text()
+    assert (dest / "profiles/slurm/config.yaml").is_file() and (dest / "profiles/default/config.yaml").is_file()
+    snakefile = (dest / "workflow/Snakefile").read_text()
+    assert "use rule * from maxpool_workflow" in snakefile and 'configfile: "config/config.yaml"' in snakefile
+    declared = re.search(r"snakefile:\s*\n\s*(.+)\n", snakefile).group(1)
+    (dest / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    env = {**os.environ, "GIT_SSL_NO_VERIFY": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with https_git_host(repo, tmp_path) as host:
+        source = f'github("owner/maxpool-workflow", path="workflow/Snakefile", tag="v-test", host="{host}")'
+        (dest / "workflow/Snakefile").write_text(snakefile.replace(declared, source))
+        dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=dest, capture_output=True,
+                             text=True, env=env)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "render_report" in dry.stdout and "extract_features" in dry.stdout
 
 
 def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_path):

@@ -41,10 +41,12 @@ def run_workflow(
     *extra: str,
     check: bool = True,
     snakefile: Path = ROOT / "workflow/Snakefile",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run (or dry-run, with ``-n``) the workflow and return the finished process."""
+    """Run (or dry-run, with ``-n``) the workflow and return the finished process (``env``: the
+    environment variables, default this process's)."""
     command = snakemake_cmd(workdir, config, *extra, snakefile=snakefile)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
