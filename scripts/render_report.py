@@ -4,8 +4,9 @@ exercise, invariance, features, heads and run details. Every number is read from
 given on the command line; the template and captions are the package's (poolkit/page/)."""
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 
@@ -54,21 +55,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load(args: argparse.Namespace) -> SimpleNamespace:
+@dataclass(frozen=True)
+class PageData:
+    """Everything the page shows, read once: the JSON records, the tables, the captions, and the
+    options (figure and download paths, benchmarks, title)."""
+
+    provenance: dict[str, Any]
+    counts: dict[str, Any]
+    weights_info: dict[str, Any]
+    features_info: dict[str, Any]
+    exercise_info: dict[str, Any]
+    metrics: dict[str, Any]
+    skipped: pd.DataFrame
+    summary_by_jitter: pd.DataFrame
+    summary_by_shift: pd.DataFrame
+    shift_consistency: pd.DataFrame
+    shift_pairs: pd.DataFrame
+    heads: pd.DataFrame
+    differences: pd.DataFrame
+    cv: pd.DataFrame
+    coefficients: pd.DataFrame
+    captions: dict[str, str]
+    args: argparse.Namespace
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config, as recorded in its provenance."""
+        return self.provenance["config"]
+
+
+def load(args: argparse.Namespace) -> PageData:
     """Read every input file once."""
-    data = {name: read_json(getattr(args, name)) for name in JSON_INPUTS}
-    data.update({name: pd.read_csv(getattr(args, name), sep="\t") for name in TSV_INPUTS})
-    return SimpleNamespace(**data, captions=read_captions(), args=args, config=data["provenance"]["config"])
+    records = {name: read_json(getattr(args, name)) for name in JSON_INPUTS}
+    tables = {name: pd.read_csv(getattr(args, name), sep="\t") for name in TSV_INPUTS}
+    return PageData(**records, **tables, captions=read_captions(), args=args)
 
 
-def figure_jitter(d: SimpleNamespace) -> int:
+def figure_jitter(d: PageData) -> int:
     """The jitter the invariance tables show: the exercise's, if it was run."""
     jitters = set(d.summary_by_jitter.loc[d.summary_by_jitter["mode"] == "random", "jitter"])
     wanted = d.exercise_info["ring"]["jitter"]
     return wanted if wanted in jitters else int(min(jitters))
 
 
-def findings_section(d: SimpleNamespace) -> Section:
+def findings_section(d: PageData) -> Section:
     jitter = figure_jitter(d)
     items = [
         findings.caveat(d.weights_info["source"], d.config["dataset"]["source"]),
@@ -83,7 +113,7 @@ def findings_section(d: SimpleNamespace) -> Section:
                    "classification metrics and paired differences.")])  # fmt: skip
 
 
-def headline_cards(d: SimpleNamespace) -> list[dict[str, str]]:
+def headline_cards(d: PageData) -> list[dict[str, str]]:
     """The numbers at the top of the page."""
     m, jitter = d.metrics, figure_jitter(d)
     ring = findings.deepest_rows(d.summary_by_jitter, "ring", jitter)
@@ -103,7 +133,7 @@ def headline_cards(d: SimpleNamespace) -> list[dict[str, str]]:
     return cards
 
 
-def data_section(d: SimpleNamespace) -> Section:
+def data_section(d: PageData) -> Section:
     counts, skipped = d.counts, d.skipped
     per_class = pd.DataFrame([{"split/class": k, "images": v} for k, v in counts["per_split_class"].items()])
     blocks = [
@@ -127,7 +157,7 @@ def data_section(d: SimpleNamespace) -> Section:
     return Section("data", "Data", blocks)
 
 
-def exercise_section(d: SimpleNamespace) -> Section:
+def exercise_section(d: PageData) -> Section:
     ex, cap, a = d.exercise_info, d.captions, d.args
     ring_note = (f"Radius {ex['ring']['radius']} px; final {'×'.join(map(str, ex['ring']['final_shape']))} map "
                  f"identical to the unshifted one for {sum(ex['ring']['final_identical_to_unshifted'])} of "
@@ -160,7 +190,7 @@ def share_pivot(summary: pd.DataFrame, input_name: str, jitter: int, column: str
     return pivot.reset_index()
 
 
-def invariance_section(d: SimpleNamespace) -> Section:
+def invariance_section(d: PageData) -> Section:
     cap, a, jitter, s = d.captions, d.args, figure_jitter(d), d.summary_by_jitter
     inputs = [i for i in ("ring", "dataset") if i in set(s["input"])]
     blocks = [
@@ -198,7 +228,7 @@ def invariance_section(d: SimpleNamespace) -> Section:
     return Section("invariance", "Invariance", blocks)
 
 
-def features_section(d: SimpleNamespace) -> Section:
+def features_section(d: PageData) -> Section:
     feats, params = d.features_info, d.metrics["parameters"]
     per_image = feats["maps_bytes_per_image"]
     blocks = [
@@ -217,7 +247,7 @@ def features_section(d: SimpleNamespace) -> Section:
     return Section("features", "Features", blocks)
 
 
-def heads_section(d: SimpleNamespace) -> Section:
+def heads_section(d: PageData) -> Section:
     m, cap, a, heads = d.metrics, d.captions, d.args, d.heads
     shown = pd.DataFrame({
         "head": heads["model"], "parameters": [f"{p:,}" for p in heads["parameters"]],
@@ -259,7 +289,7 @@ def stage_timings(paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_section(d: SimpleNamespace) -> Section:
+def run_section(d: PageData) -> Section:
     prov, feats, weights, cfg = d.provenance, d.features_info, d.weights_info, d.config
     summary = {
         "dataset source": cfg["dataset"]["source"],
