@@ -7,7 +7,6 @@ from poolkit.invariance import grid_shifts, pooled_metrics
 from poolkit.pooling import (
     aps_pool,
     avg_pool,
-    blur_kernel,
     blur_pool,
     conv2d_valid,
     max_pool,
@@ -64,10 +63,75 @@ def test_constant_image_is_invariant_under_every_pooling(pooling, fill):
     assert table["identical"].all()
 
 
-def test_blur_filter_sums_to_one_and_is_binomial():
-    kernel = blur_kernel()
-    assert kernel.sum() == pytest.approx(1.0)
-    assert np.allclose(kernel * 16, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+def reference_blur_pool(x: np.ndarray) -> np.ndarray:
+    """Zhang's MaxBlurPool written out loop by loop: max over each 2×2 window at stride 1 (the last
+    row and column repeated), reflect-pad by one, the 3×3 kernel [1,2,1]ᵀ[1,2,1]/16, keep every
+    second row and column from the first."""
+    h, w = x.shape
+    edge = np.pad(x.astype(np.float64), ((0, 1), (0, 1)), mode="edge")
+    dense = np.array([[edge[i : i + 2, j : j + 2].max() for j in range(w)] for i in range(h)])
+    padded = np.pad(dense, 1, mode="reflect")
+    kernel = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    out = np.array([[np.sum(padded[i : i + 3, j : j + 3] * kernel) for j in range(w)] for i in range(h)])
+    return out[0::2, 0::2]
+
+
+def reference_aps_pool(x: np.ndarray) -> np.ndarray:
+    """APS written out: circular 2×2 max at stride 1, then the polyphase component (offsets in the
+    order (0,0), (1,0), (0,1), (1,1)) of largest sum of squares, the first among equals."""
+    h, w = x.shape
+    dense = np.array([[max(x[i, j], x[(i + 1) % h, j], x[i, (j + 1) % w], x[(i + 1) % h, (j + 1) % w])
+                       for j in range(w)] for i in range(h)])  # fmt: skip
+    best, best_norm = None, -1.0
+    for di, dj in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        component = dense[di::2, dj::2]
+        norm = float(np.sum(component.astype(np.float64) ** 2))
+        if norm > best_norm:
+            best, best_norm = component, norm
+    return best
+
+
+def test_blur_pool_of_a_hand_made_map():
+    """One value 16 at (1, 1) of a 4×4 zero map: the dense max spreads it over rows 0-1 × columns 0-1;
+    the blur of the kept cells, by hand, below (a wrong normalisation or stride fails it)."""
+    x = np.zeros((4, 4), dtype=np.float32)
+    x[1, 1] = 16.0
+    out = blur_pool(x)
+    # dense max: ones of 16 at rows 0-1, cols 0-1. Reflect-padded row -1 = row 1, col -1 = col 1.
+    # kept (0, 0): rows -1, 0, 1 and cols -1, 0, 1 all lie in the 16-block: 16 · (16/16) = 16.
+    # kept (0, 1) at column 2: columns 1, 2, 3 → only column 1 holds 16: weight 1/4 → 4.
+    # kept (1, 1) at row 2, column 2: rows 1-3 × cols 1-3 → only (1, 1): weight 1/16 → 1.
+    assert np.allclose(out, [[16.0, 4.0], [4.0, 1.0]])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("side", [4, 6, 8])
+def test_blur_pool_equals_the_loop_formula(seed, side):
+    x = np.random.default_rng(seed).random((side, side)).astype(np.float32)
+    assert np.allclose(blur_pool(x), reference_blur_pool(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("side", [2, 4, 8])
+def test_aps_pool_equals_the_loop_formula(seed, side):
+    x = np.random.default_rng(seed).random((side, side)).astype(np.float32)
+    assert np.array_equal(aps_pool(x), reference_aps_pool(x))
+
+
+def test_aps_pool_of_a_hand_made_map_and_its_tie_rule():
+    # 4×4 with one bright cell at (3, 3): the circular dense max puts it at (2,2), (2,3), (3,2), (3,3)
+    # and, wrapping, nowhere else; components (0,0) and (1,1) hold one 5 each, (1,0) and (0,1) one each:
+    # all four tie, so the first, (0,0) = dense[0::2, 0::2], is kept.
+    x = np.zeros((4, 4), dtype=np.float32)
+    x[3, 3] = 5.0
+    assert np.array_equal(aps_pool(x), [[0.0, 0.0], [0.0, 5.0]])
+    # A 3 at (1, 0) spreads to (0, 0), (1, 0), (0, 3), (1, 3): every component holds one 3 and one 5,
+    # the four tie again, and (0, 0) keeps dense (0, 0) = 3 and dense (2, 2) = 5.
+    x[1, 0] = 3.0
+    assert np.array_equal(aps_pool(x), [[3.0, 0.0], [0.0, 5.0]])
+    # A 4 at (0, 1) adds to components (0, 0) and (1, 1) only in part; the reference decides.
+    x[0, 1] = 4.0
+    assert np.array_equal(aps_pool(x), reference_aps_pool(x))
 
 
 @pytest.mark.parametrize("jitter", [0, 1, 2, 3, 5])

@@ -257,11 +257,6 @@ def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def summarise(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Means and shares with 95% intervals per group of one table of trials."""
-    return summarise_sums(group_sums(trials, by))
-
-
 # --------------------------------------------------------------------------- VGG16 level
 def vgg_shift_pairs(images: np.ndarray, shifts: Sequence[int], seed: int, fill: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Two independently shifted copies of each RGB image (n, H, W, 3) per maximum shift (Zhang 2019).

@@ -5,23 +5,12 @@ Arrays are ``(..., H, W)``: any leading axes are a batch.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-PoolingName = Literal["max", "avg", "blur", "aps"]
-FillName = Literal["replicate", "reflect", "zero", "wrap"]
 POOLINGS: tuple[str, ...] = ("max", "avg", "blur", "aps")
 FILLS: tuple[str, ...] = ("replicate", "reflect", "zero", "wrap")
 
 EMBOSS_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
-BINOMIAL_3 = np.array([1.0, 2.0, 1.0], dtype=np.float32)
-
-
-def blur_kernel() -> np.ndarray:
-    """The 3×3 binomial blur used by blur pooling; it sums to one."""
-    kernel = np.outer(BINOMIAL_3, BINOMIAL_3)
-    return (kernel / kernel.sum()).astype(np.float32)
 
 
 def _pad_to_even(x: np.ndarray, value: float) -> np.ndarray:
