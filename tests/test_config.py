@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,8 @@ def test_config_readme_documents_every_key():
     ("override", "expected"),
     [
         ({"dataset": {"sorce": "local"}}, ["'sorce' was unexpected", "under 'dataset'", "allowed keys:", "source"]),
-        ({"features": {"batch_size": "64"}}, ["features.batch_size", "not of type integer"]),
+        ({"features": {"batch_size": "sixty-four"}}, ["features.batch_size", "not of type integer"]),
+        ({"features": {"shards": "3.5"}}, ["features.shards", "3.5 is not of type integer"]),
         ({"features": {"batch_size": 0}}, ["features.batch_size", "less than the minimum of 1"]),
         ({"features": {"image_size": -128}}, ["features.image_size", "minimum"]),
         ({"invariance": {"trials_per_jitter": 0}}, ["invariance.trials_per_jitter"]),
@@ -148,6 +150,34 @@ def test_a_partial_user_config_changes_only_what_it_names(tmp_path, beside_confi
     assert effective_config_md5(result.stdout + result.stderr) == md5_of(expected)
     jobs = planned_jobs(result.stdout)
     assert jobs["get_dataset"] == 1 and jobs["download_weights"] == 1 and jobs["extract_features"] == 4
+
+
+def test_text_values_are_read_as_the_schema_type():
+    """What Snakemake's --config hands over (nested values as text) becomes numbers and lists."""
+    config = validate_config(
+        {"features": {"shards": "3"}, "invariance": {"jitters": ["1", "2"], "seeds": "[5, 6]"},
+         "head": {"c_grid": ["0.5", "2"]}, "report": {"title": "42"}},
+        SCHEMA,
+    )  # fmt: skip
+    assert config["features"]["shards"] == 3
+    assert config["invariance"]["jitters"] == [1, 2] and config["invariance"]["seeds"] == [5, 6]
+    assert config["head"]["c_grid"] == [0.5, 2]
+    assert config["report"]["title"] == "42"  # a string key keeps its text
+
+
+def test_the_documented_command_line_override_works(tmp_path):
+    """The --config example of config/README.md, run as written (as a dry run in a scratch folder)."""
+    readme = (ROOT / "config/README.md").read_text()
+    [line] = [line for line in readme.splitlines() if line.startswith("snakemake ") and "--config " in line]
+    command = [sys.executable, "-m", *shlex.split(line)]
+    command += ["-n", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = validate_config(load("config/demo.yaml"), SCHEMA)
+    expected["features"]["shards"] = 3
+    expected["invariance"]["jitters"] = [1, 2]
+    assert effective_config_md5(result.stdout + result.stderr) == md5_of(expected)
+    assert planned_jobs(result.stdout)["extract_features"] == 3
 
 
 def test_every_schema_key_is_a_plain_identifier_or_a_json_schema_keyword():
