@@ -1,5 +1,5 @@
 """The profiles, checked by dry runs of the real Snakefile: the GPU profile adds a GPU request to the
-feature rules and changes nothing else."""
+feature rules and changes nothing else; local runs give the feature rules every core they have."""
 
 import os
 import re
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.workflow_runs import ROOT, TINY
@@ -88,3 +89,22 @@ def test_the_readme_gpu_recipe_is_the_profile():
     section = (ROOT / "README.md").read_text().split("### GPU nodes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     assert "profiles/slurm-gpu" in section and "python tools/gpu_profile.py --partition" in section
     assert "--workflow-profile profiles/" in section and "--set-resources extract_features" not in section
+
+
+# --------------------------------------------------------------------------- local cores
+@pytest.mark.parametrize("cores", [1, 8])
+def test_the_feature_rules_use_every_core_a_local_run_has(tmp_path, cores):
+    jobs = planned(dry_run(tmp_path, "--cores", str(cores)))
+    threads = {threads for rule, threads, _ in jobs if rule in FEATURE_RULES}
+    assert threads == {cores}
+    assert {threads for rule, threads, _ in jobs if rule not in FEATURE_RULES} == {1}
+
+
+@pytest.mark.parametrize("restricted", [False, True], ids=["all-cpus", "one-cpu"])
+def test_a_local_run_uses_the_machines_cores_by_default(tmp_path, restricted):
+    """Without --cores, the feature rules get as many threads as the process has CPUs (Snakemake counts
+    the CPUs it may run on; pinned to one, it has one)."""
+    cpus = {min(os.sched_getaffinity(0))} if restricted else None
+    jobs = planned(dry_run(tmp_path, cpus=cpus))
+    expected = 1 if restricted else len(os.sched_getaffinity(0))
+    assert {threads for rule, threads, _ in jobs if rule in FEATURE_RULES} == {expected}
