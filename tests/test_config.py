@@ -1,5 +1,9 @@
 """Config validation: every bad value is refused before any stage runs, naming the key."""
 
+import hashlib
+import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +13,7 @@ import yaml
 
 from poolkit.config import validate_config
 from poolkit.io import WorkflowError
+from tests.workflow_runs import planned_jobs, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -25,7 +30,7 @@ def test_shipped_configs_are_valid(name):
 
 def test_defaults_are_filled_in():
     config = validate_config({}, SCHEMA)
-    assert config["dataset"]["source"] == "synthetic"
+    assert config["dataset"]["source"] == "kaggle"
     assert config["features"]["image_size"] == 128
     assert config["invariance"]["vgg"]["shifts"] == [1, 2, 4, 8, 16]
 
@@ -65,7 +70,8 @@ def test_config_readme_documents_every_key():
     ("override", "expected"),
     [
         ({"dataset": {"sorce": "local"}}, ["'sorce' was unexpected", "under 'dataset'", "allowed keys:", "source"]),
-        ({"features": {"batch_size": "64"}}, ["features.batch_size", "not of type integer"]),
+        ({"features": {"batch_size": "sixty-four"}}, ["features.batch_size", "not of type integer"]),
+        ({"features": {"shards": "3.5"}}, ["features.shards", "3.5 is not of type integer"]),
         ({"features": {"batch_size": 0}}, ["features.batch_size", "less than the minimum of 1"]),
         ({"features": {"image_size": -128}}, ["features.image_size", "minimum"]),
         ({"invariance": {"trials_per_jitter": 0}}, ["invariance.trials_per_jitter"]),
@@ -95,3 +101,102 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "invariance.poolings.1" in result.stderr and "max, avg, blur" in result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+# --------------------------------------------------------------------------- defaults and overrides
+def effective_config_md5(output: str) -> str:
+    """The MD5 Snakemake prints of the config it runs with (after common.smk validated and filled it)."""
+    return re.search(r"Config MD5: ([0-9a-f]{32})", output).group(1)
+
+
+def md5_of(config: dict) -> str:
+    return hashlib.md5(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+    return out
+
+
+def test_the_schema_defaults_are_the_real_experiment():
+    """config/config.yaml, the schema's defaults (and so config/README.md) agree on every key."""
+    real, defaults = flat(validate_config(load("config/config.yaml"), SCHEMA)), flat(validate_config({}, SCHEMA))
+    assert {key: (defaults[key], value) for key, value in real.items() if defaults[key] != value} == {}
+
+
+@pytest.mark.parametrize("name", ["config/demo.yaml", "tests/config/tiny.yaml"])
+def test_the_demo_and_test_configs_do_not_depend_on_config_yaml(name):
+    """Merged over config/config.yaml (a run from the repository) or alone (another folder, a module):
+    the same effective config."""
+    from snakemake.utils import update_config
+
+    merged = load("config/config.yaml")
+    update_config(merged, load(name))
+    assert validate_config(merged, SCHEMA) == validate_config(load(name), SCHEMA)
+
+
+@pytest.mark.parametrize("beside_config_yaml", [False, True], ids=["elsewhere", "in-a-checkout"])
+def test_a_partial_user_config_changes_only_what_it_names(tmp_path, beside_config_yaml):
+    """A user file holding only head.cv_folds: the workflow runs config/config.yaml's values for every
+    other key, whether the run folder holds config/config.yaml (which the Snakefile loads first) or not."""
+    if beside_config_yaml:
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config/config.yaml").write_text((ROOT / "config/config.yaml").read_text())
+    result = run_workflow(tmp_path, {"head": {"cv_folds": 3}}, "-n")
+    expected = validate_config(load("config/config.yaml"), SCHEMA)
+    expected["head"]["cv_folds"] = 3
+    assert effective_config_md5(result.stdout + result.stderr) == md5_of(expected)
+    jobs = planned_jobs(result.stdout)
+    assert jobs["get_dataset"] == 1 and jobs["download_weights"] == 1 and jobs["extract_features"] == 4
+
+
+def test_text_values_are_read_as_the_schema_type():
+    """What Snakemake's --config hands over (nested values as text) becomes numbers and lists."""
+    config = validate_config(
+        {"features": {"shards": "3"}, "invariance": {"jitters": ["1", "2"], "seeds": "[5, 6]"},
+         "head": {"c_grid": ["0.5", "2"]}, "report": {"title": "42"}},
+        SCHEMA,
+    )  # fmt: skip
+    assert config["features"]["shards"] == 3
+    assert config["invariance"]["jitters"] == [1, 2] and config["invariance"]["seeds"] == [5, 6]
+    assert config["head"]["c_grid"] == [0.5, 2]
+    assert config["report"]["title"] == "42"  # a string key keeps its text
+
+
+def test_the_documented_command_line_override_works(tmp_path):
+    """The --config example of config/README.md, run as written (as a dry run in a scratch folder)."""
+    readme = (ROOT / "config/README.md").read_text()
+    [line] = [line for line in readme.splitlines() if line.startswith("snakemake ") and "--config " in line]
+    command = [sys.executable, "-m", *shlex.split(line)]
+    command += ["-n", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = validate_config(load("config/demo.yaml"), SCHEMA)
+    expected["features"]["shards"] = 3
+    expected["invariance"]["jitters"] = [1, 2]
+    assert effective_config_md5(result.stdout + result.stderr) == md5_of(expected)
+    assert planned_jobs(result.stdout)["extract_features"] == 3
+
+
+def test_every_schema_key_is_a_plain_identifier_or_a_json_schema_keyword():
+    """Config keys are identifiers (what --config and the docs can name); nothing else sits in an entry."""
+    import jsonschema
+
+    keywords = set(jsonschema.Draft202012Validator.VALIDATORS) | {
+        "$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
+    }  # fmt: skip
+    problems = []
+
+    def walk(node: dict, path: str) -> None:
+        problems.extend(f"{path}: {key!r}" for key in node if key not in keywords)
+        for key, sub in node.get("properties", {}).items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+                problems.append(f"{path}.{key}: not a plain identifier")
+            walk(sub, f"{path}.{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+
+    walk(yaml.safe_load(SCHEMA.read_text()), "(schema)")
+    assert problems == []

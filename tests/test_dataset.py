@@ -67,7 +67,8 @@ def test_build_manifest_script_fails_with_one_clear_line(tmp_path):
     (tmp_path / "img/valid/Truck/zero.jpeg").write_bytes(b"")
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts/build_manifest.py"), "--images", str(tmp_path / "img"),
-         "--manifest", str(tmp_path / "m.parquet"), "--skipped", str(tmp_path / "s.tsv"), "--counts", str(tmp_path / "c.json")],
+         "--manifest", str(tmp_path / "m.parquet"), "--skipped", str(tmp_path / "s.tsv"), "--counts", str(tmp_path / "c.json"),
+         "--bad-images", "fail"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1

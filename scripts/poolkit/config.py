@@ -23,6 +23,36 @@ def fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> dict[str
     return config
 
 
+def _parse_text(text: str, node: Mapping[str, Any]) -> Any:
+    """``text`` read as YAML when the schema wants something other than a string, else ``text``."""
+    if node.get("type") in (None, "string"):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # left as it is: validation then names the key and the type it wants
+
+
+def coerce_text(schema: Mapping[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Read text values as the type their schema entry wants (recursively, list items too).
+
+    Snakemake's ``--config 'features={shards: 3}'`` hands every nested value over as text
+    (``'3'``, ``['1', '2']``); here ``'3'`` becomes 3 and ``'[1, 2]'`` a list, while keys whose
+    schema type is string keep their text.
+    """
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config:
+            continue
+        if isinstance(config[key], str):
+            config[key] = _parse_text(config[key], sub)
+        value = config[key]
+        if isinstance(value, dict) and sub.get("type") == "object":
+            coerce_text(sub, value)
+        elif isinstance(value, list) and "items" in sub:
+            config[key] = [_parse_text(v, sub["items"]) if isinstance(v, str) else v for v in value]
+    return config
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -75,7 +105,7 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
 def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Return ``config`` with defaults filled in, or raise listing every problem found."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    filled = fill_defaults(schema, copy.deepcopy(dict(config)))
+    filled = fill_defaults(schema, coerce_text(schema, copy.deepcopy(dict(config))))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_describe(e) for e in errors]
