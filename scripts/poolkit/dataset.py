@@ -123,23 +123,38 @@ def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]
 
 
 # --------------------------------------------------------------------------- sources
+def local_files(source: str | os.PathLike[str]) -> list[Path]:
+    """The files :func:`materialise_local` takes from a Kaggle-layout folder, in order (split, class, name).
+
+    The workflow makes them inputs of the dataset stage, so that an added, removed or
+    changed image reruns it; class folders that are missing are left to :func:`check_layout`.
+    """
+    root = find_dataset_root(source)
+    return [
+        item
+        for split in SPLITS
+        for label in CLASSES
+        if (root / split / label).is_dir()
+        for item in sorted((root / split / label).iterdir())
+        if item.is_file()
+    ]
+
+
 def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> None:
     """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder."""
+    if mode not in ("copy", "link"):
+        raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
     root = find_dataset_root(source)
     check_layout(root)
     for split in SPLITS:
         for label in CLASSES:
-            out = dest / split / label
-            out.mkdir(parents=True, exist_ok=True)
-            for item in sorted((root / split / label).iterdir()):
-                if not item.is_file():
-                    continue
-                if mode == "copy":
-                    shutil.copy2(item, out / item.name)
-                elif mode == "link":
-                    os.symlink(item.resolve(), out / item.name)
-                else:
-                    raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
+            (dest / split / label).mkdir(parents=True, exist_ok=True)
+    for item in local_files(root):
+        out = dest / item.relative_to(root)
+        if mode == "copy":
+            shutil.copy2(item, out)
+        else:
+            os.symlink(item.resolve(), out)
 
 
 def kaggle_download(handle: str = KAGGLE_HANDLE) -> Path:

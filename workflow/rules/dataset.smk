@@ -16,6 +16,8 @@ if DATASET["source"] == "kaggle" and "KAGGLE_USERNAME" in os.environ:
 
 rule get_dataset:
     """Put the images in place: synthetic, local folder, URL archive or Kaggle."""
+    input:
+        local_files=local_dataset_files,
     output:
         out=directory("resources/dataset/images"),
     log:
