@@ -41,6 +41,13 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(SNAKEMAKE) --configfile config/config.yaml
 
+# Offline compute nodes: on a node with internet, run only the downloads the config needs
+# (rule fetch_inputs: get_dataset, and download_weights for ImageNet weights); the rest then runs offline.
+CONFIG ?= config/config.yaml
+.PHONY: fetch
+fetch: $(STAMP)
+	$(SNAKEMAKE) fetch_inputs --configfile $(CONFIG)
+
 report: $(STAMP)
 	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip
 
