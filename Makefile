@@ -30,6 +30,7 @@ endif
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
 	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
+	@echo "make fetch  - only the downloads of CONFIG (default config/config.yaml), on a node with internet"
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
 	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
@@ -62,6 +63,11 @@ demo: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile $(CONFIG)
+
+# Offline compute nodes: on a node with internet, run only the downloads the config needs
+# (rule fetch_inputs: get_dataset, and download_weights for ImageNet weights); the rest then runs offline.
+fetch: $(VENV)/.installed
+	$(SNAKEMAKE) fetch_inputs --configfile $(CONFIG)
 
 report: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip

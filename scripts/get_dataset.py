@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli.config_option(p, "dataset.synthetic.jpeg_quality")
     cli.config_option(p, "dataset.local.path", "--local-path")
     cli.config_option(p, "dataset.local.mode", "--local-mode")
+    p.add_argument(
+        "--local-files", nargs="*", default=[],
+        help="the local folder's image files: inputs of the workflow's rule, so that a change reruns it (not read)",
+    )  # fmt: skip
     cli.config_option(p, "dataset.url.url")
     cli.config_option(p, "dataset.url.sha256")
     cli.config_option(p, "dataset.url.size")

@@ -93,9 +93,7 @@ def load(args: argparse.Namespace) -> PageData:
 
 def figure_jitter(d: PageData) -> int:
     """The jitter the invariance tables show: the exercise's, if it was run."""
-    jitters = set(d.summary_by_jitter.loc[d.summary_by_jitter["mode"] == "random", "jitter"])
-    wanted = d.exercise_info["ring"]["jitter"]
-    return wanted if wanted in jitters else int(min(jitters))
+    return findings.shown_jitter(d.summary_by_jitter, d.exercise_info["ring"]["jitter"])
 
 
 def findings_section(d: PageData) -> Section:

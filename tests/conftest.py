@@ -9,9 +9,10 @@ from tests.workflow_runs import run_workflow, tiny_config
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (2 feature shards)."""
+    """One complete run of the tiny config (2 feature shards); its terminal output in run-output.txt."""
     workdir = tmp_path_factory.mktemp("tiny")
-    run_workflow(workdir, tiny_config())
+    result = run_workflow(workdir, tiny_config())
+    (workdir / "run-output.txt").write_text(result.stdout + result.stderr)
     return workdir
 
 

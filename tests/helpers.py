@@ -62,6 +62,42 @@ def serve(routes: dict[str, Route]) -> Iterator[str]:
         server.server_close()
 
 
+@contextmanager
+def serve_status(status: int) -> Iterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 that answers every GET and POST with ``status``; yield its URL and
+    the list of requested paths (for an HTTP proxy, the full URLs the client asked for)."""
+    requested: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            requested.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = f"status {status}".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self.answer()
+
+        def do_POST(self) -> None:
+            self.answer()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def jpeg_bytes(seed: int, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:
     """A small random image encoded as JPEG."""
     rng = np.random.default_rng(seed)

@@ -1,6 +1,7 @@
 """Image validation, layout checks, local and Kaggle sources, and the synthetic generator."""
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from poolkit import dataset
 from poolkit.dataset import build_manifest, check_layout, kaggle_download, load_rgb, materialise_local
 from poolkit.io import WorkflowError
 from poolkit.synthetic import generate_dataset
-from tests.helpers import jpeg_bytes, make_layout
+from tests.helpers import jpeg_bytes, make_layout, serve_status
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,6 +125,44 @@ def test_kaggle_without_internet_maps_to_the_clear_error(tmp_path, monkeypatch):
         kaggle_download("ryanholbrook/car-or-truck")
     text = str(info.value)
     assert "ryanholbrook/car-or-truck" in text and "source to 'local'" in text and "synthetic" in text
+    assert "no connection to Kaggle" in text and "make fetch" in text
+    assert "HTTP" not in text and "token" not in text
+
+
+def kaggle_stage(tmp_path: Path, proxy: str, handle: str, **env: str) -> subprocess.CompletedProcess:
+    """The dataset stage with source kaggle, the real kagglehub client in its TEST environment
+    (endpoint http://localhost:7777), every request sent through ``proxy`` on 127.0.0.1."""
+    base = {k: v for k, v in os.environ.items() if not k.upper().startswith(("KAGGLE", "NO_PROXY", "HTTP"))}
+    base.update(KAGGLE_API_ENVIRONMENT="TEST", HTTP_PROXY=proxy, NO_PROXY="", HOME=str(tmp_path),
+                KAGGLEHUB_CACHE=str(tmp_path / "cache"), KAGGLE_CONFIG_DIR=str(tmp_path / "kaggle"), **env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts/get_dataset.py"), "--source", "kaggle", "--kaggle-handle", handle,
+         "--out", str(tmp_path / "images")],
+        capture_output=True, text=True, env=base, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "credentials", "expected", "not_expected"),
+    [
+        (401, {}, ["HTTP 401", "KAGGLE_API_TOKEN", "~/.kaggle/access_token", "KAGGLE_USERNAME", "Settings"], ["404"]),
+        (403, {"KAGGLE_API_TOKEN": "a-rejected-token"}, ["HTTP 403", "credentials", "create a new token"], ["404"]),
+        (404, {}, ["HTTP 404", "has no dataset", "dataset.kaggle.handle"], ["token", "no internet"]),
+        (500, {}, ["HTTP 500", "Rerun later"], ["token", "no internet", "has no dataset"]),
+    ],
+)
+def test_kaggle_errors_say_which_and_the_remedy(tmp_path, status, credentials, expected, not_expected):
+    with serve_status(status) as (proxy, requested):
+        result = kaggle_stage(tmp_path, proxy, "someone/some-data", **credentials)
+    assert requested and all(path.startswith("http://localhost:7777/") for path in requested)  # kagglehub's own call
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "'someone/some-data'" in errors[0], result.stderr
+    for text in expected:
+        assert text in errors[0]
+    for text in not_expected:
+        assert text not in errors[0]
+    assert "Traceback" not in result.stderr and not (tmp_path / "images").exists()
 
 
 def test_synthetic_same_seed_gives_byte_identical_files(tmp_path):

@@ -164,6 +164,36 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
     assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 
 
+def test_a_finished_run_prints_what_it_found(tiny_run):
+    output = (tiny_run / "run-output.txt").read_text()
+    assert "What this run found (95% intervals):" in output
+    accuracy = json.loads((tiny_run / "results/head/metrics.json").read_text())["accuracy"]
+    expected = f"{accuracy['value']:.3f} [{accuracy['ci_low']:.3f}, {accuracy['ci_high']:.3f}]"
+    assert f"GAP head accuracy {expected} on 16 validation images (results/head/metrics.json)" in output
+    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    ring = summary.query("input == 'ring' and mode == 'random' and jitter == 3 and depth == 4 "
+                         "and pooling == 'max' and fill == 'replicate'").iloc[0]  # fmt: skip
+    value, low, high = (
+        100 * ring[column] for column in ("identical_share", "identical_share_lo", "identical_share_hi")
+    )
+    assert f"after 4 max pools: output identical in {value:.1f} % [{low:.1f}, {high:.1f}]" in output
+    consistency = pd.read_csv(tiny_run / "results/head/shift_consistency.tsv", sep="\t").set_index("max_shift")
+    for shift in (2, 8):
+        assert f"{100 * consistency.loc[shift, 'consistency']:.1f} % [" in output
+    assert "Report: results/report.html" in output
+
+
+def test_a_partial_or_dry_run_prints_only_what_exists(tiny_run, tmp_path):
+    (tmp_path / "results/head").mkdir(parents=True)
+    shutil.copy(tiny_run / "results/head/metrics.json", tmp_path / "results/head/metrics.json")
+    result = run_workflow(tmp_path, tiny_config(), "--until", "build_manifest")
+    output = result.stdout + result.stderr
+    assert "GAP head accuracy" in output and "(results/head/metrics.json)" in output
+    assert "Exercise ring" not in output and "Report:" not in output and "Traceback" not in output
+    dry = run_workflow(tiny_run, tiny_config(), "-n", "--forcerun", "render_report")
+    assert "What this run found" not in dry.stdout + dry.stderr
+
+
 def test_second_run_does_nothing(tiny_run):
     result = run_workflow(tiny_run, tiny_config(), "-n")
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -116,6 +116,39 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     return filled
 
 
+def local_input_problems(config: Mapping[str, Any]) -> list[str]:
+    """``ERROR:`` lines for local inputs the config names but that are not there (a dataset
+    folder, a weights file), checked when the workflow is read: a dry run shows them.
+    Relative paths are taken from the working directory."""
+    problems = []
+    dataset, weights = config["dataset"], config["weights"]
+    if dataset["source"] == "local":
+        folder = dataset["local"]["path"]
+        if not folder:
+            problems.append(
+                "ERROR: config key 'dataset.local.path' is empty but dataset.source is 'local'; "
+                "set it to a folder in the Kaggle layout ({train,valid}/{Car,Truck}/*)"
+            )
+        elif not Path(folder).is_dir():
+            problems.append(
+                f"ERROR: config key 'dataset.local.path': folder {folder} does not exist or is not a folder "
+                f"(dataset.source is 'local'); point it at a folder in the Kaggle layout, or change dataset.source"
+            )
+    if weights["source"] == "path":
+        file = weights["path"]
+        if not file:
+            problems.append(
+                "ERROR: config key 'weights.path' is empty but weights.source is 'path'; "
+                "set it to a VGG16 notop weights file (.h5 or .weights.h5)"
+            )
+        elif not Path(file).is_file():
+            problems.append(
+                f"ERROR: config key 'weights.path': file {file} does not exist or is not a file "
+                f"(weights.source is 'path'); point it at a VGG16 notop weights file, or change weights.source"
+            )
+    return problems
+
+
 # --------------------------------------------------------------------------- documentation
 KEYS_BEGIN = "<!-- keys: generated from workflow/schemas/config.schema.yaml by `make config-docs`; do not edit -->"
 KEYS_END = "<!-- keys: end -->"

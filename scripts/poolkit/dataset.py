@@ -123,39 +123,91 @@ def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]
 
 
 # --------------------------------------------------------------------------- sources
+def local_files(source: str | os.PathLike[str]) -> list[Path]:
+    """The files :func:`materialise_local` takes from a Kaggle-layout folder, in order (split, class, name).
+
+    The workflow makes them inputs of the dataset stage, so that an added, removed or
+    changed image reruns it; class folders that are missing are left to :func:`check_layout`.
+    """
+    root = find_dataset_root(source)
+    return [
+        item
+        for split in SPLITS
+        for label in CLASSES
+        if (root / split / label).is_dir()
+        for item in sorted((root / split / label).iterdir())
+        if item.is_file()
+    ]
+
+
 def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> None:
     """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder."""
+    if mode not in ("copy", "link"):
+        raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
     root = find_dataset_root(source)
     check_layout(root)
     for split in SPLITS:
         for label in CLASSES:
-            out = dest / split / label
-            out.mkdir(parents=True, exist_ok=True)
-            for item in sorted((root / split / label).iterdir()):
-                if not item.is_file():
-                    continue
-                if mode == "copy":
-                    shutil.copy2(item, out / item.name)
-                elif mode == "link":
-                    os.symlink(item.resolve(), out / item.name)
-                else:
-                    raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
+            (dest / split / label).mkdir(parents=True, exist_ok=True)
+    for item in local_files(root):
+        out = dest / item.relative_to(root)
+        if mode == "copy":
+            shutil.copy2(item, out)
+        else:
+            os.symlink(item.resolve(), out)
+
+
+#: Where Kaggle credentials come from (kagglehub 1.0.3 reads them in this order), for error messages.
+KAGGLE_CREDENTIALS_HELP = (
+    "create an API token on your Kaggle account's settings page (kaggle.com > Settings, section API: "
+    "create a new token) and set KAGGLE_API_TOKEN to it or save it as ~/.kaggle/access_token; "
+    "the legacy forms KAGGLE_USERNAME + KAGGLE_KEY or ~/.kaggle/kaggle.json work too"
+)
+
+
+def kaggle_error(handle: str, error: OSError) -> WorkflowError:
+    """One clear message for a failed Kaggle download: no network, rejected credentials
+    (HTTP 401/403), unknown dataset (404), or another failure, each with its remedy."""
+    import requests
+
+    response = getattr(error, "response", None)
+    status = response.status_code if response is not None else None
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return WorkflowError(
+            f"cannot download Kaggle dataset {handle!r}: no connection to Kaggle ({type(error).__name__}; "
+            f"no internet?). {OFFLINE_REMEDIES}"
+        )
+    if status in (401, 403):
+        return WorkflowError(
+            f"Kaggle refused the download of {handle!r} (HTTP {status}): credentials missing, rejected or "
+            f"expired, or the dataset needs its terms accepted on kaggle.com. Remedy: {KAGGLE_CREDENTIALS_HELP}"
+        )
+    if status == 404:
+        return WorkflowError(
+            f"Kaggle has no dataset {handle!r} (HTTP 404). Remedy: set dataset.kaggle.handle to "
+            f"'owner/dataset' as in the dataset's address (this workflow's data: {KAGGLE_HANDLE!r})"
+        )
+    first_line = next(iter(str(error).splitlines()), "")
+    what = f"HTTP {status}" if status is not None else type(error).__name__
+    return WorkflowError(
+        f"cannot download Kaggle dataset {handle!r}: {what} ({first_line}). Rerun later; if it persists, "
+        "download the dataset elsewhere and set dataset.source: local"
+    )
 
 
 def kaggle_download(handle: str = KAGGLE_HANDLE) -> Path:
     """Download a Kaggle dataset with ``kagglehub`` and return its local folder.
 
-    Credentials, when needed, come from ``KAGGLE_USERNAME``/``KAGGLE_KEY`` or
+    Credentials, when needed, come from ``KAGGLE_API_TOKEN`` or ``~/.kaggle/access_token``
+    (kagglehub reads these first), else ``KAGGLE_USERNAME``/``KAGGLE_KEY`` or
     ``~/.kaggle/kaggle.json``; the cache folder from ``KAGGLEHUB_CACHE``.
     """
     import kagglehub
 
     try:
         return Path(kagglehub.dataset_download(handle))
-    except OSError as error:  # requests' ConnectionError is an OSError
-        raise WorkflowError(
-            f"cannot download Kaggle dataset {handle!r}: {type(error).__name__} (no internet?). {OFFLINE_REMEDIES}"
-        ) from error
+    except OSError as error:  # requests' exceptions, kagglehub's HTTP errors included, are OSErrors
+        raise kaggle_error(handle, error) from error
 
 
 # --------------------------------------------------------------------------- manifest

@@ -15,8 +15,8 @@ from .io import WorkflowError, atomic_path
 OFFLINE_REMEDIES = (
     "Remedies: set dataset.source to 'local' (with dataset.local.path) or 'synthetic'; "
     "for weights set weights.source to 'path' (with weights.path) or 'random'; "
-    "or run the download rule on a machine with internet "
-    "(e.g. `snakemake --until get_dataset get_weights` on a login node), then rerun here."
+    "or fetch the inputs on a machine with internet in the same folder "
+    "(`make fetch CONFIG=<your config>`, i.e. `snakemake fetch_inputs --configfile <your config>`), then rerun here."
 )
 
 

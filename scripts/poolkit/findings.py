@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,6 +53,12 @@ def deepest_rows(summary: pd.DataFrame, input_name: str, jitter: int) -> pd.Data
     """Random-shift summary rows of one input at one jitter and the deepest depth, indexed by (fill, pooling)."""
     rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
     return rows[rows["depth"] == rows["depth"].max()].set_index(["fill", "pooling"])
+
+
+def shown_jitter(summary: pd.DataFrame, wanted: int) -> int:
+    """The jitter the findings show: ``wanted`` (the exercise's) if it was run, else the smallest random one."""
+    jitters = set(summary.loc[summary["mode"] == "random", "jitter"])
+    return wanted if wanted in jitters else int(min(jitters))
 
 
 def caveat(weights_source: str, dataset_source: str) -> Finding | None:
@@ -168,3 +177,47 @@ def head_findings(heads: pd.DataFrame, differences: pd.DataFrame) -> list[Findin
     baselines = Finding(["Baselines on the same split: raw pixels ", _head(heads, "pixels"), ", the majority class ",
                          _head(heads, "majority"), "."])  # fmt: skip
     return [compare, baselines]
+
+
+def run_summary(
+    *,
+    metrics: str | os.PathLike[str],
+    summary_by_jitter: str | os.PathLike[str],
+    shift_consistency: str | os.PathLike[str],
+    report: str | os.PathLike[str],
+    jitter: int,
+) -> list[str]:
+    """What a finished run prints: the headline numbers of the results files that exist (each
+    naming its file) and the report's path; files a partial run did not make are left out."""
+    lines = []
+    if Path(metrics).is_file():
+        m = json.loads(Path(metrics).read_text())
+        accuracy = m["accuracy"]
+        lines.append(
+            f"GAP head accuracy {interval(accuracy['value'], accuracy['ci_low'], accuracy['ci_high'])} "
+            f"on {m['n_valid']:,} validation images ({metrics})"
+        )
+    if Path(summary_by_jitter).is_file():
+        summary = pd.read_csv(summary_by_jitter, sep="\t")
+        random = summary[summary["mode"] == "random"]
+        shown = shown_jitter(summary, jitter) if not random.empty else jitter
+        rows = deepest_rows(summary, "ring", shown)
+        fill = "replicate" if "replicate" in rows.index.get_level_values(0) else None
+        if fill and (fill, "max") in rows.index:
+            lines.append(
+                f"Exercise ring shifted by up to ±{shown} px, after {int(summary['depth'].max())} max pools: "
+                f"output identical in {percent(rows.loc[(fill, 'max')], 'identical_share')} of trials "
+                f"({summary_by_jitter})"
+            )
+    if Path(shift_consistency).is_file():
+        consistency = pd.read_csv(shift_consistency, sep="\t")
+        if not consistency.empty:
+            small, large = consistency.iloc[0], consistency.iloc[-1]
+            lines.append(
+                "Whole pipeline, same class for two shifted copies (Zhang's consistency): "
+                f"{percent(small, 'consistency')} up to {int(small['max_shift'])} px, "
+                f"{percent(large, 'consistency')} up to {int(large['max_shift'])} px ({shift_consistency})"
+            )
+    if Path(report).is_file():
+        lines.append(f"Report: {report}")
+    return lines

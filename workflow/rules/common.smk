@@ -30,6 +30,13 @@ try:
 except poolkit.io.WorkflowError as error:
     raise WorkflowError(f"{error}\nSee config/README.md for every key.") from None
 
+# Local inputs are checked when the workflow is read, so a dry run already names a missing one
+# (not again inside cluster jobs, whose nodes may not see a folder that only get_dataset reads).
+if not workflow.remote_exec and (
+    problems := poolkit.config.local_input_problems(config)
+):
+    raise WorkflowError("\n".join(problems))
+
 # One software environment for all jobs; conda users run with --use-conda.
 ENV = "../../environment.yml"
 
@@ -66,6 +73,16 @@ def gpu_requested(wildcards, resources):
 def csv(values):
     """A list as the comma-separated text the scripts accept."""
     return ",".join(str(v) for v in values)
+
+
+def local_dataset_files(wildcards):
+    """The files get_dataset takes from a local folder: as inputs, an added, removed or changed
+    image reruns it and what depends on it."""
+    if DATASET["source"] != "local" or not Path(DATASET["local"]["path"]).is_dir():
+        return []  # nothing to track (a missing folder stops the main process first)
+    from poolkit.dataset import local_files
+
+    return [str(path) for path in local_files(DATASET["local"]["path"])]
 
 
 def weights_source_file(wildcards):

@@ -5,8 +5,15 @@ localrules:
     get_dataset,
 
 
-# Kaggle credentials are optional (kagglehub also reads ~/.kaggle/kaggle.json): they are
-# declared, and so checked and passed on to jobs, only when the environment sets them.
+# Kaggle credentials are optional (kagglehub also reads ~/.kaggle/access_token and
+# ~/.kaggle/kaggle.json): they are declared, and so checked and passed on to jobs, only when the
+# environment sets them: the API token, or the legacy username and key.
+if DATASET["source"] == "kaggle" and "KAGGLE_API_TOKEN" in os.environ:
+
+    envvars:
+        "KAGGLE_API_TOKEN",
+
+
 if DATASET["source"] == "kaggle" and "KAGGLE_USERNAME" in os.environ:
 
     envvars:
@@ -16,6 +23,8 @@ if DATASET["source"] == "kaggle" and "KAGGLE_USERNAME" in os.environ:
 
 rule get_dataset:
     """Put the images in place: synthetic, local folder, URL archive or Kaggle."""
+    input:
+        local_files=local_dataset_files,
     output:
         out=directory("resources/dataset/images"),
     log:

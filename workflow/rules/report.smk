@@ -1,5 +1,7 @@
 import json
 
+import poolkit.findings
+
 
 localrules:
     record_provenance,
@@ -80,3 +82,18 @@ rule render_report:
         code_digest=code_digest("render_report.py"),
     script:
         "../../scripts/render_report.py"
+
+
+onsuccess:
+    # What the run found: headline numbers and the report's path (those that exist after a
+    # partial run); printed once, by the main process, not by cluster jobs.
+    if workflow.is_main_process:
+        found = poolkit.findings.run_summary(
+            metrics=rules.fit_head.output.metrics,
+            summary_by_jitter=rules.aggregate_trials.output.by_jitter,
+            shift_consistency=rules.shift_consistency.output.out,
+            report=rules.render_report.output.out,
+            jitter=EXERCISE["jitter"],
+        )
+        if found:
+            print("\nWhat this run found (95% intervals):\n  " + "\n  ".join(found))

@@ -1,0 +1,147 @@
+"""Local inputs checked when the workflow is read and tracked for reruns; the offline-node recipe
+(`make fetch`, then everything else without network), on the real Snakefile."""
+
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import Route, jpeg_bytes, make_layout, serve, zip_of
+from tests.workflow_runs import ROOT, planned_jobs, run_workflow, tiny_config
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
+
+
+@pytest.mark.parametrize("empty", [False, True])
+@pytest.mark.parametrize("key", ["dataset.local.path", "weights.path"])
+def test_a_missing_local_input_stops_the_dry_run_naming_key_and_path(tmp_path, key, empty):
+    path = "" if empty else str(tmp_path / "not-there")
+    if key == "weights.path":
+        config = tiny_config(weights={"source": "path", "path": path})
+    else:
+        config = tiny_config(dataset={"source": "local", "local": {"path": path}})
+    result = run_workflow(tmp_path / "work", config, "-n", check=False)
+    assert result.returncode != 0
+    errors = error_lines(result)
+    assert len(errors) == 1 and f"'{key}'" in errors[0] and path in errors[0], result.stdout + result.stderr
+    assert "MissingInputException" not in result.stdout + result.stderr
+    assert not (tmp_path / "work/results").exists() and not (tmp_path / "work/resources").exists()
+
+
+def test_existing_local_inputs_pass_the_check(tmp_path):
+    make_layout(tmp_path / "src", per_class=1)
+    (tmp_path / "w.h5").write_bytes(b"checked when get_weights runs, not here")
+    config = tiny_config(
+        dataset={"source": "local", "local": {"path": str(tmp_path / "src")}},
+        weights={"source": "path", "path": str(tmp_path / "w.h5")},
+    )
+    jobs = planned_jobs(run_workflow(tmp_path / "work", config, "-n").stdout)
+    assert {"get_dataset", "get_weights", "render_report"} <= set(jobs)
+
+
+def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_path):
+    src, work = tmp_path / "src", tmp_path / "work"
+    make_layout(src, per_class=3)
+    config = tiny_config(dataset={"source": "local", "local": {"path": str(src), "mode": "copy"}})
+
+    def plan() -> dict[str, int]:
+        return planned_jobs(run_workflow(work, config, "-n", "--until", "build_manifest").stdout)
+
+    def manifest_ids() -> list[str]:
+        run_workflow(work, config, "--until", "build_manifest")
+        return sorted(pd.read_parquet(work / "results/dataset/manifest.parquet")["image_id"])
+
+    first = manifest_ids()
+    assert len(first) == 12 and plan() == {}  # unchanged: nothing to do
+
+    added = src / "train/Car/added.jpeg"
+    added.write_bytes(jpeg_bytes(101))
+    assert plan() == {"get_dataset": 1, "build_manifest": 1}
+    assert manifest_ids() == sorted([*first, "train/Car/added.jpeg"]) and plan() == {}
+
+    added.unlink()
+    assert plan() == {"get_dataset": 1, "build_manifest": 1}
+    assert manifest_ids() == first and plan() == {}
+
+    changed = src / "valid/Truck/truck0.jpeg"
+    changed.write_bytes(jpeg_bytes(202))
+    assert plan() == {"get_dataset": 1, "build_manifest": 1}
+    manifest_ids()
+    manifest = pd.read_parquet(work / "results/dataset/manifest.parquet").set_index("image_id")
+    assert manifest.loc["valid/Truck/truck0.jpeg", "sha256"] == hashlib.sha256(jpeg_bytes(202)).hexdigest()
+    assert plan() == {}
+
+    # Downstream of the dataset, the whole DAG would rerun after a change (not only the manifest).
+    (src / "train/Truck/truck1.jpeg").unlink()
+    jobs = planned_jobs(run_workflow(work, config, "-n").stdout)
+    assert {"get_dataset", "build_manifest", "extract_features", "fit_head", "render_report"} <= set(jobs)
+
+
+# --------------------------------------------------------------------------- offline compute nodes
+def legacy_notop_h5(path: Path) -> bytes:
+    """A seeded random VGG16 notop in the legacy .h5 layout of Keras' ImageNet file."""
+    code = (
+        "import sys, h5py; from poolkit import tfsetup; tfsetup.configure(2)\n"
+        "from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group\n"
+        "from poolkit.weights import random_model\n"
+        "with h5py.File(sys.argv[1], 'w') as f: save_weights_to_hdf5_group(f, random_model(7))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env, capture_output=True)
+    return path.read_bytes()
+
+
+def fetch_command(config_file: Path) -> list[str]:
+    """The snakemake arguments of `make fetch CONFIG=...`, read from the Makefile itself."""
+    result = subprocess.run(
+        ["make", "-s", "-n", "fetch", f"CONFIG={config_file}", "SNAKEMAKE=snakemake"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    commands = [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("snakemake ")]
+    assert len(commands) == 1, result.stdout
+    return commands[0][1:]
+
+
+@pytest.mark.slow
+def test_fetch_then_everything_else_runs_without_network(tmp_path):
+    files = make_layout(tmp_path / "src", per_class=10)  # 40 images
+    archive = zip_of(files)
+    weights = legacy_notop_h5(tmp_path / "notop.h5")
+    md5 = hashlib.md5(weights).hexdigest()
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}  # no cached copy stands in for the download
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"),
+            "--directory", str(work), "--cores", "2"]  # fmt: skip
+    with serve({"/data.zip": Route(archive), "/notop.h5": Route(weights)}) as url:
+        config = tiny_config(
+            dataset={"source": "url", "url": {"url": f"{url}/data.zip", "sha256": hashlib.sha256(archive).hexdigest()}},
+            weights={"source": "imagenet", "imagenet": {"url": f"{url}/notop.h5", "md5": md5}},
+        )
+        config_file = work / "test-config.yaml"
+        config_file.write_text(yaml.safe_dump(config))
+        fetched = subprocess.run([*base, *fetch_command(config_file)], env=env, capture_output=True, text=True)
+        assert fetched.returncode == 0, fetched.stderr[-3000:]
+    # The server is gone, and any HTTP(S) request would go to a closed port.
+    offline = {**env, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    for name in ("http_proxy", "https_proxy", "no_proxy"):
+        offline.pop(name, None)
+    assert (work / "resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").read_bytes() == weights
+    assert not (work / "results/features").exists()  # the fetch ran the downloads only
+    plan = subprocess.run([*base, "--configfile", str(config_file), "-n"], env=offline, capture_output=True, text=True)
+    jobs = planned_jobs(plan.stdout)
+    assert "render_report" in jobs and not {"get_dataset", "download_weights"} & set(jobs)
+    rest = subprocess.run([*base, "--configfile", str(config_file)], env=offline, capture_output=True, text=True)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert (work / "results/report.html").is_file()
+    info = yaml.safe_load((work / "results/weights/weights.json").read_text())
+    assert info["source"] == "imagenet" and info["source_md5"] == md5
+    assert len(pd.read_parquet(work / "results/dataset/manifest.parquet")) == 40
