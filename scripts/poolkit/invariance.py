@@ -257,6 +257,69 @@ def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+# --------------------------------------------------------------------------- exact shares
+def course_shift_probabilities(jitter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer shifts ``-jitter..jitter`` and their probabilities, per axis, under the course's
+    ``random_transform(image, jitter)``.
+
+    Derivation: the helper draws ``t`` uniformly from ``[-j, j]`` (continuous) and samples the
+    source pixel ``index ± t`` rounded to the nearest integer (``tf.round``). The output index is
+    an integer, so the pixel moves by ``k = round(t)``; half-integers have probability zero, so
+    the rounding of ties does not matter. Hence ``P(k) = |[k - 1/2, k + 1/2] ∩ [-j, j]| / (2j)``:
+    ``1/(2j)`` for ``|k| < j`` and ``1/(4j)`` for ``|k| = j`` (j = 3: 1/6 and 1/12); ``P(0) = 1``
+    for ``j = 0``. The distribution is symmetric, so the helper's sign convention does not matter.
+    """
+    if jitter < 0 or int(jitter) != jitter:
+        raise ValueError(f"jitter must be a non-negative integer, got {jitter}")
+    shifts = np.arange(-jitter, jitter + 1)
+    if jitter == 0:
+        return shifts, np.ones(1)
+    overlap = np.minimum(shifts + 0.5, jitter) - np.maximum(shifts - 0.5, -jitter)
+    return shifts, overlap / (2 * jitter)
+
+
+def grid_outcome(dx: np.ndarray, dy: np.ndarray, outcome: np.ndarray, jitter: int) -> np.ndarray:
+    """Mean outcome per shift as a (2j+1)² array indexed ``[dy + j, dx + j]``; every shift with
+    ``|dx|, |dy| <= jitter`` must occur (several rows per shift, e.g. one per image, are averaged)."""
+    dx, dy = np.asarray(dx, dtype=np.int64), np.asarray(dy, dtype=np.int64)
+    if (np.abs(dx) > jitter).any() or (np.abs(dy) > jitter).any():
+        raise ValueError(f"a shift lies outside the ±{jitter} grid")
+    side = 2 * jitter + 1
+    cell = (dy + jitter) * side + (dx + jitter)
+    counts = np.bincount(cell, minlength=side * side)
+    if (counts == 0).any():
+        raise ValueError(f"the grid lacks {int((counts == 0).sum())} of the {side * side} shifts for jitter {jitter}")
+    sums = np.bincount(cell, weights=np.asarray(outcome, dtype=np.float64), minlength=side * side)
+    return (sums / counts).reshape(side, side)
+
+
+def exact_shares(grid: np.ndarray) -> tuple[float, float]:
+    """``(course, uniform)`` shares of a (2j+1)² outcome grid from :func:`grid_outcome`: weighted by
+    the course's shift probabilities ``p(dy) p(dx)``, and unweighted (every integer shift alike)."""
+    jitter = (len(grid) - 1) // 2
+    _, p = course_shift_probabilities(jitter)
+    return float(p @ grid @ p), float(grid.mean())
+
+
+def exact_grid_shares(trials: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = SHARE_METRICS) -> pd.DataFrame:
+    """Exact shares from exhaustive grid trials, one row per group of ``by`` and metric.
+
+    Groups are taken within each ``jitter`` (added to ``by`` if missing). Columns: ``by``,
+    ``metric``, ``share_course`` (the course's ``random_transform`` distribution),
+    ``share_uniform`` (all (2j+1)² shifts alike), ``n_shifts``, ``n_trials``. No interval:
+    these are the exact values, not estimates.
+    """
+    keys = [*by, *([] if "jitter" in by else ["jitter"])]
+    rows = []
+    for group, part in trials.groupby(keys, sort=True):
+        jitter = int(part["jitter"].iloc[0])
+        for metric in metrics:
+            grid = grid_outcome(part["dx"].to_numpy(), part["dy"].to_numpy(), part[metric].to_numpy(), jitter)
+            course, uniform = exact_shares(grid)
+            rows.append((*group, metric, course, uniform, grid.size, len(part)))
+    return pd.DataFrame(rows, columns=[*keys, "metric", "share_course", "share_uniform", "n_shifts", "n_trials"])
+
+
 # --------------------------------------------------------------------------- VGG16 level
 def vgg_shift_pairs(images: np.ndarray, shifts: Sequence[int], seed: int, fill: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Two independently shifted copies of each RGB image (n, H, W, 3) per maximum shift (Zhang 2019).

@@ -1,0 +1,121 @@
+"""Network-level shift-consistency protocols: pairs of shifted copies of each image (pure NumPy).
+
+- ``crop`` (Zhang, ICML 2019; adobe/antialiased-cnns ``validate_shift``): each image is resized
+  once to ``resize_to`` (a step of the image loader, before these functions), then two ``crop`` px
+  crops are taken at offsets drawn independently per copy and per axis, uniformly in ``0..s``
+  with ``s = min(max_shift, resize_to - crop)`` (Zhang: 256 → 224, offsets 0..31, 5 passes).
+  Every crop lies inside the resized image: no filled pixels.
+- ``circular`` (APS, Chaman & Dokmanić, CVPR 2021): two copies circularly rolled (``np.roll``)
+  by offsets drawn independently per copy and per axis, uniformly in ``-s..s``.
+
+A protocol first draws a pair table (:data:`PAIR_COLUMNS`, one row per image and pass), then
+:func:`pair_copies` materialises the copies of any subset of its rows (chunk large sets).
+Consistency is the share of rows whose two copies get the same predicted class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PROTOCOLS: tuple[str, ...] = ("crop", "circular")
+#: ``image``: row in the images array; ``a_y, a_x, b_y, b_x``: offsets of copies a and b (crop:
+#: top-left corner; circular: roll, positive moves content down/right); ``dy, dx``: b − a;
+#: ``offset_max``: the range actually drawn from (crop: clipped to resize_to − crop);
+#: ``same_offset``: both copies identical by construction.
+PAIR_COLUMNS = [
+    "protocol", "max_shift", "offset_max", "pass", "image", "a_y", "a_x", "b_y", "b_x", "dy", "dx", "same_offset",
+]  # fmt: skip
+
+
+def crop_offset_max(max_shift: int, *, resize_to: int, crop: int) -> int:
+    """The largest crop offset drawn: ``max_shift`` clipped to ``resize_to - crop``."""
+    if not 0 < crop <= resize_to:
+        raise ValueError(f"crop size {crop} must be positive and at most resize_to {resize_to}")
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be non-negative, got {max_shift}")
+    return min(int(max_shift), resize_to - crop)
+
+
+def centre_offset(*, resize_to: int, crop: int) -> int:
+    """Offset of the centre crop on both axes: ``(resize_to - crop) // 2``."""
+    crop_offset_max(0, resize_to=resize_to, crop=crop)
+    return (resize_to - crop) // 2
+
+
+def _pair_table(protocol: str, max_shift: int, offset_max: int, offsets: np.ndarray) -> pd.DataFrame:
+    """The pair table from drawn offsets of shape (passes, n_images, 4): a_y, a_x, b_y, b_x."""
+    passes, n_images, _ = offsets.shape
+    flat = offsets.reshape(-1, 4).astype(np.int64)
+    table = pd.DataFrame(flat, columns=["a_y", "a_x", "b_y", "b_x"])
+    table.insert(0, "image", np.tile(np.arange(n_images), passes))
+    table.insert(0, "pass", np.repeat(np.arange(passes), n_images))
+    table.insert(0, "offset_max", offset_max)
+    table.insert(0, "max_shift", int(max_shift))
+    table.insert(0, "protocol", protocol)
+    table["dy"], table["dx"] = table["b_y"] - table["a_y"], table["b_x"] - table["a_x"]
+    table["same_offset"] = (table["dy"] == 0) & (table["dx"] == 0)
+    return table[PAIR_COLUMNS]
+
+
+def crop_pairs(
+    n_images: int, *, max_shift: int, passes: int, resize_to: int, crop: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Zhang's crop protocol: per pass and image, two crop offsets, each axis uniform in 0..s
+    (``s`` = :func:`crop_offset_max`), independent per copy and axis."""
+    high = crop_offset_max(max_shift, resize_to=resize_to, crop=crop)
+    offsets = rng.integers(0, high + 1, size=(passes, n_images, 4))
+    return _pair_table("crop", max_shift, high, offsets)
+
+
+def circular_pairs(n_images: int, *, max_shift: int, passes: int, rng: np.random.Generator) -> pd.DataFrame:
+    """APS's circular protocol: per pass and image, two rolls, each axis uniform in −s..s,
+    independent per copy and axis."""
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be non-negative, got {max_shift}")
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(passes, n_images, 4))
+    return _pair_table("circular", max_shift, int(max_shift), offsets)
+
+
+def crops(images: np.ndarray, image: np.ndarray, oy: np.ndarray, ox: np.ndarray, crop: int) -> np.ndarray:
+    """``images[image[k], oy[k]:oy[k]+crop, ox[k]:ox[k]+crop]`` for every k; images (n, H, W[, C])."""
+    oy, ox = np.asarray(oy), np.asarray(ox)
+    height, width = images.shape[1:3]
+    if (oy < 0).any() or (ox < 0).any() or (oy + crop > height).any() or (ox + crop > width).any():
+        raise ValueError(f"a {crop} px crop at these offsets leaves the {height}×{width} images")
+    rows = oy[:, None] + np.arange(crop)
+    cols = ox[:, None] + np.arange(crop)
+    return images[np.asarray(image)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def rolls(images: np.ndarray, image: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """``np.roll(images[image[k]], (dy[k], dx[k]), axis=(0, 1))`` for every k; images (n, H, W[, C])."""
+    height, width = images.shape[1:3]
+    rows = (np.arange(height) - np.asarray(dy)[:, None]) % height
+    cols = (np.arange(width) - np.asarray(dx)[:, None]) % width
+    return images[np.asarray(image)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def pair_copies(images: np.ndarray, pairs: pd.DataFrame, crop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Copies a and b of the rows of one protocol's pair table; ``crop`` (px) for the crop protocol.
+
+    ``images``: the images ``pairs.image`` indexes, (n, H, W[, C]); at ``resize_to`` for ``crop``.
+    """
+    kinds = set(pairs["protocol"])
+    if len(kinds) > 1:
+        raise ValueError(f"pair_copies takes the rows of one protocol, got {sorted(kinds)}")
+    image = pairs["image"].to_numpy()
+    a_y, a_x, b_y, b_x = (pairs[c].to_numpy() for c in ("a_y", "a_x", "b_y", "b_x"))
+    if kinds == {"circular"}:
+        return rolls(images, image, a_y, a_x), rolls(images, image, b_y, b_x)
+    if crop is None:
+        raise ValueError("the crop protocol needs the crop size")
+    return crops(images, image, a_y, a_x, crop), crops(images, image, b_y, b_x, crop)
+
+
+def centre_crops(images: np.ndarray, crop: int) -> np.ndarray:
+    """The centre ``crop`` px square of each (square) image, offset ``(side - crop) // 2``."""
+    offset = centre_offset(resize_to=images.shape[1], crop=crop)
+    if images.shape[2] != images.shape[1]:
+        raise ValueError(f"centre crops need square images, got {images.shape[1]}×{images.shape[2]}")
+    return images[:, offset : offset + crop, offset : offset + crop]
