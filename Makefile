@@ -32,7 +32,7 @@ help:
 	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
 	@echo "make fetch  - only the downloads of CONFIG (default config/config.yaml), on a node with internet"
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
-	@echo "make lint   - ruff, snakefmt --check and snakemake --lint"
+	@echo "make lint   - ruff, snakefmt --check, mypy and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
 	@echo "make lock   - re-resolve uv.lock after editing pyproject.toml, and regenerate the conda files"
 	@echo "make config-docs - regenerate config/README.md's key tables from the schema"
@@ -87,6 +87,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
+	$(BIN)/mypy
 	$(SNAKEMAKE) --lint --configfile config/demo.yaml
 
 # After editing pyproject.toml: resolve again and regenerate the conda files from the declaration.
@@ -106,7 +107,7 @@ config-docs: $(VENV)/.installed
 	$(BIN)/python tools/config_docs.py --schema workflow/schemas/config.schema.yaml --readme config/README.md
 
 bench: $(VENV)/.installed
-	$(BIN)/python scripts/bench.py --out results/benchmarks
+	$(BIN)/python tools/bench.py --out results/benchmarks
 
 clean:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 5b: merge trial shards into summary tables (shares and means with 95% intervals) and figures.
+"""Invariance stage: merge trial shards into summary tables (shares and means with 95% intervals) and figures.
 
 Shards are read in batches of rows, each reduced to per-group sums, so memory stays that of one batch."""
 
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-jitter", required=True, help="output TSV: summary per input, fill, jitter, pooling, depth")
     p.add_argument("--by-shift", required=True, help="output TSV: summary per shift size (random trials)")
     p.add_argument("--depth-figure", required=True, help="output PNG: identical share by depth")
-    p.add_argument("--gap-figure", required=True, help="output PNG: share with an unchanged global average by depth")
+    p.add_argument(
+        "--gap-equal-figure", required=True, help="output PNG: share with an unchanged global average by depth"
+    )
     p.add_argument("--shift-figure", required=True, help="output PNG: difference by shift size")
     return p
 
@@ -49,15 +51,20 @@ def summaries(paths: list[str], batch_rows: int = 1 << 16) -> tuple[pd.DataFrame
     return summarise_sums(combine_sums(by_jitter)), summarise_sums(combine_sums(by_shift))
 
 
-def fill_input_panels(frame: pd.DataFrame, draw, *, xlabel: str, ylabel: str, title: str, path: str,
-                      sharey: bool = False) -> None:  # fmt: skip
+def fill_input_panels(
+    frame: pd.DataFrame, draw, *, xlabel: str, ylabel: str, title: str, path: str, sharey: bool = False
+) -> None:
     """One panel per fill (rows) and input (columns) of ``frame``, each drawn by ``draw(ax, rows)``;
     panel titles, edge labels, the legend and the figure title are shared."""
     fills, inputs = sorted(frame["fill"].unique()), sorted(frame["input"].unique())
     fig, axes = plt.subplots(
-        len(fills), len(inputs), figsize=(3.3 * len(inputs), 2.9 * len(fills)), sharey=sharey, squeeze=False,
+        len(fills),
+        len(inputs),
+        figsize=(3.3 * len(inputs), 2.9 * len(fills)),
+        sharey=sharey,
+        squeeze=False,
         layout="constrained",
-    )  # fmt: skip
+    )
     for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
         ax = axes[row, col]
         draw(ax, frame[(frame["input"] == name) & (frame["fill"] == fill)])
@@ -77,17 +84,29 @@ def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitte
     def draw(ax, part: pd.DataFrame) -> None:
         for pooling, group in part.groupby("pooling"):
             ax.errorbar(
-                group["depth"], 100 * group[column],
+                group["depth"],
+                100 * group[column],
                 yerr=[100 * (group[column] - group[f"{column}_lo"]), 100 * (group[f"{column}_hi"] - group[column])],
-                marker=plots.STYLE[pooling][0], ls=plots.STYLE[pooling][1], ms=4, capsize=3, label=pooling,
+                marker=plots.STYLE[pooling][0],
+                ls=plots.STYLE[pooling][1],
+                ms=4,
+                capsize=3,
+                label=pooling,
                 color=plots.PALETTE[pooling],
-            )  # fmt: skip
+            )
         ax.set_xticks(sorted(part["depth"].unique()))
         ax.set_ylim(-5, 105)
 
     shown = summary[(summary["mode"] == "random") & (summary["jitter"] == jitter)]
-    fill_input_panels(shown, draw, xlabel="pooling steps", ylabel=ylabel, title=f"Random shifts up to ±{jitter} px",
-                      path=path, sharey=True)  # fmt: skip
+    fill_input_panels(
+        shown,
+        draw,
+        xlabel="pooling steps",
+        ylabel=ylabel,
+        title=f"Random shifts up to ±{jitter} px",
+        path=path,
+        sharey=True,
+    )
 
 
 def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
@@ -101,8 +120,14 @@ def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
             ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=colour)
 
     deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
-    fill_input_panels(deepest, draw, xlabel="shift max(|dx|, |dy|) (px)", ylabel="‖P(x) − P(Tx)‖ / ‖P(x)‖",
-                      title=f"Difference after {int(deepest['depth'].max())} pooling steps", path=path)  # fmt: skip
+    fill_input_panels(
+        deepest,
+        draw,
+        xlabel="shift max(|dx|, |dy|) (px)",
+        ylabel="‖P(x) − P(Tx)‖ / ‖P(x)‖",
+        title=f"Difference after {int(deepest['depth'].max())} pooling steps",
+        path=path,
+    )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -113,7 +138,7 @@ def main(args: argparse.Namespace) -> None:
     jitters = set(by_jitter.loc[by_jitter["mode"] == "random", "jitter"])
     jitter = args.figure_jitter if args.figure_jitter in jitters else int(min(jitters))
     share_by_depth_figure(by_jitter, "identical_share", "identical output (%)", jitter, args.depth_figure)
-    share_by_depth_figure(by_jitter, "gap_equal_share", "same global average (%)", jitter, args.gap_figure)
+    share_by_depth_figure(by_jitter, "gap_equal_share", "same global average (%)", jitter, args.gap_equal_figure)
     difference_figure(by_shift, args.shift_figure)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 1b: decode every image once; write the manifest and the table of skipped files."""
+"""Data stage: decode every image once; write the manifest and the table of skipped files."""
 
 import argparse
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 1c: a grid of example images per class, as the model sees them (resized like the features)."""
+"""Data stage: a grid of example images per class, as the model sees them (resized like the features)."""
 
 import argparse
 

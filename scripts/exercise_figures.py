@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 4: the exercise's figures: emboss → ReLU → condense; the shifted ring condensed four
+"""Exercise stage: the exercise's figures: emboss → ReLU → condense; the shifted ring condensed four
 times; global average pooling of random feature maps of different overall levels."""
 
 import argparse
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli.config_option(p, f"exercise.{key}")
     p.add_argument("--condense", required=True, help="output PNG: emboss, ReLU, one max pool")
     p.add_argument("--ring", required=True, help="output PNG: the shifted ring condensed")
-    p.add_argument("--gap", required=True, help="output PNG: GAP of random maps")
+    p.add_argument("--gap-maps", required=True, help="output PNG: GAP of random maps")
     p.add_argument("--info", required=True, help="output JSON of the figures' numbers")
     return p
 
@@ -92,7 +92,7 @@ def ring_figure(args: argparse.Namespace, rng: np.random.Generator, path: str) -
     }
 
 
-def gap_figure(rng: np.random.Generator, path: str) -> dict:
+def gap_maps_figure(rng: np.random.Generator, path: str) -> dict:
     """Random 5×5 maps of different overall levels, each pooled to its average."""
     levels = rng.uniform(-MAX_LEVEL, MAX_LEVEL, size=N_MAPS)
     maps = np.stack([random_map((5, 5), 0.1, 4, rng, level=level) for level in levels])
@@ -126,7 +126,7 @@ def main(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(args.seed)
     record = {"seed": args.seed, "condense": condense_figure(args.manifest, args.condense)}
     record["ring"] = ring_figure(args, rng, args.ring)
-    record["gap"] = gap_figure(rng, args.gap)
+    record["gap"] = gap_maps_figure(rng, args.gap_maps)
     write_json(record, args.info)
 
 

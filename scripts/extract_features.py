@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 3: VGG16 base + global average pooling → 512 scores per image, and the base's last feature
+"""Features stage: VGG16 base + global average pooling → 512 scores per image, and the base's last feature
 map of each image from the same forward pass (one shard)."""
 
 import argparse
@@ -14,7 +14,7 @@ from poolkit.io import feature_columns, write_json, write_maps, write_parquet
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--weights", required=True, help=".weights.h5 from get_weights.py")
+    p.add_argument("--weights", required=True, help=".weights.h5 from prepare_weights.py")
     p.add_argument("--out", required=True, help="output Parquet of the GAP scores of this shard")
     p.add_argument("--maps", required=True, help="output Parquet of the last feature maps of this shard")
     p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
@@ -31,12 +31,12 @@ def main(args: argparse.Namespace) -> None:
     from poolkit.device import compute_device, require_gpu, tensorflow_build
 
     require_gpu(args.require_gpu)
-    from poolkit.features import GapExtractor, shard_bounds
+    from poolkit.features import FeatureExtractor, shard_bounds
 
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
-    extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
+    extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision)
     device, build = compute_device(), tensorflow_build()
     cli.log.info("device: %s; precision: %s (%s)", device, extractor.precision, extractor.precision_reason)
     began = time.perf_counter()

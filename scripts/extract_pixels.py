@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 3c: raw downsampled pixels (RGB, 0–1) per image, for the pixel baseline head."""
+"""Features stage: raw downsampled pixels (RGB, 0–1) per image, for the pixel baseline head."""
 
 import argparse
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 6: logistic-regression heads (C by stratified CV) on the GAP scores, global-max (GMP)
+"""Head stage: logistic-regression heads (C by stratified CV) on the GAP scores, global-max (GMP)
 scores, the flattened feature map and raw pixels, plus the majority class, all on one split:
 validation metrics with 95% intervals, paired differences, figures."""
 
@@ -26,7 +26,7 @@ from poolkit.head import (
     roc_table,
 )
 from poolkit.io import (
-    WorkflowError,
+    UserError,
     atomic_path,
     feature_columns,
     read_json,
@@ -75,7 +75,7 @@ def read_inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, dict, list[int]
     pixels = pd.read_parquet(args.pixels)
     ids = features["image_id"].tolist()
     if map_meta["image_id"].tolist() != ids or pixels["image_id"].tolist() != ids:
-        raise WorkflowError(f"{args.features}, {args.maps} and {args.pixels} do not hold the same images in order")
+        raise UserError(f"{args.features}, {args.maps} and {args.pixels} do not hold the same images in order")
     shape = read_json(args.features_info)["feature_map_shape"]
     matrices = design_matrices(features, flat_maps, shape, pixels)
     return features[["image_id", "split", "label"]], matrices, shape

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 1a: put the Car-or-Truck images in place (synthetic, local, url or kaggle)."""
+"""Data stage: put the Car-or-Truck images in place (synthetic, local, url or kaggle)."""
 
 import argparse
 import tempfile
@@ -8,7 +8,7 @@ from pathlib import Path
 from poolkit import cli
 from poolkit.dataset import check_layout, find_dataset_root, kaggle_download, materialise_local, safe_extract
 from poolkit.download import download
-from poolkit.io import WorkflowError, atomic_dir
+from poolkit.io import UserError, atomic_dir
 from poolkit.synthetic import generate_dataset
 
 
@@ -23,9 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli.config_option(p, "dataset.local.path", "--local-path")
     cli.config_option(p, "dataset.local.mode", "--local-mode")
     p.add_argument(
-        "--local-files", nargs="*", default=[],
+        "--local-files",
+        nargs="*",
+        default=[],
         help="the local folder's image files: inputs of the workflow's rule, so that a change reruns it (not read)",
-    )  # fmt: skip
+    )
     cli.config_option(p, "dataset.url.url")
     cli.config_option(p, "dataset.url.sha256")
     cli.config_option(p, "dataset.url.size")
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def fetch_archive(args: argparse.Namespace, staging: Path) -> None:
     """Download the archive, check it, extract it safely and copy its images into ``staging``."""
     if not args.url or not args.sha256:
-        raise WorkflowError("dataset.source is 'url': dataset.url.url and dataset.url.sha256 are required")
+        raise UserError("dataset.source is 'url': dataset.url.url and dataset.url.sha256 are required")
     with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as work:
         archive = download(
             args.url,
@@ -59,7 +61,7 @@ def main(args: argparse.Namespace) -> None:
             cli.log.info("generated %d synthetic images (seed %d)", n, args.seed)
         elif args.source == "local":
             if not args.local_path:
-                raise WorkflowError("dataset.source is 'local' but dataset.local.path is empty")
+                raise UserError("dataset.source is 'local' but dataset.local.path is empty")
             materialise_local(args.local_path, staging, args.local_mode)
         elif args.source == "url":
             fetch_archive(args, staging)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 3b: concatenate feature shards (in shard order): one table of GAP scores, one of feature maps."""
+"""Features stage: concatenate feature shards (in shard order): one table of GAP scores, one of feature maps."""
 
 import argparse
 from pathlib import Path
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poolkit import cli
-from poolkit.io import WorkflowError, atomic_path, read_json, write_json, write_parquet
+from poolkit.io import UserError, atomic_path, read_json, write_json, write_parquet
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,14 +30,14 @@ def main(args: argparse.Namespace) -> None:
     table = pd.concat([pd.read_parquet(path) for path in args.shards], ignore_index=True)
     manifest = pd.read_parquet(args.manifest)
     if table["image_id"].tolist() != manifest["image_id"].tolist():
-        raise WorkflowError("feature shards do not cover the manifest exactly once, in order")
+        raise UserError("feature shards do not cover the manifest exactly once, in order")
     infos = [read_json(path) for path in args.infos]
     precisions = {info["precision"] for info in infos}
     if len(precisions) > 1:
         by_shard = ", ".join(
             f"shard {info['shard']}: {info['precision']} ({info['precision_reason']})" for info in infos
         )
-        raise WorkflowError(
+        raise UserError(
             f"feature shards were computed in different precisions ({by_shard}), so they cannot be merged; "
             "set features.precision to float32 (or bfloat16) instead of auto, or run every shard on the same "
             "kind of node"
@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(table, args.out)
     maps = pa.concat_tables(pq.read_table(path) for path in args.shard_maps)
     if maps.column("image_id").to_pylist() != manifest["image_id"].tolist():
-        raise WorkflowError("feature-map shards do not cover the manifest exactly once, in order")
+        raise UserError("feature-map shards do not cover the manifest exactly once, in order")
     with atomic_path(args.maps) as tmp:
         pq.write_table(maps, tmp, compression="zstd", use_dictionary=False)
     maps_bytes = Path(args.maps).stat().st_size

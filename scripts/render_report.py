@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 7: render results/report.html, one self-contained page: findings first, then data, the
+"""Report stage: render results/report.html, one self-contained page: findings first, then data, the
 exercise, invariance, features, heads and run details. Every number is read from a results file
 given on the command line; the template and captions are the package's (poolkit/page/)."""
 
@@ -35,10 +35,21 @@ TSV_INPUTS = {
     "coefficients": "the GAP head's coefficients",
 }
 FIGURE_INPUTS = [
-    "examples_figure", "condense_figure", "ring_figure", "gap_figure", "depth_figure", "gap_equal_figure",
-    "shift_figure", "consistency_figure", "score_grids_figure", "heads_figure", "roc_figure", "confusion_figure",
-    "calibration_figure", "coefficients_figure",
-]  # fmt: skip
+    "examples_figure",
+    "condense_figure",
+    "ring_figure",
+    "gap_maps_figure",
+    "depth_figure",
+    "gap_equal_figure",
+    "shift_figure",
+    "consistency_figure",
+    "score_grids_figure",
+    "heads_figure",
+    "roc_figure",
+    "confusion_figure",
+    "calibration_figure",
+    "coefficients_figure",
+]
 #: Size of the real Car or Truck dataset (Kaggle), for the cost of the feature-map table at full size.
 REAL_DATASET_IMAGES = 10_168
 
@@ -106,9 +117,18 @@ def findings_section(d: PageData) -> Section:
         *findings.head_findings(d.heads, d.differences),
     ]
     block = {"kind": "findings", "items": [item for item in items if item is not None]}
-    return Section("findings", "Findings", [block, paragraph("Intervals are 95%: Wilson score intervals for shares of "
-                   "trials, t intervals for mean differences, percentile bootstraps over validation images for "
-                   "classification metrics and paired differences.")])  # fmt: skip
+    return Section(
+        "findings",
+        "Findings",
+        [
+            block,
+            paragraph(
+                "Intervals are 95%: Wilson score intervals for shares of "
+                "trials, t intervals for mean differences, percentile bootstraps over validation images for "
+                "classification metrics and paired differences."
+            ),
+        ],
+    )
 
 
 def headline_cards(d: PageData) -> list[dict[str, str]]:
@@ -116,18 +136,36 @@ def headline_cards(d: PageData) -> list[dict[str, str]]:
     m, jitter = d.metrics, figure_jitter(d)
     ring = findings.deepest_rows(d.summary_by_jitter, "ring", jitter)
     cards = [
-        {"key": "accuracy", "label": "GAP head accuracy", "value": f"{m['accuracy']['value']:.3f}",
-         "note": f"95% CI [{m['accuracy']['ci_low']:.3f}, {m['accuracy']['ci_high']:.3f}]"},
-        {"key": "roc_auc", "label": "GAP head ROC AUC", "value": f"{m['roc_auc']['value']:.3f}",
-         "note": f"95% CI [{m['roc_auc']['ci_low']:.3f}, {m['roc_auc']['ci_high']:.3f}]"},
-        {"key": "n_valid", "label": "validation images", "value": str(m["n_valid"]), "note": f"{m['n_train']} training"},
-    ]  # fmt: skip
+        {
+            "key": "accuracy",
+            "label": "GAP head accuracy",
+            "value": f"{m['accuracy']['value']:.3f}",
+            "note": f"95% CI [{m['accuracy']['ci_low']:.3f}, {m['accuracy']['ci_high']:.3f}]",
+        },
+        {
+            "key": "roc_auc",
+            "label": "GAP head ROC AUC",
+            "value": f"{m['roc_auc']['value']:.3f}",
+            "note": f"95% CI [{m['roc_auc']['ci_low']:.3f}, {m['roc_auc']['ci_high']:.3f}]",
+        },
+        {
+            "key": "n_valid",
+            "label": "validation images",
+            "value": str(m["n_valid"]),
+            "note": f"{m['n_train']} training",
+        },
+    ]
     for pooling in ("max", "avg"):
         if ("replicate", pooling) in ring.index:
             row = ring.loc[("replicate", pooling)]
-            cards.append({"key": f"ring_{pooling}_identical", "value": findings.percent(row, "identical_share"),
-                          "label": f"ring, ±{jitter} px, {int(d.summary_by_jitter['depth'].max())} {pooling} pools",
-                          "note": "identical to unshifted"})  # fmt: skip
+            cards.append(
+                {
+                    "key": f"ring_{pooling}_identical",
+                    "value": findings.percent(row, "identical_share"),
+                    "label": f"ring, ±{jitter} px, {int(d.summary_by_jitter['depth'].max())} {pooling} pools",
+                    "note": "identical to unshifted",
+                }
+            )
     return cards
 
 
@@ -157,9 +195,11 @@ def data_section(d: PageData) -> Section:
 
 def exercise_section(d: PageData) -> Section:
     ex, cap, a = d.exercise_info, d.captions, d.args
-    ring_note = (f"Radius {ex['ring']['radius']} px; final {'×'.join(map(str, ex['ring']['final_shape']))} map "
-                 f"identical to the unshifted one for {sum(ex['ring']['final_identical_to_unshifted'])} of "
-                 f"{len(ex['ring']['final_identical_to_unshifted'])} shifts shown.")  # fmt: skip
+    ring_note = (
+        f"Radius {ex['ring']['radius']} px; final {'×'.join(map(str, ex['ring']['final_shape']))} map "
+        f"identical to the unshifted one for {sum(ex['ring']['final_identical_to_unshifted'])} of "
+        f"{len(ex['ring']['final_identical_to_unshifted'])} shifts shown."
+    )
     blocks = [
         figure(
             a.condense_figure,
@@ -170,7 +210,7 @@ def exercise_section(d: PageData) -> Section:
         ),
         figure(a.ring_figure, cap["ring_condensed"], note=ring_note),
         figure(
-            a.gap_figure,
+            a.gap_maps_figure,
             cap["gap_maps"],
             note="Pooled values: " + ", ".join(f"{v:.2f}" for v in ex["gap"]["pooled"]) + ".",
         ),
@@ -181,8 +221,12 @@ def exercise_section(d: PageData) -> Section:
 def share_pivot(summary: pd.DataFrame, input_name: str, jitter: int, column: str) -> pd.DataFrame:
     """Fill × pooling rows, one column per depth, cells ``share [low, high]`` in percent."""
     rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
-    cells = rows.assign(cell=[f"{100 * r[column]:.1f} [{100 * r[column + '_lo']:.1f}, {100 * r[column + '_hi']:.1f}]"
-                              for _, r in rows.iterrows()])  # fmt: skip
+    cells = rows.assign(
+        cell=[
+            f"{100 * r[column]:.1f} [{100 * r[column + '_lo']:.1f}, {100 * r[column + '_hi']:.1f}]"
+            for _, r in rows.iterrows()
+        ]
+    )
     pivot = cells.pivot_table(index=["fill", "pooling"], columns="depth", values="cell", aggfunc="first")
     pivot.columns = [f"depth {c} (%)" for c in pivot.columns]
     return pivot.reset_index()
@@ -192,29 +236,50 @@ def invariance_section(d: PageData) -> Section:
     cap, a, jitter, s = d.captions, d.args, figure_jitter(d), d.summary_by_jitter
     inputs = [i for i in ("ring", "dataset") if i in set(s["input"])]
     blocks = [
-        paragraph("Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
-                  "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts."),
+        paragraph(
+            "Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
+            "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts."
+        ),
         figure(a.depth_figure, cap["identical_vs_depth"]),
         figure(a.gap_equal_figure, cap["gap_equal_vs_depth"]),
-    ]  # fmt: skip
+    ]
     for name in inputs:
         label = "the ring" if name == "ring" else "grey validation images"
-        blocks.append(table(share_pivot(s, name, jitter, "identical_share"), left=["fill", "pooling"],
-                            caption=f"Identical output, {label}, shifts up to ±{jitter} px: share of trials [95% interval]."))  # fmt: skip
-        blocks.append(table(share_pivot(s, name, jitter, "gap_equal_share"), left=["fill", "pooling"],
-                            caption=f"Unchanged global average, {label}, shifts up to ±{jitter} px."))  # fmt: skip
+        blocks.append(
+            table(
+                share_pivot(s, name, jitter, "identical_share"),
+                left=["fill", "pooling"],
+                caption=f"Identical output, {label}, shifts up to ±{jitter} px: share of trials [95% interval].",
+            )
+        )
+        blocks.append(
+            table(
+                share_pivot(s, name, jitter, "gap_equal_share"),
+                left=["fill", "pooling"],
+                caption=f"Unchanged global average, {label}, shifts up to ±{jitter} px.",
+            )
+        )
     consistency = d.shift_consistency
-    shown = pd.DataFrame({
-        "max shift (px)": consistency["max_shift"],
-        "pairs": consistency["n_pairs"],
-        "same class (%)": [findings.percent(r, "consistency").replace(" %", "") for _, r in consistency.iterrows()],
-        "cosine of scores": [findings.interval(r["cosine"], r["cosine_lo"], r["cosine_hi"], 4) for _, r in consistency.iterrows()],
-        "mean |Δ P(truck)|": [findings.interval(r["mean_abs_dp"], r["mean_abs_dp_lo"], r["mean_abs_dp_hi"]) for _, r in consistency.iterrows()],
-    })  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "max shift (px)": consistency["max_shift"],
+            "pairs": consistency["n_pairs"],
+            "same class (%)": [findings.percent(r, "consistency").replace(" %", "") for _, r in consistency.iterrows()],
+            "cosine of scores": [
+                findings.interval(r["cosine"], r["cosine_lo"], r["cosine_hi"], 4) for _, r in consistency.iterrows()
+            ],
+            "mean |Δ P(truck)|": [
+                findings.interval(r["mean_abs_dp"], r["mean_abs_dp_lo"], r["mean_abs_dp_hi"])
+                for _, r in consistency.iterrows()
+            ],
+        }
+    )
     blocks += [
         figure(a.shift_figure, cap["difference_vs_shift"]),
-        paragraph("The whole pipeline, by Zhang's protocol (ICML 2019): for each validation image and maximum shift, "
-                  "two copies shifted independently; consistency is the share of pairs given the same class."),
+        paragraph(
+            "The whole pipeline, by Zhang's protocol (ICML 2019): for each validation image and maximum shift, "
+            "two copies shifted independently; consistency is the share of pairs given the same class."
+        ),
         figure(a.consistency_figure, cap["shift_consistency_fig"]),
         table(shown, caption=cap["shift_consistency"]),
         paragraph("The full tables: " + cap["summary_by_jitter"]),
@@ -222,7 +287,7 @@ def invariance_section(d: PageData) -> Section:
         download(a.summary_by_shift, "Full summary per shift size"),
         download(a.shift_consistency, "Consistency per maximum shift"),
         download(a.shift_pairs, "Every image pair of the VGG16-level study"),
-    ]  # fmt: skip
+    ]
     return Section("invariance", "Invariance", blocks)
 
 
@@ -230,38 +295,57 @@ def features_section(d: PageData) -> Section:
     feats, params = d.features_info, d.metrics["parameters"]
     per_image = feats["maps_bytes_per_image"]
     blocks = [
-        paragraph(f"VGG16's base turns a {feats['image_size']}×{feats['image_size']} image into a "
-                  f"{'×'.join(map(str, feats['feature_map_shape']))} map; global average pooling keeps "
-                  f"{feats['n_features']} scores, global max pooling another {feats['n_features']}, Flatten all "
-                  f"{feats['maps_values_per_image']:,} values. A dense head needs {params['gap_head']:,} weights on the "
-                  f"pooled scores, against {params['flatten_head']:,} on the flattened map ({params['ratio']:.1f}× more)."),
-        paragraph(f"The feature-map table ({feats['n_images']:,} images, Parquet, zstd) takes {feats['maps_file_bytes'] / 1e6:.1f} MB, "
-                  f"{per_image / 1e3:.1f} kB per image; at the real dataset's {REAL_DATASET_IMAGES:,} images that is about "
-                  f"{per_image * REAL_DATASET_IMAGES / 1e6:.0f} MB on disk (maps of other weights compress differently), "
-                  f"and the Flatten head holds {REAL_DATASET_IMAGES * feats['maps_values_per_image'] * 8 / 1e9:.2f} GB of "
-                  "float64 values in memory."),
+        paragraph(
+            f"VGG16's base turns a {feats['image_size']}×{feats['image_size']} image into a "
+            f"{'×'.join(map(str, feats['feature_map_shape']))} map; global average pooling keeps "
+            f"{feats['n_features']} scores, global max pooling another {feats['n_features']}, Flatten all "
+            f"{feats['maps_values_per_image']:,} values. A dense head needs {params['gap_head']:,} weights on the "
+            f"pooled scores, against {params['flatten_head']:,} on the flattened map ({params['ratio']:.1f}× more)."
+        ),
+        paragraph(
+            f"The feature-map table ({feats['n_images']:,} images, Parquet, zstd) takes "
+            f"{feats['maps_file_bytes'] / 1e6:.1f} MB, "
+            f"{per_image / 1e3:.1f} kB per image; at the real dataset's {REAL_DATASET_IMAGES:,} images that is about "
+            f"{per_image * REAL_DATASET_IMAGES / 1e6:.0f} MB on disk (maps of other weights compress differently), "
+            f"and the Flatten head holds {REAL_DATASET_IMAGES * feats['maps_values_per_image'] * 8 / 1e9:.2f} GB of "
+            "float64 values in memory."
+        ),
         figure(d.args.score_grids_figure, d.captions["score_grids"]),
-    ]  # fmt: skip
+    ]
     return Section("features", "Features", blocks)
 
 
 def heads_section(d: PageData) -> Section:
     m, cap, a, heads = d.metrics, d.captions, d.args, d.heads
-    shown = pd.DataFrame({
-        "head": heads["model"], "parameters": [f"{p:,}" for p in heads["parameters"]],
-        "accuracy": [findings.interval(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]) for _, r in heads.iterrows()],
-        "ROC AUC": [findings.interval(r["roc_auc"], r["roc_auc_lo"], r["roc_auc_hi"]) for _, r in heads.iterrows()],
-        "log loss": [findings.interval(r["log_loss"], r["log_loss_lo"], r["log_loss_hi"]) for _, r in heads.iterrows()],
-    })  # fmt: skip
-    diffs = pd.DataFrame({
-        "comparison": d.differences["comparison"], "metric": d.differences["metric"],
-        "difference [95% interval]": [findings.interval(r["difference"], r["ci_low"], r["ci_high"], signed=True)
-                                      for _, r in d.differences.iterrows()],
-    })  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "head": heads["model"],
+            "parameters": [f"{p:,}" for p in heads["parameters"]],
+            "accuracy": [
+                findings.interval(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]) for _, r in heads.iterrows()
+            ],
+            "ROC AUC": [findings.interval(r["roc_auc"], r["roc_auc_lo"], r["roc_auc_hi"]) for _, r in heads.iterrows()],
+            "log loss": [
+                findings.interval(r["log_loss"], r["log_loss_lo"], r["log_loss_hi"]) for _, r in heads.iterrows()
+            ],
+        }
+    )
+    diffs = pd.DataFrame(
+        {
+            "comparison": d.differences["comparison"],
+            "metric": d.differences["metric"],
+            "difference [95% interval]": [
+                findings.interval(r["difference"], r["ci_low"], r["ci_high"], signed=True)
+                for _, r in d.differences.iterrows()
+            ],
+        }
+    )
     blocks = [
-        paragraph(f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation "
-                  f"(log loss) on {m['n_train']} training images, for each head; all evaluated once on the same "
-                  f"{m['n_valid']} validation images. {findings.GAP_CLAIM}"),
+        paragraph(
+            f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation "
+            f"(log loss) on {m['n_train']} training images, for each head; all evaluated once on the same "
+            f"{m['n_valid']} validation images. {findings.GAP_CLAIM}"
+        ),
         figure(a.heads_figure, cap["heads_fig"]),
         table(shown, left=["head"], caption=cap["heads"]),
         table(diffs, left=["comparison", "metric"], caption=cap["differences"]),
@@ -273,7 +357,7 @@ def heads_section(d: PageData) -> Section:
         download(a.differences, "Paired differences"),
         download(a.cv, "Cross-validation per head and C"),
         download(a.coefficients, "The GAP head's 512 coefficients"),
-    ]  # fmt: skip
+    ]
     return Section("heads", "Heads", blocks)
 
 
@@ -282,8 +366,13 @@ def stage_timings(paths: list[str]) -> pd.DataFrame:
     rows = []
     for path in sorted(paths):
         frame = pd.read_csv(path, sep="\t")
-        rows.append({"job": f"{Path(path).parent.name}/{Path(path).stem}", "wall (s)": float(frame["s"].iloc[0]),
-                     "max RSS (MB)": float(frame["max_rss"].iloc[0])})  # fmt: skip
+        rows.append(
+            {
+                "job": f"{Path(path).parent.name}/{Path(path).stem}",
+                "wall (s)": float(frame["s"].iloc[0]),
+                "max RSS (MB)": float(frame["max_rss"].iloc[0]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -292,7 +381,8 @@ def run_section(d: PageData) -> Section:
     summary = {
         "dataset source": cfg["dataset"]["source"],
         "images (usable / skipped)": f"{d.counts['n_images']} / {d.counts['n_skipped']}",
-        "weights": weights["source"] + (f" (seed {weights['seed']})" if "seed" in weights else f" ({weights.get('source_file', '')})"),
+        "weights": weights["source"]
+        + (f" (seed {weights['seed']})" if "seed" in weights else f" ({weights.get('source_file', '')})"),
         "weights sha256 (values)": prov["weights_sha256"],
         "manifest sha256": prov["manifest_sha256"],
         "preprocessing / resize / precision": f"{feats['preprocessing']} / {feats['resize']} to {feats['image_size']}×"
@@ -303,7 +393,7 @@ def run_section(d: PageData) -> Section:
         "CPU": prov["cpu"],
         "python / platform": f"{prov['python']} / {prov['platform']}",
         "packages": ", ".join(f"{k} {v}" for k, v in sorted(prov["packages"].items())),
-    }  # fmt: skip
+    }
     blocks = [key_values(summary)]
     if d.args.benchmarks:
         blocks.append(
@@ -317,9 +407,14 @@ def run_section(d: PageData) -> Section:
 def main(args: argparse.Namespace) -> None:
     d = load(args)
     sections = [
-        findings_section(d), data_section(d), exercise_section(d), invariance_section(d),
-        features_section(d), heads_section(d), run_section(d),
-    ]  # fmt: skip
+        findings_section(d),
+        data_section(d),
+        exercise_section(d),
+        invariance_section(d),
+        features_section(d),
+        heads_section(d),
+        run_section(d),
+    ]
     with atomic_path(args.out) as tmp:
         tmp.write_text(render(args.title, headline_cards(d), sections), encoding="utf-8")
 

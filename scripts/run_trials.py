@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 5a: one shard of random-shift invariance trials (max, avg, blur and APS pooling; several fills)."""
+"""Invariance stage: one shard of random-shift invariance trials (max, avg, blur and APS pooling; several fills)."""
 
 import argparse
 
@@ -12,7 +12,7 @@ from poolkit.dataset import sample_split
 from poolkit.invariance import TrialSettings, run_shard
 from poolkit.io import write_parquet
 
-SETTINGS_KEYS = ("inputs", "jitters", "trials_per_jitter", "exhaustive_max_jitter", "poolings", "depths", "fills")
+SETTINGS_KEYS = ("inputs", "jitters", "trials_per_jitter", "exhaustive_max_jitter", "poolings", "max_depth", "fills")
 
 
 def dataset_greys(manifest_path: str, n: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
+    ids: list[str]
     cli.check_choices(args.inputs, "invariance.inputs")
     cli.check_choices(args.poolings, "invariance.poolings")
     cli.check_choices(args.fills, "invariance.fills")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 6b: VGG16-level shift invariance (Zhang's protocol): for each validation image and
+"""Invariance stage: VGG16-level shift invariance (Zhang's protocol): for each validation image and
 maximum shift, two independently shifted copies; consistency (same predicted class), cosine of
 their GAP scores and |Δ P(truck)|, each with a 95% interval."""
 
@@ -60,10 +60,13 @@ def consistency_figure(summary: pd.DataFrame, path: str) -> None:
         (axes[1], "cosine", "cosine of the two copies' GAP scores", 1),
     ):
         ax.errorbar(
-            summary["max_shift"], scale * summary[name],
+            summary["max_shift"],
+            scale * summary[name],
             yerr=[scale * (summary[name] - summary[f"{name}_lo"]), scale * (summary[f"{name}_hi"] - summary[name])],
-            marker="o", capsize=3, color=plots.PALETTE["gap"],
-        )  # fmt: skip
+            marker="o",
+            capsize=3,
+            color=plots.PALETTE["gap"],
+        )
         ax.set(xscale="log", xlabel="maximum shift of each copy (px)", ylabel=label)
         ax.set_xticks(summary["max_shift"], [str(s) for s in summary["max_shift"]])
     axes[0].set_title("VGG16 + GAP + head: consistency", fontsize=11)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stage 5c: GAP scores of two independently shifted copies of validation images per maximum shift
+"""Invariance stage: GAP scores of two independently shifted copies of validation images per maximum shift
 (VGG16-level invariance, Zhang's consistency protocol)."""
 
 import argparse
@@ -44,12 +44,12 @@ def main(args: argparse.Namespace) -> None:
     from poolkit.device import compute_device, require_gpu
 
     require_gpu(args.require_gpu)
-    from poolkit.features import GapExtractor
+    from poolkit.features import FeatureExtractor
 
     chosen = sample_split(pd.read_parquet(args.manifest), "valid", args.n_images, args.seed)
     images = np.stack([np.asarray(load_rgb(path, args.image_size, args.resize)) for path in chosen["path"]])
     stack, table = vgg_shift_pairs(images, args.shifts, args.seed, args.fill)
-    extractor = GapExtractor(args.weights, args.preprocessing, args.precision)
+    extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision)
     cli.log.info("device: %s", compute_device())
     cli.log.info("precision: %s (%s)", extractor.precision, chosen_by or extractor.precision_reason)
     scores = extractor.extract_arrays(stack, args.batch_size, "shifted copies")

@@ -44,12 +44,38 @@ def test_snakemake_arguments_map_to_options():
     smk = _FakeSnakemake(
         {"manifest": "m.parquet", "shards": ["a", "b"], "path": []},
         {"out": "o.parquet"},
-        {"command": "prepare", "batch_size": 64, "local_path": "", "gpu": False, "fast": True, "code_digest": "ab12"},
+        {"batch_size": 64, "local_path": "", "gpu": False, "fast": True, "code_digest": "ab12"},
     )
     assert snakemake_argv(smk) == [
-        "prepare", "--manifest=m.parquet", "--shards", "a", "b", "--out=o.parquet", "--batch-size=64",
-        "--local-path=", "--no-gpu", "--fast",
-    ]  # fmt: skip
+        "--manifest=m.parquet",
+        "--shards",
+        "a",
+        "b",
+        "--out=o.parquet",
+        "--batch-size=64",
+        "--local-path=",
+        "--no-gpu",
+        "--fast",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resources", "gpu"),
+    [({"gpu": 1}, True), ({"gres": "gpu:a100:1"}, True), ({"gpu": 0, "gres": ""}, False), ({}, False)],
+)
+def test_threads_and_gpu_come_from_the_job_not_from_params(resources, gpu):
+    """A profile's threads and GPU request reach the script without being rule parameters."""
+    import argparse
+
+    from poolkit.cli import apply_job_resources
+
+    job = argparse.Namespace(threads=3, resources=_Named(resources))
+    args = argparse.Namespace(threads=None, require_gpu=False, out="x")
+    apply_job_resources(args, job)
+    assert args.threads == 3 and args.require_gpu is gpu and args.out == "x"
+    bare = argparse.Namespace(out="x")  # a script without those options is left alone
+    apply_job_resources(bare, job)
+    assert vars(bare) == {"out": "x"}
 
 
 def test_every_rule_but_the_weights_download_carries_its_code_digest():
@@ -104,7 +130,7 @@ def test_code_digest_of_the_real_stages():
 
 
 # --------------------------------------------------------------------------- one source of truth
-STAGE_SCRIPTS = [s for s in SCRIPTS if s != "bench.py"]
+STAGE_SCRIPTS = SCRIPTS
 
 
 def _load_script(name: str):
@@ -175,8 +201,9 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
 
     cols = [f"f{i:03d}" for i in range(512)]
     rows = pd.DataFrame(np.random.default_rng(0).random((12, 512), dtype=np.float32), columns=cols)
-    meta = pd.DataFrame({"image_id": [f"i{i}" for i in range(12)], "split": ["train"] * 8 + ["valid"] * 4,
-                         "label": [0, 1] * 6})  # fmt: skip
+    meta = pd.DataFrame(
+        {"image_id": [f"i{i}" for i in range(12)], "split": ["train"] * 8 + ["valid"] * 4, "label": [0, 1] * 6}
+    )
     pd.concat([meta, rows], axis=1).to_parquet(tmp_path / "f.parquet")
     pd.concat([meta, rows.iloc[:, :12].set_axis([f"p{i:04d}" for i in range(12)], axis=1)], axis=1).to_parquet(
         tmp_path / "p.parquet"
@@ -186,8 +213,15 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
 
     write_maps(meta, rows.to_numpy().reshape(12, 1, 1, 512), tmp_path / "m.parquet")
     outputs = [f"--{name.replace('_', '-')}={tmp_path / name}" for name in _load_script("fit_head.py").OUTPUTS]
-    cmd = [sys.executable, str(ROOT / "scripts/fit_head.py"), f"--features={tmp_path / 'f.parquet'}", f"--maps={tmp_path / 'm.parquet'}",
-           f"--features-info={tmp_path / 'f.json'}", f"--pixels={tmp_path / 'p.parquet'}", *outputs]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts/fit_head.py"),
+        f"--features={tmp_path / 'f.parquet'}",
+        f"--maps={tmp_path / 'm.parquet'}",
+        f"--features-info={tmp_path / 'f.json'}",
+        f"--pixels={tmp_path / 'p.parquet'}",
+        *outputs,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
     assert _error_lines(result.stderr) == [
@@ -198,8 +232,13 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
 
 
 def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
-    cmd = [sys.executable, str(ROOT / "scripts/run_trials.py"), "--shard=s0", f"--out={tmp_path / 't.parquet'}",
-           "--inputs=ring,triangle"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts/run_trials.py"),
+        "--shard=s0",
+        f"--out={tmp_path / 't.parquet'}",
+        "--inputs=ring,triangle",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
     lines = _error_lines(result.stderr)
@@ -210,8 +249,14 @@ def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
 
 
 def test_a_missing_input_file_ends_in_one_error_line(tmp_path):
-    cmd = [sys.executable, str(ROOT / "scripts/build_manifest.py"), f"--images={tmp_path / 'none'}",
-           f"--manifest={tmp_path / 'm.parquet'}", f"--skipped={tmp_path / 's.tsv'}", f"--counts={tmp_path / 'c.json'}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts/build_manifest.py"),
+        f"--images={tmp_path / 'none'}",
+        f"--manifest={tmp_path / 'm.parquet'}",
+        f"--skipped={tmp_path / 's.tsv'}",
+        f"--counts={tmp_path / 'c.json'}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1 and len(_error_lines(result.stderr)) == 1 and "none" in result.stderr
 
@@ -242,8 +287,13 @@ def test_a_snakemake_job_logs_everything_to_its_log_and_progress_and_errors_to_t
     """A job whose manifest is not Parquet: the log gets the arguments and the traceback, the terminal
     one ERROR line pointing at the cause."""
     (tmp_path / "m.parquet").write_text("not parquet")
-    job = JOB.format(scripts=str(ROOT / "scripts"), manifest=str(tmp_path / "m.parquet"), out=str(tmp_path / "t.parquet"),
-                     log=str(tmp_path / "job.log"), script=str(ROOT / "scripts/run_trials.py"))  # fmt: skip
+    job = JOB.format(
+        scripts=str(ROOT / "scripts"),
+        manifest=str(tmp_path / "m.parquet"),
+        out=str(tmp_path / "t.parquet"),
+        log=str(tmp_path / "job.log"),
+        script=str(ROOT / "scripts/run_trials.py"),
+    )
     result = subprocess.run([sys.executable, "-c", job], capture_output=True, text=True)
     assert result.returncode == 1
     terminal = result.stderr.strip().splitlines()

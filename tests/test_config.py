@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from poolkit.config import validate_config
-from poolkit.io import WorkflowError
+from poolkit.io import UserError
 from tests.workflow_runs import planned_jobs, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_config_readme_documents_every_key():
     ],
 )
 def test_bad_values_are_refused_with_the_key_and_allowed_values(override, expected):
-    with pytest.raises(WorkflowError) as info:
+    with pytest.raises(UserError) as info:
         validate_config(override, SCHEMA)
     for fragment in expected:
         assert fragment in str(info.value)
@@ -94,10 +94,23 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"invariance": {"poolings": ["max", "median"]}}))
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
-         str(tmp_path), "--configfile", str(bad), "--cores", "1"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "workflow/Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(bad),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0
     assert "invariance.poolings.1" in result.stderr and "max, avg, blur" in result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
@@ -155,10 +168,14 @@ def test_a_partial_user_config_changes_only_what_it_names(tmp_path, beside_confi
 def test_text_values_are_read_as_the_schema_type():
     """What Snakemake's --config hands over (nested values as text) becomes numbers and lists."""
     config = validate_config(
-        {"features": {"shards": "3"}, "invariance": {"jitters": ["1", "2"], "seeds": "[5, 6]"},
-         "head": {"c_grid": ["0.5", "2"]}, "report": {"title": "42"}},
+        {
+            "features": {"shards": "3"},
+            "invariance": {"jitters": ["1", "2"], "seeds": "[5, 6]"},
+            "head": {"c_grid": ["0.5", "2"]},
+            "report": {"title": "42"},
+        },
         SCHEMA,
-    )  # fmt: skip
+    )
     assert config["features"]["shards"] == 3
     assert config["invariance"]["jitters"] == [1, 2] and config["invariance"]["seeds"] == [5, 6]
     assert config["head"]["c_grid"] == [0.5, 2]
@@ -185,8 +202,15 @@ def test_every_schema_key_is_a_plain_identifier_or_a_json_schema_keyword():
     import jsonschema
 
     keywords = set(jsonschema.Draft202012Validator.VALIDATORS) | {
-        "$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
-    }  # fmt: skip
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+    }
     problems = []
 
     def walk(node: dict, path: str) -> None:
@@ -200,3 +224,13 @@ def test_every_schema_key_is_a_plain_identifier_or_a_json_schema_keyword():
 
     walk(yaml.safe_load(SCHEMA.read_text()), "(schema)")
     assert problems == []
+
+
+def test_a_renamed_key_gets_one_error_line_naming_the_new_key():
+    config = {"invariance": {"depths": 4, "jitters": [1]}}
+    with pytest.raises(UserError) as caught:
+        validate_config(config, SCHEMA)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR:")
+    assert "'invariance.depths'" in lines[0] and "'invariance.max_depth'" in lines[0]
+    assert validate_config({"invariance": {"max_depth": 3}}, SCHEMA)["invariance"]["max_depth"] == 3

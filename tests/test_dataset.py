@@ -12,7 +12,7 @@ from PIL import Image
 
 from poolkit import dataset
 from poolkit.dataset import build_manifest, check_layout, kaggle_download, load_rgb, materialise_local
-from poolkit.io import WorkflowError
+from poolkit.io import UserError
 from poolkit.synthetic import generate_dataset
 from tests.helpers import jpeg_bytes, make_layout, serve_status
 
@@ -59,7 +59,7 @@ def test_skip_keeps_good_images_and_reports_the_rest(tmp_path):
 def test_fail_stops_at_the_first_bad_file_and_names_it(tmp_path):
     make_layout(tmp_path, per_class=2)
     add_bad_and_odd_files(tmp_path)
-    with pytest.raises(WorkflowError, match=r"a_corrupt\.jpeg.*bad_images: skip"):
+    with pytest.raises(UserError, match=r"a_corrupt\.jpeg.*bad_images: skip"):
         build_manifest(tmp_path, "fail")
 
 
@@ -67,11 +67,24 @@ def test_build_manifest_script_fails_with_one_clear_line(tmp_path):
     make_layout(tmp_path / "img", per_class=1)
     (tmp_path / "img/valid/Truck/zero.jpeg").write_bytes(b"")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/build_manifest.py"), "--images", str(tmp_path / "img"),
-         "--manifest", str(tmp_path / "m.parquet"), "--skipped", str(tmp_path / "s.tsv"), "--counts", str(tmp_path / "c.json"),
-         "--bad-images", "fail"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts/build_manifest.py"),
+            "--images",
+            str(tmp_path / "img"),
+            "--manifest",
+            str(tmp_path / "m.parquet"),
+            "--skipped",
+            str(tmp_path / "s.tsv"),
+            "--counts",
+            str(tmp_path / "c.json"),
+            "--bad-images",
+            "fail",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("ERROR: bad image") and "zero.jpeg" in result.stderr
     assert not (tmp_path / "m.parquet").exists()
@@ -88,7 +101,7 @@ def test_build_manifest_script_fails_with_one_clear_line(tmp_path):
 def test_layout_errors_are_clear(tmp_path, mutate, message):
     make_layout(tmp_path, per_class=1)
     mutate(tmp_path)
-    with pytest.raises(WorkflowError, match=message):
+    with pytest.raises(UserError, match=message):
         check_layout(tmp_path)
 
 
@@ -121,7 +134,7 @@ def test_kaggle_without_internet_maps_to_the_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     monkeypatch.delenv("KAGGLE_KEY", raising=False)
-    with pytest.raises(WorkflowError) as info:
+    with pytest.raises(UserError) as info:
         kaggle_download("ryanholbrook/car-or-truck")
     text = str(info.value)
     assert "ryanholbrook/car-or-truck" in text and "source to 'local'" in text and "synthetic" in text
@@ -133,13 +146,31 @@ def kaggle_stage(tmp_path: Path, proxy: str, handle: str, **env: str) -> subproc
     """The dataset stage with source kaggle, the real kagglehub client in its TEST environment
     (endpoint http://localhost:7777), every request sent through ``proxy`` on 127.0.0.1."""
     base = {k: v for k, v in os.environ.items() if not k.upper().startswith(("KAGGLE", "NO_PROXY", "HTTP"))}
-    base.update(KAGGLE_API_ENVIRONMENT="TEST", HTTP_PROXY=proxy, NO_PROXY="", HOME=str(tmp_path),
-                KAGGLEHUB_CACHE=str(tmp_path / "cache"), KAGGLE_CONFIG_DIR=str(tmp_path / "kaggle"), **env)  # fmt: skip
+    base.update(
+        KAGGLE_API_ENVIRONMENT="TEST",
+        HTTP_PROXY=proxy,
+        NO_PROXY="",
+        HOME=str(tmp_path),
+        KAGGLEHUB_CACHE=str(tmp_path / "cache"),
+        KAGGLE_CONFIG_DIR=str(tmp_path / "kaggle"),
+        **env,
+    )
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts/get_dataset.py"), "--source", "kaggle", "--kaggle-handle", handle,
-         "--out", str(tmp_path / "images")],
-        capture_output=True, text=True, env=base, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts/get_dataset.py"),
+            "--source",
+            "kaggle",
+            "--kaggle-handle",
+            handle,
+            "--out",
+            str(tmp_path / "images"),
+        ],
+        capture_output=True,
+        text=True,
+        env=base,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,8 +210,11 @@ def test_synthetic_same_seed_gives_byte_identical_files(tmp_path):
     manifest, skipped = build_manifest(tmp_path / "a")
     assert skipped.empty and (manifest["mode"] == "RGB").all()
     assert manifest.groupby(["split", "label"]).size().to_dict() == {
-        ("train", 0): 3, ("train", 1): 3, ("valid", 0): 2, ("valid", 1): 2,
-    }  # fmt: skip
+        ("train", 0): 3,
+        ("train", 1): 3,
+        ("valid", 0): 2,
+        ("valid", 1): 2,
+    }
 
 
 def test_render_vehicle_rejects_unknown_class():

@@ -12,7 +12,7 @@ import pytest
 
 from poolkit.dataset import safe_extract
 from poolkit.download import ChecksumError, download
-from poolkit.io import WorkflowError
+from poolkit.io import UserError
 from tests.helpers import Route, make_layout, serve, zip_of
 from tests.workflow_runs import run_workflow, tiny_config
 
@@ -40,7 +40,7 @@ def test_wrong_checksum_fails_and_leaves_nothing(tmp_path):
 def test_truncated_body_is_retried_then_fails_clearly(tmp_path):
     body = b"y" * 50_000
     route = Route(body, drop_first=100)
-    with serve({"/f": route}) as url, pytest.raises(WorkflowError, match="after 3 attempts"):
+    with serve({"/f": route}) as url, pytest.raises(UserError, match="after 3 attempts"):
         download(url + "/f", tmp_path / "f", checksum=sha(body), retries=2, backoff_s=0.01)
     assert route.hits == 3
     assert list(tmp_path.iterdir()) == []
@@ -55,12 +55,12 @@ def test_dropped_connection_is_retried_then_succeeds(tmp_path):
 
 
 def test_client_error_is_not_retried(tmp_path):
-    with serve({}) as url, pytest.raises(WorkflowError, match="HTTP 404"):
+    with serve({}) as url, pytest.raises(UserError, match="HTTP 404"):
         download(url + "/missing", tmp_path / "f", checksum="0" * 64, retries=3, backoff_s=0)
 
 
 def test_no_connection_names_the_remedies(tmp_path):
-    with pytest.raises(WorkflowError) as info:
+    with pytest.raises(UserError) as info:
         download("http://127.0.0.1:9/f", tmp_path / "f", checksum="0" * 64, retries=1, backoff_s=0)
     assert "source to 'local'" in str(info.value) and "synthetic" in str(info.value)
 
@@ -79,7 +79,7 @@ def test_tar_with_unsafe_member_is_rejected_and_nothing_written(tmp_path, member
     archive = tmp_path / "a.tar"
     archive.write_bytes(_tar_with(member))
     target = tmp_path / "out" / "deep"
-    with pytest.raises(WorkflowError, match="refusing"):
+    with pytest.raises(UserError, match="refusing"):
         safe_extract(archive, target)
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out" / "escape.txt").exists()
     assert not Path("/tmp/abs-escape.txt").exists()
@@ -95,7 +95,7 @@ def test_tar_link_leaving_target_is_rejected(tmp_path):
         bundle.addfile(info)
     archive = tmp_path / "l.tar"
     archive.write_bytes(buffer.getvalue())
-    with pytest.raises(WorkflowError, match="leaves the target"):
+    with pytest.raises(UserError, match="leaves the target"):
         safe_extract(archive, tmp_path / "out")
 
 
@@ -103,17 +103,32 @@ def test_tar_link_leaving_target_is_rejected(tmp_path):
 def test_zip_with_unsafe_member_is_rejected(tmp_path, member):
     archive = tmp_path / "a.zip"
     archive.write_bytes(zip_of({member: b"evil"}, prefix=""))
-    with pytest.raises(WorkflowError, match="refusing"):
+    with pytest.raises(UserError, match="refusing"):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
 
 
 def run_get_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts/get_dataset.py"), "--source", "url", "--url", url,
-         "--sha256", checksum, "--retries", "1", "--out", str(tmp_path / "images")],
-        capture_output=True, text=True, cwd=tmp_path, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts/get_dataset.py"),
+            "--source",
+            "url",
+            "--url",
+            url,
+            "--sha256",
+            checksum,
+            "--retries",
+            "1",
+            "--out",
+            str(tmp_path / "images"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
 
 
 def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):

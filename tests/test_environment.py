@@ -29,8 +29,20 @@ PLATFORMS = [
 ]
 PYTHONS = ["3.11", "3.12", "3.13"]
 #: Packages with compiled code: they must come as wheels (a pure-Python sdist such as connection-pool may build).
-BINARY_ONLY = ["tensorflow", "tensorflow-cpu", "numpy", "scipy", "h5py", "pyarrow", "pandas", "scikit-learn",
-               "matplotlib", "pillow", "grpcio", "ml-dtypes"]  # fmt: skip
+BINARY_ONLY = [
+    "tensorflow",
+    "tensorflow-cpu",
+    "numpy",
+    "scipy",
+    "h5py",
+    "pyarrow",
+    "pandas",
+    "scikit-learn",
+    "matplotlib",
+    "pillow",
+    "grpcio",
+    "ml-dtypes",
+]
 
 
 def uv() -> str:
@@ -46,8 +58,9 @@ def tensorflow_builds(sys_platform: str, machine: str, python: str = "3.11") -> 
     """The TensorFlow requirements pyproject.toml installs on a platform."""
     env = {"sys_platform": sys_platform, "platform_machine": machine, "python_version": python}
     requirements = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
-    return [r.name for r in requirements if r.name.startswith("tensorflow")
-            and (r.marker is None or r.marker.evaluate(env))]  # fmt: skip
+    return [
+        r.name for r in requirements if r.name.startswith("tensorflow") and (r.marker is None or r.marker.evaluate(env))
+    ]
 
 
 @pytest.mark.parametrize(("sys_platform", "machine", "_"), PLATFORMS)
@@ -59,8 +72,9 @@ def test_exactly_one_tensorflow_build_on_every_platform(sys_platform, machine, _
 
 def test_the_two_tensorflow_markers_cover_every_platform_once():
     """Also on platforms the README does not promise: never both builds, never none."""
-    for sys_platform, machine in itertools.product(["linux", "darwin", "win32", "freebsd"],
-                                                    ["x86_64", "AMD64", "aarch64", "arm64", "ppc64le"]):  # fmt: skip
+    for sys_platform, machine in itertools.product(
+        ["linux", "darwin", "win32", "freebsd"], ["x86_64", "AMD64", "aarch64", "arm64", "ppc64le"]
+    ):
         assert len(tensorflow_builds(sys_platform, machine)) == 1, (sys_platform, machine)
 
 
@@ -84,8 +98,9 @@ def test_the_lock_pins_the_declared_versions_for_every_promised_platform():
 
 
 def test_conda_files_are_generated_from_the_declaration():
-    result = subprocess.run([sys.executable, str(ROOT / "tools/conda_env.py"), "--check"], capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/conda_env.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -96,8 +111,9 @@ def test_the_conda_generator_notices_a_stale_file(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     text = (tmp_path / "pyproject.toml").read_text().replace('"keras==3.15.1"', '"keras==3.15.2"')
     (tmp_path / "pyproject.toml").write_text(text)
-    result = subprocess.run([sys.executable, str(tmp_path / "tools/conda_env.py"), "--check"], capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "tools/conda_env.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "environment.yml is out of date" in result.stderr
 
 
@@ -105,18 +121,23 @@ def unsupported_pythons() -> list[str]:
     """Interpreters of Python 3.10 or 3.14 that run here (on PATH, or pyenv's builds)."""
     candidates = [shutil.which(f"python{v}") for v in ("3.10", "3.14")]
     candidates += sorted(map(str, Path.home().glob(".pyenv/versions/3.1[04]*/bin/python3.1[04]")))
-    return [c for c in dict.fromkeys(filter(None, candidates))
-            if subprocess.run([c, "--version"], capture_output=True).returncode == 0]  # fmt: skip
+    return [
+        c
+        for c in dict.fromkeys(filter(None, candidates))
+        if subprocess.run([c, "--version"], capture_output=True).returncode == 0
+    ]
 
 
 def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     pythons = unsupported_pythons()
     if not pythons:
         pytest.skip("no Python 3.10 or 3.14 here")
-    version = subprocess.run([pythons[0], "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    result = subprocess.run(["make", "demo", f"PYTHON={pythons[0]}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
-                            capture_output=True, text=True)  # fmt: skip
+    version = subprocess.run(
+        [pythons[0], "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
+    result = subprocess.run(
+        ["make", "demo", f"PYTHON={pythons[0]}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True
+    )
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1, lines
     assert f"Python {version} is not supported" in lines[0] and "3.11, 3.12 or 3.13" in lines[0]
@@ -128,8 +149,13 @@ def test_a_failed_gpu_build_removes_only_the_gpu_environment(tmp_path):
     gpu = tmp_path / "venv-gpu"
     env = {**os.environ, "UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "empty-cache")}
     python = f"PYTHON={Path(sys.executable).resolve()}"
-    result = subprocess.run(["make", "install-gpu", f"VENV_GPU={gpu}", python, f"UV={uv()}"], cwd=ROOT,
-                            capture_output=True, text=True, env=env)  # fmt: skip
+    result = subprocess.run(
+        ["make", "install-gpu", f"VENV_GPU={gpu}", python, f"UV={uv()}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode != 0
     assert "the GPU environment could not be built" in result.stderr and "is untouched" in result.stderr
     assert not gpu.exists()
@@ -140,9 +166,24 @@ def test_a_failed_gpu_build_removes_only_the_gpu_environment(tmp_path):
 def test_the_gpu_environment_takes_tensorflow_with_cuda_and_not_the_cpu_build(tmp_path):
     """What `make install-gpu` would install (uv's dry run of the locked GPU extra, nothing downloaded)."""
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv-gpu")}
-    result = subprocess.run([uv(), "sync", "--frozen", "--dry-run", "--extra", "gpu", "--no-install-package",
-                             "tensorflow-cpu", "--python", sys.executable], cwd=ROOT, capture_output=True, text=True,
-                            env=env)  # fmt: skip
+    result = subprocess.run(
+        [
+            uv(),
+            "sync",
+            "--frozen",
+            "--dry-run",
+            "--extra",
+            "gpu",
+            "--no-install-package",
+            "tensorflow-cpu",
+            "--python",
+            sys.executable,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     planned = result.stdout + result.stderr
     assert re.search(r"\+ tensorflow==2\.21\.0", planned) and re.search(r"\+ nvidia-cudnn-cu12==", planned)
@@ -158,13 +199,30 @@ def test_the_lock_is_current_with_the_declaration():
 @pytest.mark.network
 @pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize(("sys_platform", "machine", "uv_platform"), PLATFORMS)
-def test_the_declaration_resolves_with_wheels_on_every_platform_and_python(sys_platform, machine, uv_platform,
-                                                                            python, tmp_path):  # fmt: skip
+def test_the_declaration_resolves_with_wheels_on_every_platform_and_python(
+    sys_platform, machine, uv_platform, python, tmp_path
+):
     """`uv pip compile` for that platform and Python, with wheels for every package that has compiled code."""
     binary = [arg for name in BINARY_ONLY for arg in ("--only-binary", name)]
-    result = subprocess.run([uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--python-platform", uv_platform,
-                             "--python-version", python, *binary, "--no-python-downloads", "--quiet",
-                             "-o", str(tmp_path / "r.txt")], capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            uv(),
+            "pip",
+            "compile",
+            str(ROOT / "pyproject.toml"),
+            "--python-platform",
+            uv_platform,
+            "--python-version",
+            python,
+            *binary,
+            "--no-python-downloads",
+            "--quiet",
+            "-o",
+            str(tmp_path / "r.txt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     pins = (tmp_path / "r.txt").read_text()
     build = "tensorflow-cpu" if machine in ("x86_64", "AMD64") else "tensorflow"

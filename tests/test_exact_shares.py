@@ -66,9 +66,16 @@ def test_grid_outcome_averages_repeated_shifts_and_refuses_an_incomplete_grid():
 
 def test_exact_grid_shares_of_the_ring_trials():
     settings = TrialSettings(
-        inputs=["ring"], jitters=[1, 3], trials_per_jitter=1, exhaustive_max_jitter=3, poolings=["max", "avg"],
-        depths=4, fills=["replicate"], size=64, r_shrink=4,
-    )  # fmt: skip
+        inputs=["ring"],
+        jitters=[1, 3],
+        trials_per_jitter=1,
+        exhaustive_max_jitter=3,
+        poolings=["max", "avg"],
+        max_depth=4,
+        fills=["replicate"],
+        size=64,
+        r_shrink=4,
+    )
     trials = run_shard("grid", settings)
     shares = exact_grid_shares(trials, ["input", "fill", "pooling", "depth"], metrics=["identical"])
     assert len(shares) == 2 * 2 * 4 and set(shares["n_shifts"]) == {9, 49}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from poolkit.head import evaluate, fit_with_cv, global_max_scores, majority_baseline, paired_differences
-from poolkit.io import WorkflowError
+from poolkit.io import UserError
 
 
 def blobs(n: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +33,7 @@ def test_cv_is_deterministic():
 
 def test_too_few_images_for_the_folds_is_a_clear_error():
     x, y = blobs(2, 1.0, 0)
-    with pytest.raises(WorkflowError, match=r"head\.cv_folds is 5 .* lower head\.cv_folds"):
+    with pytest.raises(UserError, match=r"head\.cv_folds is 5 .* lower head\.cv_folds"):
         fit_with_cv(x, y, [1.0], folds=5, seed=0, max_iter=100)
 
 

@@ -38,13 +38,13 @@ def test_a_missing_local_input_stops_the_dry_run_naming_key_and_path(tmp_path, k
 
 def test_existing_local_inputs_pass_the_check(tmp_path):
     make_layout(tmp_path / "src", per_class=1)
-    (tmp_path / "w.h5").write_bytes(b"checked when get_weights runs, not here")
+    (tmp_path / "w.h5").write_bytes(b"checked when prepare_weights runs, not here")
     config = tiny_config(
         dataset={"source": "local", "local": {"path": str(tmp_path / "src")}},
         weights={"source": "path", "path": str(tmp_path / "w.h5")},
     )
     jobs = planned_jobs(run_workflow(tmp_path / "work", config, "-n").stdout)
-    assert {"get_dataset", "get_weights", "render_report"} <= set(jobs)
+    assert {"get_dataset", "prepare_weights", "render_report"} <= set(jobs)
 
 
 def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_path):
@@ -103,8 +103,11 @@ def fetch_command(config_file: Path) -> list[str]:
     """The snakemake arguments of `make fetch CONFIG=...`, read from the Makefile itself."""
     result = subprocess.run(
         ["make", "-s", "-n", "fetch", f"CONFIG={config_file}", "SNAKEMAKE=snakemake"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     commands = [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("snakemake ")]
     assert len(commands) == 1, result.stdout
     return commands[0][1:]
@@ -119,8 +122,17 @@ def test_fetch_then_everything_else_runs_without_network(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}  # no cached copy stands in for the download
-    base = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"),
-            "--directory", str(work), "--cores", "2"]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "workflow/Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+    ]
     with serve({"/data.zip": Route(archive), "/notop.h5": Route(weights)}) as url:
         config = tiny_config(
             dataset={"source": "url", "url": {"url": f"{url}/data.zip", "sha256": hashlib.sha256(archive).hexdigest()}},

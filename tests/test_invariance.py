@@ -12,13 +12,18 @@ from poolkit.invariance import (
     summarise_sums,
     vgg_shift_pairs,
 )
-from poolkit.io import WorkflowError
+from poolkit.io import UserError
 from poolkit.pooling import shift_images
 
 COMMON = {
-    "trials_per_jitter": 30, "exhaustive_max_jitter": 2, "poolings": ["max", "avg", "blur"], "depths": 4,
-    "fills": ["replicate"], "size": 64, "r_shrink": 4,
-}  # fmt: skip
+    "trials_per_jitter": 30,
+    "exhaustive_max_jitter": 2,
+    "poolings": ["max", "avg", "blur"],
+    "max_depth": 4,
+    "fills": ["replicate"],
+    "size": 64,
+    "r_shrink": 4,
+}
 
 
 def settings(inputs: list[str], jitters: list[int], **changes) -> TrialSettings:
@@ -57,7 +62,7 @@ def test_a_new_input_kind_leaves_the_other_inputs_trials_unchanged(monkeypatch):
 
 
 def test_an_unknown_input_is_a_clear_error():
-    with pytest.raises(WorkflowError, match=r"invariance.inputs: unknown input.*triangle.*allowed: ring"):
+    with pytest.raises(UserError, match=r"invariance.inputs: unknown input.*triangle.*allowed: ring"):
         run_shard("s0", settings(["ring", "triangle"], [1]))
 
 
@@ -132,14 +137,20 @@ def test_vgg_pairs_follow_zhangs_protocol():
     a, b = wide[wide["copy"] == "a"], wide[wide["copy"] == "b"]
     assert not np.array_equal(a[["dx", "dy"]].to_numpy(), b[["dx", "dy"]].to_numpy())  # independent draws
     first = table.iloc[0]
-    assert np.array_equal(stack[0], shift_images(np.moveaxis(images[0], -1, 0), [first.dx] * 3, [first.dy] * 3,
-                                                 "replicate").transpose(1, 2, 0))  # fmt: skip
+    assert np.array_equal(
+        stack[0],
+        shift_images(np.moveaxis(images[0], -1, 0), [first.dx] * 3, [first.dy] * 3, "replicate").transpose(1, 2, 0),
+    )
 
 
 def test_several_fills_see_the_same_shifts_and_wrap_makes_aps_gap_invariant_on_images():
     images = np.random.default_rng(3).random((4, 64, 64)).astype(np.float32)
-    table = run_shard("s0", settings(["dataset"], [3], fills=["replicate", "wrap"], poolings=["max", "aps"]),
-                      dataset_images=images, dataset_ids=list("abcd"))  # fmt: skip
+    table = run_shard(
+        "s0",
+        settings(["dataset"], [3], fills=["replicate", "wrap"], poolings=["max", "aps"]),
+        dataset_images=images,
+        dataset_ids=list("abcd"),
+    )
     rep, wrap = (table[table["fill"] == f].reset_index(drop=True) for f in ("replicate", "wrap"))
     assert rep[["trial", "dx", "dy", "image_id", "pooling", "depth"]].equals(
         wrap[["trial", "dx", "dy", "image_id", "pooling", "depth"]]
@@ -160,8 +171,14 @@ def test_repeated_shifts_are_computed_once_and_give_the_same_rows():
     trials = table[(table["pooling"] == "blur") & (table["depth"] == 2)].reset_index(drop=True)
     from poolkit.pooling import square
 
-    direct = pooled_metrics(square(64, 4), trials["dx"].to_numpy(), trials["dy"].to_numpy(), poolings=["blur"],
-                            depths=2, fill="replicate")  # fmt: skip
+    direct = pooled_metrics(
+        square(64, 4),
+        trials["dx"].to_numpy(),
+        trials["dy"].to_numpy(),
+        poolings=["blur"],
+        max_depth=2,
+        fill="replicate",
+    )
     assert np.array_equal(direct["nl2"][0, 1], trials["nl2"].to_numpy())
     assert np.array_equal(direct["identical"][0, 1], trials["identical"].to_numpy())
 

@@ -24,13 +24,32 @@ def test_snakemake_lint_is_clean(config):
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/demo.yaml"])
 def test_dry_run_plans_every_stage(config, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
-         str(tmp_path), "--configfile", str(ROOT / config)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(ROOT / "workflow/Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(ROOT / config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    for rule in ("get_dataset", "build_manifest", "get_weights", "extract_features", "run_trials", "fit_head",
-                 "render_report"):  # fmt: skip
+    for rule in (
+        "get_dataset",
+        "build_manifest",
+        "prepare_weights",
+        "extract_features",
+        "run_trials",
+        "fit_head",
+        "render_report",
+    ):
         assert rule in result.stdout
     if config == "config/config.yaml":
         assert "download_weights" in result.stdout  # ImageNet weights are fetched first

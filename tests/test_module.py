@@ -79,10 +79,15 @@ def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
 def tagged_copy(repo: Path, tag: str, keep_files: bool = False) -> None:
     """A git repository at ``repo`` holding this checkout's files as they are now (tracked and untracked
     but not ignored), committed and tagged ``tag``: what a user's module would fetch from GitHub."""
-    files = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    files = (
+        subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         source = ROOT / rel
         if source.is_file() and not source.is_symlink():
@@ -107,8 +112,26 @@ def https_git_host(repo: Path, tmp_path: Path) -> Iterator[str]:
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -139,8 +162,11 @@ def test_the_workflow_runs_as_a_module_from_github_at_a_tag(tiny_run, tmp_path):
     assert list((tmp_path / "cache").rglob("owner/maxpool-workflow/HEAD")), "no clone in Snakemake's source cache"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Snakemake 9.27.1: LocalGitFile.join() fails on a script path (TypeError); github() works")  # fmt: skip
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="Snakemake 9.27.1: LocalGitFile.join() fails on a script path (TypeError); github() works",
+)
 def test_the_workflow_runs_as_a_module_from_a_local_git_repository_at_a_tag(tmp_path):
     """`gitfile(...)`, the offline stand-in for `github(...)`, fails in Snakemake 9.27.1 for any rule with
     `script:` (a bug of LocalGitFile.join); strict, so that a Snakemake release that fixes it is noticed."""
@@ -161,8 +187,23 @@ def test_snakedeploy_writes_a_module_that_runs(tmp_path):
         pytest.skip("uv is not installed in .tools/")
     repo, dest = tmp_path / "maxpool-workflow", tmp_path / "deployed"
     tagged_copy(repo, "v-test", keep_files=True)
-    result = subprocess.run([str(uv), "tool", "run", "--from", "snakedeploy==0.17.1", "snakedeploy", "deploy-workflow",
-                             str(repo), str(dest), "--tag", "v-test"], capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            str(uv),
+            "tool",
+            "run",
+            "--from",
+            "snakedeploy==0.17.1",
+            "snakedeploy",
+            "deploy-workflow",
+            str(repo),
+            str(dest),
+            "--tag",
+            "v-test",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (dest / "config/config.yaml").read_text() == (ROOT / "config/config.yaml").read_text()
     assert (dest / "profiles/slurm/config.yaml").is_file() and (dest / "profiles/default/config.yaml").is_file()
@@ -174,8 +215,9 @@ def test_snakedeploy_writes_a_module_that_runs(tmp_path):
     with https_git_host(repo, tmp_path) as host:
         source = f'github("owner/maxpool-workflow", path="workflow/Snakefile", tag="v-test", host="{host}")'
         (dest / "workflow/Snakefile").write_text(snakefile.replace(declared, source))
-        dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=dest, capture_output=True,
-                             text=True, env=env)  # fmt: skip
+        dry = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=dest, capture_output=True, text=True, env=env
+        )
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "render_report" in dry.stdout and "extract_features" in dry.stdout
 
@@ -188,8 +230,9 @@ def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_
 
     if tf.test.is_built_with_cuda() and tf.config.list_physical_devices("GPU"):
         pytest.skip("a usable GPU is present: nothing to refuse")
-    result = run_workflow(tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until",
-                          "extract_features", check=False)  # fmt: skip
+    result = run_workflow(
+        tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until", "extract_features", check=False
+    )
     assert result.returncode != 0
     log = (tmp_path / "logs/extract_features/000.log").read_text()
     errors = [line for line in log.splitlines() if line.startswith("ERROR:")]

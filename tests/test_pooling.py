@@ -30,7 +30,7 @@ def deep(x: np.ndarray, pooling: str, depth: int) -> np.ndarray:
 @pytest.mark.parametrize("pooling", ["max", "avg", "blur", "aps"])
 def test_zero_shift_gives_identical_outputs(pooling):
     image = RNG.random((64, 64)).astype(np.float32)
-    table = pooled_metrics(image, np.array([0, 0]), np.array([0, 0]), poolings=[pooling], depths=4, fill="replicate")
+    table = pooled_metrics(image, np.array([0, 0]), np.array([0, 0]), poolings=[pooling], max_depth=4, fill="replicate")
     assert table["identical"].all() and table["gap_equal"].all()
     assert np.allclose(table["nl2"], 0) and np.allclose(table["cosine"], 1)
 
@@ -59,7 +59,7 @@ def test_shift_by_multiple_of_2k_translates_max_pooled_output_exactly(depth, mul
 def test_constant_image_is_invariant_under_every_pooling(pooling, fill):
     image = np.full((32, 32), 0.7, dtype=np.float32)
     dx, dy = grid_shifts(3)
-    table = pooled_metrics(image, dx, dy, poolings=[pooling], depths=4, fill=fill)
+    table = pooled_metrics(image, dx, dy, poolings=[pooling], max_depth=4, fill=fill)
     assert table["identical"].all()
 
 
@@ -80,8 +80,12 @@ def reference_aps_pool(x: np.ndarray) -> np.ndarray:
     """APS written out: circular 2×2 max at stride 1, then the polyphase component (offsets in the
     order (0,0), (1,0), (0,1), (1,1)) of largest sum of squares, the first among equals."""
     h, w = x.shape
-    dense = np.array([[max(x[i, j], x[(i + 1) % h, j], x[i, (j + 1) % w], x[(i + 1) % h, (j + 1) % w])
-                       for j in range(w)] for i in range(h)])  # fmt: skip
+    dense = np.array(
+        [
+            [max(x[i, j], x[(i + 1) % h, j], x[i, (j + 1) % w], x[(i + 1) % h, (j + 1) % w]) for j in range(w)]
+            for i in range(h)
+        ]
+    )
     best, best_norm = None, -1.0
     for di, dj in ((0, 0), (1, 0), (0, 1), (1, 1)):
         component = dense[di::2, dj::2]

@@ -34,6 +34,19 @@ def test_citation_cff_validates():
     uv_cmd = str(uv) if uv.is_file() else shutil.which("uv")
     if uv_cmd is None:
         pytest.skip("uv is not installed")
-    result = subprocess.run([uv_cmd, "tool", "run", "--from", "cffconvert==2.0.0", "cffconvert", "--validate",
-                             "-i", str(ROOT / "CITATION.cff")], capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            uv_cmd,
+            "tool",
+            "run",
+            "--from",
+            "cffconvert==2.0.0",
+            "cffconvert",
+            "--validate",
+            "-i",
+            str(ROOT / "CITATION.cff"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and "valid" in result.stdout, result.stdout + result.stderr

@@ -12,9 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_title_and_values_are_escaped():
     title = "<script>alert('x')</script> & <b>bold</b>"
     sections = [
-        Section("one", "A & B", [paragraph("1 < 2 & <i>x</i>"), key_values({"<k>": "&v"}),
-                                 table(pd.DataFrame({"<c>": ["<td>"]}))]),
-    ]  # fmt: skip
+        Section(
+            "one",
+            "A & B",
+            [paragraph("1 < 2 & <i>x</i>"), key_values({"<k>": "&v"}), table(pd.DataFrame({"<c>": ["<td>"]}))],
+        ),
+    ]
     cards = [{"key": "k", "label": "<l>", "value": "&", "note": "<n>"}]
     page = render(title, cards, sections)
     assert "<script>alert" not in page and "<b>bold" not in page and "<i>x" not in page

@@ -27,9 +27,17 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--hide-scrollbars"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -50,7 +58,8 @@ def test_report_reads_well_at_laptop_and_phone_width(tiny_run, browser, device):
     browser.get((tiny_run / "results/report.html").as_uri())
     assert browser.execute_script("return document.readyState") == "complete"
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt, i.getBoundingClientRect().right]);"
+        "return Array.from(document.images)"
+        ".map(i => [i.complete, i.naturalWidth, i.alt, i.getBoundingClientRect().right]);"
     )
     assert len(images) == 14
     assert all(complete and natural > 0 for complete, natural, _, _ in images), "broken image"
@@ -79,8 +88,13 @@ def expected_finding(key: str, results: Path) -> list[float]:
     if kind in ("ring", "dataset"):
         metric, pooling, fill = rest
         summary = pd.read_csv(results / "invariance/summary_by_jitter.tsv", sep="\t")
-        rows = summary[(summary["input"] == kind) & (summary["mode"] == "random") & (summary["jitter"] == 3)
-                       & (summary["pooling"] == pooling) & (summary["fill"] == fill)]  # fmt: skip
+        rows = summary[
+            (summary["input"] == kind)
+            & (summary["mode"] == "random")
+            & (summary["jitter"] == 3)
+            & (summary["pooling"] == pooling)
+            & (summary["fill"] == fill)
+        ]
         row = rows[rows["depth"] == rows["depth"].max()].iloc[0]
         column = f"{metric}_share"
         return [100 * row[column], 100 * row[f"{column}_lo"], 100 * row[f"{column}_hi"]]
@@ -102,12 +116,22 @@ def expected_finding(key: str, results: Path) -> list[float]:
 def test_findings_numbers_equal_the_results_files(tiny_run, browser):
     browser.get((tiny_run / "results/report.html").as_uri())
     shown = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#findings [data-finding]')).map(e => [e.dataset.finding, e.textContent]);"
+        "return Array.from(document.querySelectorAll('#findings [data-finding]'))"
+        ".map(e => [e.dataset.finding, e.textContent]);"
     )
     keys = {key for key, _ in shown}
-    assert {"ring.identical.max.replicate", "ring.gap_equal.aps.replicate", "dataset.gap_equal.aps.wrap",
-            "consistency.2", "consistency.8", "accuracy.gap", "accuracy.flatten", "accuracy.gmp",
-            "difference.gap-flatten.accuracy", "difference.gap-gmp.roc_auc"} <= keys  # fmt: skip
+    assert {
+        "ring.identical.max.replicate",
+        "ring.gap_equal.aps.replicate",
+        "dataset.gap_equal.aps.wrap",
+        "consistency.2",
+        "consistency.8",
+        "accuracy.gap",
+        "accuracy.flatten",
+        "accuracy.gmp",
+        "difference.gap-flatten.accuracy",
+        "difference.gap-gmp.roc_auc",
+    } <= keys
     for key, text in shown:
         numbers = [float(x) for x in NUMBER.findall(text)]
         expected = expected_finding(key, tiny_run / "results")

@@ -75,8 +75,11 @@ def run_on_cluster(env: dict, workdir: Path, config: dict) -> tuple[subprocess.C
 def sacct_states(env: dict, job_ids: list[str]) -> dict[str, str]:
     result = subprocess.run(
         ["sacct", "-n", "-X", "-P", "--format=JobID,State", "-j", ",".join(job_ids)],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return dict(line.split("|") for line in result.stdout.split())
 
 
@@ -114,7 +117,7 @@ def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path
     result, job_ids = run_on_cluster(cluster, tmp_path / "work", config)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Error in rule get_weights" in output
+    assert "Error in rule prepare_weights" in output
     assert "ERROR: weights file" in output and "does not fit the VGG16 notop" in output  # the job's log, shown
     assert "FAILED" in sacct_states(cluster, job_ids).values()
     assert not (tmp_path / "work/resources/weights/vgg16_notop.weights.h5").exists()

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from poolkit.features import preprocess, shard_bounds
-from poolkit.io import WorkflowError, read_maps, write_maps
+from poolkit.io import UserError, read_maps, write_maps
 from tests.helpers import Route, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +45,11 @@ def images():
 def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, seeded_weights, images, tf_ready):
     import tensorflow as tf
 
-    from poolkit.features import GapExtractor
+    from poolkit.features import FeatureExtractor
     from poolkit.weights import random_model, weights_digest
 
-    a = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
-    b = GapExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
+    a = FeatureExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
+    b = FeatureExtractor(str(seeded_weights), "caffe").extract_arrays(images, 4)
     assert a.shape == (10, 512) and np.array_equal(a, b)
     # The same features straight from the in-memory seeded model the file was written from.
     in_memory = random_model(3)
@@ -69,24 +69,36 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path, tf_ready):
 
     from poolkit.weights import load_model_from_file
 
-    with pytest.raises(WorkflowError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         load_model_from_file(tmp_path / "missing.h5")
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     other.save_weights(tmp_path / "other.weights.h5")
-    with pytest.raises(WorkflowError, match="does not fit the VGG16 notop"):
+    with pytest.raises(UserError, match="does not fit the VGG16 notop"):
         load_model_from_file(tmp_path / "other.weights.h5")
     (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
-    with pytest.raises(WorkflowError, match="does not fit"):
+    with pytest.raises(UserError, match="does not fit"):
         load_model_from_file(tmp_path / "junk.h5")
 
 
-def test_get_weights_script_by_path_reports_bad_file(tmp_path):
+def test_prepare_weights_script_by_path_reports_bad_file(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"junk")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/get_weights.py"), "prepare", "--source", "path", "--path",
-         str(tmp_path / "junk.h5"), "--out", str(tmp_path / "w.weights.h5"), "--info", str(tmp_path / "w.json")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts/prepare_weights.py"),
+            "--source",
+            "path",
+            "--path",
+            str(tmp_path / "junk.h5"),
+            "--out",
+            str(tmp_path / "w.weights.h5"),
+            "--info",
+            str(tmp_path / "w.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1 and "ERROR: weights file" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "w.weights.h5").exists()
 
@@ -102,11 +114,11 @@ def test_imagenet_download_checks_md5_and_rejects_a_tampered_file(tmp_path, monk
     with serve({"/good.h5": Route(body), "/tampered.h5": Route(bytes(tampered))}) as url:
         out = fetch_imagenet(tmp_path / "ok.h5", url + "/good.h5", md5)
         assert out.read_bytes() == body
-        with pytest.raises(WorkflowError, match="does not match"):
+        with pytest.raises(UserError, match="does not match"):
             fetch_imagenet(tmp_path / "bad.h5", url + "/tampered.h5", md5)
     assert not (tmp_path / "bad.h5").exists()
     (tmp_path / "local.h5").write_bytes(bytes(tampered))
-    with pytest.raises(WorkflowError, match="corrupt or tampered"):
+    with pytest.raises(UserError, match="corrupt or tampered"):
         verify_md5(tmp_path / "local.h5", md5)
 
 
@@ -139,12 +151,12 @@ def test_shards_cover_all_images_once_on_batch_boundaries(n, batch, shards):
 
 
 def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weights, tf_ready):
-    from poolkit.features import GapExtractor
+    from poolkit.features import FeatureExtractor
     from poolkit.synthetic import generate_dataset
 
     generate_dataset(tmp_path / "img", {"train": 5, "valid": 3}, seed=2)
     paths = sorted(str(p) for p in (tmp_path / "img").rglob("*.jpeg"))
-    extractor = GapExtractor(str(seeded_weights), "caffe")
+    extractor = FeatureExtractor(str(seeded_weights), "caffe")
     whole, whole_maps, _ = extractor.extract_paths(paths, 64, "nearest", 4)
     parts, map_parts = [], []
     for k in range(3):
@@ -170,23 +182,23 @@ def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weig
 def test_in_graph_preprocessing_equals_the_reference(seeded_weights, images, tf_ready):
     import tensorflow as tf
 
-    from poolkit.features import GapExtractor
+    from poolkit.features import FeatureExtractor
 
     for mode in ("caffe", "none"):
-        extractor = GapExtractor(str(seeded_weights), mode)
+        extractor = FeatureExtractor(str(seeded_weights), mode)
         reference = tf.reduce_mean(extractor.base(preprocess(images, mode), training=False), axis=(1, 2)).numpy()
         assert np.allclose(extractor.scores(images), reference, rtol=1e-5, atol=1e-6)
 
 
 def test_bfloat16_scores_are_close_to_float32(seeded_weights, images, tf_ready):
-    from poolkit.features import GapExtractor
+    from poolkit.features import FeatureExtractor
 
-    exact = GapExtractor(str(seeded_weights), "caffe").scores(images)
-    fast = GapExtractor(str(seeded_weights), "caffe", "bfloat16").scores(images)
+    exact = FeatureExtractor(str(seeded_weights), "caffe").scores(images)
+    fast = FeatureExtractor(str(seeded_weights), "caffe", "bfloat16").scores(images)
     assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
     cosine = (exact * fast).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(fast, axis=1))
     assert cosine.min() > 0.99
-    again = GapExtractor(str(seeded_weights), "caffe").scores(images)
+    again = FeatureExtractor(str(seeded_weights), "caffe").scores(images)
     assert np.array_equal(again, exact)  # the float32 policy is restored afterwards
 
 
@@ -234,16 +246,16 @@ def test_cpu_flags_reads_every_flags_line(tmp_path):
 
 
 def test_auto_precision_runs_what_it_resolves_to(seeded_weights, images, tf_ready):
-    from poolkit.features import GapExtractor, resolve_precision
+    from poolkit.features import FeatureExtractor, resolve_precision
     from poolkit.machine import cpu_flags
 
-    auto = GapExtractor(str(seeded_weights), "caffe", "auto")
+    auto = FeatureExtractor(str(seeded_weights), "caffe", "auto")
     assert (auto.precision, auto.precision_reason) == resolve_precision("auto", cpu_flags(), has_gpu=False)
     scores = auto.scores(images)
-    explicit = GapExtractor(str(seeded_weights), "caffe", auto.precision)
+    explicit = FeatureExtractor(str(seeded_weights), "caffe", auto.precision)
     assert np.array_equal(scores, explicit.scores(images))
     # and not the other precision: the resolved one is what the model computes in
-    other = GapExtractor(str(seeded_weights), "caffe", "float32" if auto.precision == "bfloat16" else "bfloat16")
+    other = FeatureExtractor(str(seeded_weights), "caffe", "float32" if auto.precision == "bfloat16" else "bfloat16")
     assert not np.array_equal(scores, other.scores(images))
 
 
@@ -260,13 +272,31 @@ def test_merge_refuses_shards_of_different_precisions(tmp_path):
         info = {"shard": shard, "seconds": 1.0, "precision": precision, "precision_reason": reason}
         (tmp_path / f"{shard}.json").write_text(json.dumps(info))
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/merge_features.py"), "--shards", str(tmp_path / "0.parquet"),
-         str(tmp_path / "1.parquet"), "--infos", str(tmp_path / "0.json"), str(tmp_path / "1.json"), "--manifest",
-         str(tmp_path / "manifest.parquet"), "--out", str(tmp_path / "features.parquet"), "--info",
-         str(tmp_path / "features.json"), "--shard-maps", str(tmp_path / "0.maps.parquet"),
-         str(tmp_path / "1.maps.parquet"), "--maps", str(tmp_path / "maps.parquet")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts/merge_features.py"),
+            "--shards",
+            str(tmp_path / "0.parquet"),
+            str(tmp_path / "1.parquet"),
+            "--infos",
+            str(tmp_path / "0.json"),
+            str(tmp_path / "1.json"),
+            "--manifest",
+            str(tmp_path / "manifest.parquet"),
+            "--out",
+            str(tmp_path / "features.parquet"),
+            "--info",
+            str(tmp_path / "features.json"),
+            "--shard-maps",
+            str(tmp_path / "0.maps.parquet"),
+            str(tmp_path / "1.maps.parquet"),
+            "--maps",
+            str(tmp_path / "maps.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1 and "different precisions" in result.stderr and "Traceback" not in result.stderr
     assert "shard 0: bfloat16" in result.stderr and "shard 1: float32" in result.stderr
     assert "features.precision to float32" in result.stderr

@@ -33,8 +33,11 @@ def test_dataset_outputs(tiny_run):
     manifest = pd.read_parquet(tiny_run / "results/dataset/manifest.parquet")
     assert len(manifest) == 2 * (12 + 8)
     assert manifest.groupby(["split", "class_name"]).size().to_dict() == {
-        ("train", "Car"): 12, ("train", "Truck"): 12, ("valid", "Car"): 8, ("valid", "Truck"): 8,
-    }  # fmt: skip
+        ("train", "Car"): 12,
+        ("train", "Truck"): 12,
+        ("valid", "Car"): 8,
+        ("valid", "Truck"): 8,
+    }
     assert (manifest["label"] == (manifest["class_name"] == "Truck")).all()
     for row in manifest.head(3).itertuples():
         assert sha(tiny_run / row.path) == row.sha256
@@ -100,8 +103,12 @@ def test_head_outputs(tiny_run):
     assert metrics["accuracy"]["value"] == pytest.approx(accuracy)
     assert metrics["accuracy"]["ci_low"] <= accuracy <= metrics["accuracy"]["ci_high"]
     assert matrix.trace() / matrix.sum() == pytest.approx(accuracy)
-    assert metrics["parameters"] == {"feature_map_shape": [2, 2, 512], "gap_head": 513, "flatten_head": 2049,
-                                     "ratio": pytest.approx(2049 / 513)}  # fmt: skip
+    assert metrics["parameters"] == {
+        "feature_map_shape": [2, 2, 512],
+        "gap_head": 513,
+        "flatten_head": 2049,
+        "ratio": pytest.approx(2049 / 513),
+    }
     assert set(metrics["models"]) == {"gap", "gmp", "flatten", "pixels", "majority"}
     assert metrics["models"]["majority"]["accuracy"]["value"] == 0.5
     assert {m: metrics["models"][m]["parameters"] for m in ("gap", "gmp", "flatten")} == {
@@ -171,8 +178,10 @@ def test_a_finished_run_prints_what_it_found(tiny_run):
     expected = f"{accuracy['value']:.3f} [{accuracy['ci_low']:.3f}, {accuracy['ci_high']:.3f}]"
     assert f"GAP head accuracy {expected} on 16 validation images (results/head/metrics.json)" in output
     summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
-    ring = summary.query("input == 'ring' and mode == 'random' and jitter == 3 and depth == 4 "
-                         "and pooling == 'max' and fill == 'replicate'").iloc[0]  # fmt: skip
+    ring = summary.query(
+        "input == 'ring' and mode == 'random' and jitter == 3 and depth == 4 "
+        "and pooling == 'max' and fill == 'replicate'"
+    ).iloc[0]
     value, low, high = (
         100 * ring[column] for column in ("identical_share", "identical_share_lo", "identical_share_hi")
     )
@@ -217,7 +226,7 @@ def test_changing_precision_reruns_features_and_what_uses_them(tiny_run):
     result = run_workflow(tiny_run, tiny_config(features={"precision": "bfloat16"}), "-n")
     jobs = planned_jobs(result.stdout)
     assert jobs.get("extract_features") == 2 and {"merge_features", "shift_features", "fit_head"} <= set(jobs)
-    assert not {"run_trials", "aggregate_trials", "build_manifest", "get_weights"} & set(jobs)
+    assert not {"run_trials", "aggregate_trials", "build_manifest", "prepare_weights"} & set(jobs)
 
 
 def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, tmp_path):
@@ -259,8 +268,9 @@ def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(ti
 def test_kill_9_during_features_then_rerun_gives_the_same_results(tiny_run, tmp_path):
     config = tiny_config()
     log = tmp_path / "logs/extract_features/000.log"
-    process = subprocess.Popen(snakemake_cmd(tmp_path, config), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        snakemake_cmd(tmp_path, config), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (log.exists() and "[features" in log.read_text()):
         time.sleep(0.05)

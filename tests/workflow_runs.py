@@ -30,9 +30,19 @@ def snakemake_cmd(
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config))
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
-        "--directory", str(workdir), "--configfile", str(config_file), "--cores", "2", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--cores",
+        "2",
+        *extra,
+    ]
 
 
 def run_workflow(

@@ -9,7 +9,7 @@ import yaml
 
 from poolkit import cli
 from poolkit.config import update_readme
-from poolkit.io import WorkflowError, atomic_path
+from poolkit.io import UserError, atomic_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def main(args: argparse.Namespace) -> None:
     wanted = update_readme(current, yaml.safe_load(Path(args.schema).read_text(encoding="utf-8")))
     if args.check:
         if wanted != current:
-            raise WorkflowError(f"{readme} is out of date with {args.schema}; run `make config-docs` and commit it")
+            raise UserError(f"{readme} is out of date with {args.schema}; run `make config-docs` and commit it")
         cli.log.info("%s matches the schema", readme)
         return
     with atomic_path(readme) as tmp:

@@ -16,13 +16,13 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from .io import WorkflowError
+from .io import UserError
 
 #: The config schema: the copy an installed package carries, else the checkout's own file.
 SCHEMA_PATH = next(
@@ -66,9 +66,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="threads for TensorFlow (default: the CPUs this process may use)"
     )
     p.add_argument(
-        "--require-gpu", action=argparse.BooleanOptionalAction, default=False,
+        "--require-gpu",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="the job was given a GPU: stop before any work if TensorFlow cannot use one",
-    )  # fmt: skip
+    )
 
 
 def job_threads(threads: int | None) -> int:
@@ -118,16 +120,16 @@ def config_option(p: argparse.ArgumentParser | Any, key: str, flag: str | None =
         if allowed:
             kwargs["choices"] = allowed
     action = p.add_argument(flag, **kwargs)
-    action.schema_key = key  # type: ignore[attr-defined]
+    action.schema_key = key  # type: ignore[union-attr]
     return action
 
 
 def check_choices(values: list[str], key: str) -> None:
-    """Raise a WorkflowError naming ``key`` when a list holds a value its schema does not allow."""
+    """Raise a UserError naming ``key`` when a list holds a value its schema does not allow."""
     allowed = schema_node(key)["items"]["enum"]
     unknown = [v for v in values if v not in allowed]
     if unknown:
-        raise WorkflowError(f"{key}: unknown value(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise UserError(f"{key}: unknown value(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def _flag(name: str) -> str:
@@ -137,17 +139,20 @@ def _flag(name: str) -> str:
 def snakemake_argv(smk: Any) -> list[str]:
     """Command-line arguments equivalent to a Snakemake ``script:`` job.
 
-    Named inputs, outputs and params become ``--name value`` (underscores as dashes,
-    lists as several values); a param named ``command`` is the sub-command; the param
-    ``code_digest`` is left out (it is there only so that Snakemake reruns the rule
-    when the package code it runs changes).
+    Named inputs, outputs and params become ``--name value`` (underscores as dashes, lists as
+    several values); the param ``code_digest`` is left out (it is there only so that Snakemake
+    reruns the rule when the package code it runs changes).
     """
-    argv: list[str] = []
     params = dict(smk.params.items())
     params.pop("code_digest", None)
-    if "command" in params:
-        argv.append(str(params.pop("command")))
-    for name, value in [*smk.input.items(), *smk.output.items(), *params.items()]:
+    return option_args({**dict(smk.input.items()), **dict(smk.output.items()), **params})
+
+
+def option_args(options: Mapping[str, Any]) -> list[str]:
+    """Options as command-line arguments: ``--name value`` (underscores as dashes), lists as several
+    values (an empty list leaves the option out), booleans as ``--name`` or ``--no-name``."""
+    argv: list[str] = []
+    for name, value in options.items():
         if isinstance(value, list | tuple):
             if value:  # an empty list (e.g. no input file) means: leave the option out
                 argv += [_flag(name), *map(str, value)]
@@ -156,6 +161,20 @@ def snakemake_argv(smk: Any) -> list[str]:
         else:
             argv.append(f"{_flag(name)}={value}")
     return argv
+
+
+def gpu_requested(resources: Mapping[str, Any]) -> bool:
+    """Whether a job's resources give it a GPU (resource ``gpu``, or a ``gres`` that names one)."""
+    return int(resources.get("gpu", 0) or 0) > 0 or "gpu" in str(resources.get("gres", "") or "")
+
+
+def apply_job_resources(args: argparse.Namespace, smk: Any) -> None:
+    """A Snakemake job's threads and GPU request, read from the job (the profile), not from params:
+    changing a profile never changes a rule's parameters. Only for scripts that take them."""
+    if hasattr(args, "threads"):
+        args.threads = int(smk.threads)
+    if hasattr(args, "require_gpu"):
+        args.require_gpu = gpu_requested(dict(smk.resources.items()))
 
 
 class _Format(logging.Formatter):
@@ -217,7 +236,7 @@ def progress(message: str, *args: Any) -> None:
 def run(build_parser: Callable[[], argparse.ArgumentParser], main: Callable[[argparse.Namespace], None]) -> None:
     """Parse the options (from the command line or a Snakemake ``script:`` job) and run ``main``.
 
-    A :class:`WorkflowError` (a user's mistake) or a missing input file becomes one ``ERROR:``
+    A :class:`UserError` (a user's mistake) or a missing input file becomes one ``ERROR:``
     line and exit code 1; any other exception is logged with its traceback (in the job's log;
     the terminal gets the one line) and exits 1.
     """
@@ -229,9 +248,11 @@ def run(build_parser: Callable[[], argparse.ArgumentParser], main: Callable[[arg
     if smk is not None:
         log.info("arguments: %s", " ".join(argv))
     args = build_parser().parse_args(argv)
+    if smk is not None:
+        apply_job_resources(args, smk)
     try:
         main(args)
-    except WorkflowError as error:
+    except UserError as error:
         log.error("%s", error)
         sys.exit(1)
     except FileNotFoundError as error:

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .io import WorkflowError
+from .io import UserError
 
 
 def fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -57,10 +57,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        return f"config: {error.message} under '{key}'; allowed keys: {', '.join(allowed)}"
+        keys = sorted(schema.get("properties", {}))
+        return f"config: {error.message} under '{key}'; allowed keys: {', '.join(keys)}"
     if error.validator == "enum":
-        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {', '.join(map(str, error.validator_value))}"
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {allowed}"
     if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         return f"config key '{key}': {error.message} ({schema.get('description', '')})"
     if error.validator == "type":
@@ -85,15 +86,16 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
                 f"config key 'invariance.vgg.shifts': shift {shift} is not smaller than "
                 f"features.image_size {config['features']['image_size']}"
             )
-    min_side = 2 ** inv["depths"]
+    min_side = 2 ** inv["max_depth"]
     if inv["image_size"] < min_side:
         problems.append(
-            f"config key 'invariance.image_size': {inv['image_size']} is too small for {inv['depths']} pooling steps (needs >= {min_side})"
+            f"config key 'invariance.image_size': {inv['image_size']} is too small for {inv['max_depth']} "
+            f"pooling steps (needs >= {min_side})"
         )
     if "aps" in inv["poolings"] and inv["image_size"] % min_side:
         problems.append(
-            f"config key 'invariance.image_size': {inv['image_size']} is not divisible by 2^depths = {min_side}, "
-            "which aps pooling needs (every pooled side even); change invariance.image_size or invariance.depths"
+            f"config key 'invariance.image_size': {inv['image_size']} is not divisible by 2^max_depth = {min_side}, "
+            "which aps pooling needs (every pooled side even); change invariance.image_size or invariance.max_depth"
         )
     if config["exercise"]["r_shrink"] >= config["exercise"]["ring_size"] // 2:
         problems.append("config key 'exercise.r_shrink': must be smaller than exercise.ring_size // 2")
@@ -102,8 +104,30 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+#: Config keys renamed in a release: old dotted key → new dotted key (same meaning).
+RENAMED_KEYS = {"invariance.depths": "invariance.max_depth"}
+
+
+def renamed_key_problems(config: Mapping[str, Any]) -> list[str]:
+    """One ``ERROR:`` line per renamed key the config still uses, naming the new key."""
+    problems = []
+    for old, new in RENAMED_KEYS.items():
+        *sections, key = old.split(".")
+        node: Any = config
+        for section in sections:
+            node = node.get(section, {}) if isinstance(node, Mapping) else {}
+        if isinstance(node, Mapping) and key in node:
+            problems.append(
+                f"ERROR: config key '{old}' was renamed to '{new}' (same meaning); rename it in your config"
+            )
+    return problems
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Return ``config`` with defaults filled in, or raise listing every problem found."""
+    renamed = renamed_key_problems(config)
+    if renamed:
+        raise UserError("\n".join(renamed))
     schema = yaml.safe_load(Path(schema_path).read_text())
     filled = fill_defaults(schema, coerce_text(schema, copy.deepcopy(dict(config))))
     validator = jsonschema.Draft202012Validator(schema)
@@ -112,7 +136,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     if not problems:
         problems = _cross_checks(filled)
     if problems:
-        raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
+        raise UserError("invalid configuration:\n  " + "\n  ".join(problems))
     return filled
 
 
@@ -199,7 +223,7 @@ def schema_markdown(schema: Mapping[str, Any]) -> str:
 def update_readme(readme: str, schema: Mapping[str, Any]) -> str:
     """``readme`` with its generated block (between the markers) replaced by the schema's tables."""
     if KEYS_BEGIN not in readme or KEYS_END not in readme:
-        raise WorkflowError(f"the README has no generated block (markers {KEYS_BEGIN!r} … {KEYS_END!r})")
+        raise UserError(f"the README has no generated block (markers {KEYS_BEGIN!r} … {KEYS_END!r})")
     head, rest = readme.split(KEYS_BEGIN, 1)
     tail = rest.split(KEYS_END, 1)[1]
     return head + schema_markdown(schema) + tail

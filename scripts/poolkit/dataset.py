@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from .download import OFFLINE_REMEDIES
-from .io import WorkflowError
+from .io import UserError
 from .synthetic import CLASSES, SPLITS
 
 LABELS: dict[str, int] = {name: index for index, name in enumerate(CLASSES)}
@@ -44,7 +44,7 @@ def find_dataset_root(folder: str | os.PathLike[str]) -> Path:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise WorkflowError(f"dataset folder {folder} does not exist or is not a folder")
+        raise UserError(f"dataset folder {folder} does not exist or is not a folder")
     if any((folder / split).is_dir() for split in SPLITS):
         return folder
     children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")]
@@ -59,35 +59,35 @@ def check_layout(root: str | os.PathLike[str]) -> None:
     for split in SPLITS:
         split_dir = root / split
         if not split_dir.is_dir():
-            raise WorkflowError(
+            raise UserError(
                 f"dataset at {root}: missing split folder '{split}/' "
                 f"(expected layout {{{','.join(SPLITS)}}}/{{{','.join(CLASSES)}}}/*.jpeg)"
             )
         found = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         unexpected = sorted(set(found) - set(CLASSES))
         if unexpected:
-            raise WorkflowError(
+            raise UserError(
                 f"dataset at {root}: unexpected class folder(s) {unexpected} in '{split}/'; "
                 f"allowed: {', '.join(CLASSES)}"
             )
         for label in CLASSES:
             class_dir = split_dir / label
             if not class_dir.is_dir():
-                raise WorkflowError(f"dataset at {root}: missing class folder '{split}/{label}/'")
+                raise UserError(f"dataset at {root}: missing class folder '{split}/{label}/'")
             if not any(p.is_file() for p in class_dir.iterdir()):
-                raise WorkflowError(f"dataset at {root}: class folder '{split}/{label}/' is empty")
+                raise UserError(f"dataset at {root}: class folder '{split}/{label}/' is empty")
 
 
 # --------------------------------------------------------------------------- archives
 def _check_member(name: str, target: Path) -> None:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise WorkflowError(f"archive member {name!r} has an absolute path; refusing to extract")
+        raise UserError(f"archive member {name!r} has an absolute path; refusing to extract")
     if ".." in path.parts:
-        raise WorkflowError(f"archive member {name!r} leaves the target folder ('..'); refusing")
+        raise UserError(f"archive member {name!r} leaves the target folder ('..'); refusing")
     resolved = (target / path).resolve()
     if not resolved.is_relative_to(target.resolve()):
-        raise WorkflowError(f"archive member {name!r} leaves the target folder; refusing")
+        raise UserError(f"archive member {name!r} leaves the target folder; refusing")
 
 
 def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
@@ -103,7 +103,7 @@ def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]
             for info in bundle.infolist():
                 _check_member(info.filename, target)
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise WorkflowError(f"archive member {info.filename!r} is a link; refusing")
+                    raise UserError(f"archive member {info.filename!r} is a link; refusing")
             bundle.extractall(target)
         return
     if tarfile.is_tarfile(archive):
@@ -116,10 +116,10 @@ def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]
                     base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
                     _check_member(str(base / link), target)
                 if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-                    raise WorkflowError(f"archive member {member.name!r} is a device or fifo; refusing")
+                    raise UserError(f"archive member {member.name!r} is a device or fifo; refusing")
             bundle.extractall(target, members=members, filter="data")
         return
-    raise WorkflowError(f"{archive} is neither a zip nor a tar archive")
+    raise UserError(f"{archive} is neither a zip nor a tar archive")
 
 
 # --------------------------------------------------------------------------- sources
@@ -143,7 +143,7 @@ def local_files(source: str | os.PathLike[str]) -> list[Path]:
 def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> None:
     """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder."""
     if mode not in ("copy", "link"):
-        raise WorkflowError(f"dataset.local.mode {mode!r}; allowed: copy, link")
+        raise UserError(f"dataset.local.mode {mode!r}; allowed: copy, link")
     root = find_dataset_root(source)
     check_layout(root)
     for split in SPLITS:
@@ -165,7 +165,7 @@ KAGGLE_CREDENTIALS_HELP = (
 )
 
 
-def kaggle_error(handle: str, error: OSError) -> WorkflowError:
+def kaggle_error(handle: str, error: OSError) -> UserError:
     """One clear message for a failed Kaggle download: no network, rejected credentials
     (HTTP 401/403), unknown dataset (404), or another failure, each with its remedy."""
     import requests
@@ -173,23 +173,23 @@ def kaggle_error(handle: str, error: OSError) -> WorkflowError:
     response = getattr(error, "response", None)
     status = response.status_code if response is not None else None
     if isinstance(error, requests.exceptions.ConnectionError):
-        return WorkflowError(
+        return UserError(
             f"cannot download Kaggle dataset {handle!r}: no connection to Kaggle ({type(error).__name__}; "
             f"no internet?). {OFFLINE_REMEDIES}"
         )
     if status in (401, 403):
-        return WorkflowError(
+        return UserError(
             f"Kaggle refused the download of {handle!r} (HTTP {status}): credentials missing, rejected or "
             f"expired, or the dataset needs its terms accepted on kaggle.com. Remedy: {KAGGLE_CREDENTIALS_HELP}"
         )
     if status == 404:
-        return WorkflowError(
+        return UserError(
             f"Kaggle has no dataset {handle!r} (HTTP 404). Remedy: set dataset.kaggle.handle to "
             f"'owner/dataset' as in the dataset's address (this workflow's data: {KAGGLE_HANDLE!r})"
         )
     first_line = next(iter(str(error).splitlines()), "")
     what = f"HTTP {status}" if status is not None else type(error).__name__
-    return WorkflowError(
+    return UserError(
         f"cannot download Kaggle dataset {handle!r}: {what} ({first_line}). Rerun later; if it persists, "
         "download the dataset elsewhere and set dataset.source: local"
     )
@@ -245,7 +245,7 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
     naming it; ``'skip'`` lists it with the reason in the second table.
     """
     if bad_images not in ("fail", "skip"):
-        raise WorkflowError(f"dataset.bad_images {bad_images!r}; allowed: fail, skip")
+        raise UserError(f"dataset.bad_images {bad_images!r}; allowed: fail, skip")
     root = Path(root)
     check_layout(root)
     rows, skipped = [], []
@@ -258,7 +258,7 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
                 result = check_image(path)
                 if not result.ok:
                     if bad_images == "fail":
-                        raise WorkflowError(
+                        raise UserError(
                             f"bad image {path}: {result.reason}. Fix or remove it, or set "
                             "dataset.bad_images: skip to skip and report such files"
                         )
@@ -286,7 +286,7 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
     for split in SPLITS:
         for label in CLASSES:
             if not ((manifest["split"] == split) & (manifest["class_name"] == label)).any():
-                raise WorkflowError(f"no usable image left in '{split}/{label}/' after skipping bad files")
+                raise UserError(f"no usable image left in '{split}/{label}/' after skipping bad files")
     return manifest, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
 
@@ -301,7 +301,7 @@ def load_rgb(path: str | os.PathLike[str], size: int, resize: str) -> Image.Imag
     """Open an image as RGB (grey, RGBA, palette and CMYK converted) resized to size×size."""
     methods = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
     if resize not in methods:
-        raise WorkflowError(f"features.resize {resize!r}; allowed: {', '.join(methods)}")
+        raise UserError(f"features.resize {resize!r}; allowed: {', '.join(methods)}")
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     return rgb.resize((size, size), methods[resize])

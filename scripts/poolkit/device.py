@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .io import WorkflowError
+from .io import UserError
 from .machine import cpu_model
 
 GPU_INSTALL = (
@@ -48,14 +48,15 @@ def require_gpu(requested: bool) -> None:
 
     build = tensorflow_build()
     if not build["cuda_build"]:
-        raise WorkflowError(
+        raise UserError(
             f"this job asked for a GPU, but the installed TensorFlow {build['tensorflow']} is a CPU-only build "
             f"(tensorflow-cpu): {GPU_INSTALL}"
         )
     if not tf.config.list_physical_devices("GPU"):
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "(not set)")
-        raise WorkflowError(
-            f"this job asked for a GPU and TensorFlow {build['tensorflow']} is built with CUDA {build['cuda_version']}, "
+        raise UserError(
+            f"this job asked for a GPU and TensorFlow {build['tensorflow']} is built with CUDA "
+            f"{build['cuda_version']}, "
             f"but it sees no GPU device (no NVIDIA driver, or CUDA_VISIBLE_DEVICES={visible}): check `nvidia-smi` "
             "on the node and that the job was given a GPU (--gpus or --gres); otherwise " + GPU_INSTALL
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from .cli import progress
-from .io import WorkflowError, atomic_path
+from .io import UserError, atomic_path
 
 OFFLINE_REMEDIES = (
     "Remedies: set dataset.source to 'local' (with dataset.local.path) or 'synthetic'; "
@@ -20,7 +20,7 @@ OFFLINE_REMEDIES = (
 )
 
 
-class ChecksumError(WorkflowError):
+class ChecksumError(UserError):
     """A downloaded or local file does not match its expected checksum."""
 
 
@@ -77,7 +77,7 @@ def download(
         except requests.exceptions.HTTPError as error:
             status = error.response.status_code if error.response is not None else 0
             if status and status < 500:
-                raise WorkflowError(f"{what}: HTTP {status} for {url}") from error
+                raise UserError(f"{what}: HTTP {status} for {url}") from error
             last_error = error
         except (requests.exceptions.RequestException, OSError) as error:
             last_error = error
@@ -86,8 +86,8 @@ def download(
             progress("[download] %s: attempt %d failed (%s); retrying in %.1f s", what, attempt + 1, last_error, wait)
             time.sleep(wait)
     if isinstance(last_error, requests.exceptions.ConnectionError):
-        raise WorkflowError(
+        raise UserError(
             f"cannot download {what} from {url}: no connection after {retries + 1} attempts "
             f"({type(last_error).__name__}). {OFFLINE_REMEDIES}"
         ) from last_error
-    raise WorkflowError(f"cannot download {what} from {url} after {retries + 1} attempts: {last_error}") from last_error
+    raise UserError(f"cannot download {what} from {url} after {retries + 1} attempts: {last_error}") from last_error

@@ -63,7 +63,7 @@ def shard_bounds(n_images: int, batch_size: int, n_shards: int, shard: int) -> t
 
 
 def padded_batches(
-    items: Sequence[Any], batch_size: int, shape: tuple[int, ...], load: Callable[[Any], np.ndarray]
+    items: Sequence[Any] | np.ndarray, batch_size: int, shape: tuple[int, ...], load: Callable[[Any], np.ndarray]
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(uint8 batch of load(item)s padded to batch_size, n_real)``; padding rows are zeros."""
     for start in range(0, len(items), batch_size):
@@ -100,7 +100,7 @@ def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int)
     return dataset.with_options(options).prefetch(2)
 
 
-class GapExtractor:
+class FeatureExtractor:
     """A compiled forward pass: VGG16 base → GlobalAveragePooling2D → 512 scores."""
 
     def __init__(self, weights_file: str, preprocessing: str, precision: str = "float32"):

@@ -70,8 +70,12 @@ def caveat(weights_source: str, dataset_source: str) -> Finding | None:
         parts.append("randomly initialised VGG16 weights (not ImageNet)")
     if not parts:
         return None
-    return Finding([f"This run uses {' and '.join(parts)}: its numbers show what the workflow measures, "
-                    "not what a trained VGG16 does on the real Car or Truck photographs."])  # fmt: skip
+    return Finding(
+        [
+            f"This run uses {' and '.join(parts)}: its numbers show what the workflow measures, "
+            "not what a trained VGG16 does on the real Car or Truck photographs."
+        ]
+    )
 
 
 def _pooling_list(rows: pd.DataFrame, fill: str, column: str, key: str) -> list[str | Number]:
@@ -90,8 +94,12 @@ def ring_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
         return []
     depth, n = int(summary["depth"].max()), int(rows["n_trials"].iloc[0])
     fill = "replicate" if "replicate" in rows.index.get_level_values(0) else rows.index[0][0]
-    identical = Finding([f"The exercise's ring, shifted at random by up to ±{jitter} px ({n:,} trials, {fill} fill): "
-                         f"after {depth} pooling steps the output was identical to the unshifted one in — "])  # fmt: skip
+    identical = Finding(
+        [
+            f"The exercise's ring, shifted at random by up to ±{jitter} px ({n:,} trials, {fill} fill): "
+            f"after {depth} pooling steps the output was identical to the unshifted one in — "
+        ]
+    )
     identical.add(*_pooling_list(rows, fill, "identical_share", "ring.identical"))
     identical.add(" APS outputs are circular shifts of the unshifted one rather than identical copies.")
     gap = Finding([f"What a GAP head after those {depth} steps sees, the global average, was unchanged in — "])
@@ -107,8 +115,12 @@ def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
     if not {"wrap", "replicate"} <= fills or ("wrap", "aps") not in rows.index:
         return []
     depth = int(summary["depth"].max())
-    finding = Finding([f"Circular shifts (up to ±{jitter} px) of grey validation images: APS kept the global average "
-                       f"after {depth} steps unchanged in "])  # fmt: skip
+    finding = Finding(
+        [
+            f"Circular shifts (up to ±{jitter} px) of grey validation images: APS kept the global average "
+            f"after {depth} steps unchanged in "
+        ]
+    )
     finding.add(Number("dataset.gap_equal.aps.wrap", percent(rows.loc[("wrap", "aps")], "gap_equal_share")))
     finding.add(
         " of trials, against ",
@@ -133,9 +145,13 @@ def consistency_findings(consistency: pd.DataFrame, n_images: int) -> list[Findi
     if consistency.empty:
         return []
     small, large = consistency.iloc[0], consistency.iloc[-1]
-    finding = Finding([f"Whole pipeline (VGG16 + GAP + logistic head), Zhang's protocol: two copies of each of "
-                       f"{n_images} validation images, each shifted independently by up to {int(small['max_shift'])} px, "
-                       "got the same class in "])  # fmt: skip
+    finding = Finding(
+        [
+            f"Whole pipeline (VGG16 + GAP + logistic head), Zhang's protocol: two copies of each of "
+            f"{n_images} validation images, each shifted independently by up to {int(small['max_shift'])} px, "
+            "got the same class in "
+        ]
+    )
     finding.add(Number(f"consistency.{int(small['max_shift'])}", percent(small, "consistency")))
     finding.add(f" of pairs; up to {int(large['max_shift'])} px: ")
     finding.add(Number(f"consistency.{int(large['max_shift'])}", percent(large, "consistency")))
@@ -162,20 +178,39 @@ def head_findings(heads: pd.DataFrame, differences: pd.DataFrame) -> list[Findin
     if not {"gap", "flatten", "gmp"} <= names:
         return []
     params = heads.set_index("model")["parameters"]
-    compare = Finding([GAP_CLAIM + " Here, validation accuracy: GAP ", _head(heads, "gap"),
-                       f" ({params['gap']:,} parameters), GMP ", _head(heads, "gmp"), f" ({params['gmp']:,}), Flatten ",
-                       _head(heads, "flatten"), f" ({params['flatten']:,})."])  # fmt: skip
+    compare = Finding(
+        [
+            GAP_CLAIM + " Here, validation accuracy: GAP ",
+            _head(heads, "gap"),
+            f" ({params['gap']:,} parameters), GMP ",
+            _head(heads, "gmp"),
+            f" ({params['gmp']:,}), Flatten ",
+            _head(heads, "flatten"),
+            f" ({params['flatten']:,}).",
+        ]
+    )
     for pair in ("gap - flatten", "gap - gmp"):
         rows = differences[differences["comparison"] == pair].set_index("metric")
         for metric, label in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC")):
             row = rows.loc[metric]
             other = pair.split(" - ")[1]
             compare.add(f" GAP − {other.upper() if other == 'gmp' else other.capitalize()} {label}: ")
-            compare.add(Number(f"difference.{pair.replace(' - ', '-')}.{metric}",
-                               interval(row["difference"], row["ci_low"], row["ci_high"], signed=True)))  # fmt: skip
+            compare.add(
+                Number(
+                    f"difference.{pair.replace(' - ', '-')}.{metric}",
+                    interval(row["difference"], row["ci_low"], row["ci_high"], signed=True),
+                )
+            )
             compare.add(f", {_verdict(row)}.")
-    baselines = Finding(["Baselines on the same split: raw pixels ", _head(heads, "pixels"), ", the majority class ",
-                         _head(heads, "majority"), "."])  # fmt: skip
+    baselines = Finding(
+        [
+            "Baselines on the same split: raw pixels ",
+            _head(heads, "pixels"),
+            ", the majority class ",
+            _head(heads, "majority"),
+            ".",
+        ]
+    )
     return [compare, baselines]
 
 

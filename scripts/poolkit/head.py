@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .io import WorkflowError, feature_columns
+from .io import UserError, feature_columns
 from .stats import bootstrap_classification_ci, resample_indices, resampled_classification_metrics
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def fit_with_cv(
     """Choose C by stratified k-fold log loss on the training split; refit on all of it."""
     n_min = int(np.bincount(y_train, minlength=2).min())
     if n_min < folds:
-        raise WorkflowError(
+        raise UserError(
             f"head.cv_folds is {folds} but the smaller training class has only {n_min} images; "
             "lower head.cv_folds or use more training images"
         )
@@ -141,8 +141,15 @@ def paired_differences(
             else:
                 low = high = np.nan
             difference = float(point[first][metric][0] - point[second][metric][0])
-            rows.append({"comparison": f"{first} - {second}", "metric": metric, "difference": difference,
-                         "ci_low": float(low), "ci_high": float(high)})  # fmt: skip
+            rows.append(
+                {
+                    "comparison": f"{first} - {second}",
+                    "metric": metric,
+                    "difference": difference,
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                }
+            )
     return pd.DataFrame(rows)
 
 

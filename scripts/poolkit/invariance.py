@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import stats
-from .io import WorkflowError
+from .io import UserError
 from .pooling import disc, pool, ring, same_global_average, shift_images, square
 
 SYNTHETIC_INPUTS = {"ring": ring, "disc": disc, "square": square}
@@ -20,9 +21,24 @@ TRIAL_GROUP = ["input", "mode", "fill", "jitter", "pooling", "depth"]
 SHARE_METRICS = ("identical", "aligned_identical", "gap_equal")
 MEAN_METRICS = ("nl2", "cosine", "aligned_nl2")
 TRIAL_COLUMNS = [
-    "input", "image_id", "mode", "seed", "jitter", "fill", "trial", "dx", "dy", "pooling", "depth",
-    "identical", "nl2", "cosine", "aligned_identical", "aligned_nl2", "gap_equal",
-]  # fmt: skip
+    "input",
+    "image_id",
+    "mode",
+    "seed",
+    "jitter",
+    "fill",
+    "trial",
+    "dx",
+    "dy",
+    "pooling",
+    "depth",
+    "identical",
+    "nl2",
+    "cosine",
+    "aligned_identical",
+    "aligned_nl2",
+    "gap_equal",
+]
 
 
 def random_shifts(rng: np.random.Generator, jitter: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,11 +114,11 @@ def pooled_metrics(
     dy: np.ndarray,
     *,
     poolings: Sequence[str],
-    depths: int,
+    max_depth: int,
     fill: str,
     chunk: int = 2048,
 ) -> dict[str, np.ndarray]:
-    """Shift ``base`` ((H, W), or one image per trial (T, H, W)) and pool both up to ``depths`` times.
+    """Shift ``base`` ((H, W), or one image per trial (T, H, W)) and pool both up to ``max_depth`` times.
 
     Returns each metric of :func:`compare` as an array (pooling, depth, trial).
     """
@@ -114,11 +130,11 @@ def pooled_metrics(
         moved = shift_images(originals, dx[start:stop], dy[start:stop], fill)
         for p, pooling in enumerate(poolings):
             a, b = originals, moved  # a 2-D base is pooled once, then broadcast
-            for depth in range(depths):
+            for depth in range(max_depth):
                 a, b = pool(a, pooling), pool(b, pooling)
                 for name, values in compare(a, b).items():
                     if name not in out:
-                        out[name] = np.empty((len(poolings), depths, n), dtype=values.dtype)
+                        out[name] = np.empty((len(poolings), max_depth, n), dtype=values.dtype)
                     out[name][p, depth, start:stop] = values
     return out
 
@@ -128,7 +144,7 @@ def input_images(kind: str, size: int, r_shrink: int) -> np.ndarray:
     try:
         return SYNTHETIC_INPUTS[kind](size, r_shrink)
     except KeyError:
-        raise WorkflowError(f"invariance.inputs: unknown input {kind!r}; allowed: {', '.join(INPUTS)}") from None
+        raise UserError(f"invariance.inputs: unknown input {kind!r}; allowed: {', '.join(INPUTS)}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,10 +156,33 @@ class TrialSettings:
     trials_per_jitter: int
     exhaustive_max_jitter: int
     poolings: Sequence[str]
-    depths: int
+    max_depth: int
     fills: Sequence[str]
     size: int
     r_shrink: int
+
+
+def _input_stack(kind: str, settings: TrialSettings, dataset_images: np.ndarray | None) -> np.ndarray:
+    """The images of one input kind, stacked (n, H, W): the dataset's, or the one drawn shape."""
+    if kind != "dataset":
+        return input_images(kind, settings.size, settings.r_shrink)[None]
+    if dataset_images is None:
+        raise UserError("the trial input 'dataset' needs the dataset's images (--manifest)")
+    return dataset_images
+
+
+def trial_shards(exhaustive_max_jitter: int, seeds: Sequence[int]) -> list[str]:
+    """The trial shards of a run: ``grid`` (every shift up to ``exhaustive_max_jitter``, if > 0)
+    and ``s<seed>`` (random shifts) per seed. The workflow and the benchmark both use this plan."""
+    return (["grid"] if exhaustive_max_jitter > 0 else []) + [f"s{seed}" for seed in seeds]
+
+
+def trial_options(invariance: Mapping[str, Any]) -> dict[str, Any]:
+    """The options every trial shard takes from the config's ``invariance`` section (lists as
+    comma-separated text): the run_trials rule's params, and the benchmark's command line."""
+    joined = {key: ",".join(map(str, invariance[key])) for key in ("inputs", "jitters", "poolings", "fills")}
+    single = ("trials_per_jitter", "exhaustive_max_jitter", "max_depth", "r_shrink", "n_dataset_images")
+    return {**joined, **{key: invariance[key] for key in single}, "size": invariance["image_size"]}
 
 
 def trial_rng(seed: int, kind: str, jitter: int) -> np.random.Generator:
@@ -183,14 +222,14 @@ def _trial_frame(
     draw: _Draw, metrics: dict[str, np.ndarray], inverse: np.ndarray, poolings: Sequence[str]
 ) -> pd.DataFrame:
     """Rows (pooling, depth, trial) of one input, jitter and fill; ``inverse`` maps trials to computed cases."""
-    n_pool, depths, _ = next(iter(metrics.values())).shape
+    n_pool, max_depth, _ = next(iter(metrics.values())).shape
     n = len(inverse)
     columns = {
-        "trial": np.tile(np.arange(n), n_pool * depths),
-        "dx": np.tile(draw.dx, n_pool * depths),
-        "dy": np.tile(draw.dy, n_pool * depths),
-        "pooling": np.repeat(np.asarray(poolings, dtype=object), depths * n),
-        "depth": np.tile(np.repeat(np.arange(1, depths + 1), n), n_pool),
+        "trial": np.tile(np.arange(n), n_pool * max_depth),
+        "dx": np.tile(draw.dx, n_pool * max_depth),
+        "dy": np.tile(draw.dy, n_pool * max_depth),
+        "pooling": np.repeat(np.asarray(poolings, dtype=object), max_depth * n),
+        "depth": np.tile(np.repeat(np.arange(1, max_depth + 1), n), n_pool),
     }
     columns.update({name: values[:, :, inverse].reshape(-1) for name, values in metrics.items()})
     return pd.DataFrame(columns)
@@ -211,14 +250,14 @@ def run_shard(
     """
     unknown = sorted(set(settings.inputs) - set(INPUTS))
     if unknown:
-        raise WorkflowError(f"invariance.inputs: unknown input(s) {', '.join(unknown)}; allowed: {', '.join(INPUTS)}")
+        raise UserError(f"invariance.inputs: unknown input(s) {', '.join(unknown)}; allowed: {', '.join(INPUTS)}")
     if "dataset" in settings.inputs and (dataset_images is None or len(dataset_images) == 0):
-        raise WorkflowError("invariance.inputs holds 'dataset' but no dataset images were given (--manifest)")
+        raise UserError("invariance.inputs holds 'dataset' but no dataset images were given (--manifest)")
     if dataset_images is not None and len(dataset_ids) != len(dataset_images):
-        raise WorkflowError("the dataset input needs one image id per dataset image")
+        raise UserError("the dataset input needs one image id per dataset image")
     frames = []
     for kind in settings.inputs:
-        images = dataset_images if kind == "dataset" else input_images(kind, settings.size, settings.r_shrink)[None]
+        images = _input_stack(kind, settings, dataset_images)
         ids = np.asarray(dataset_ids if kind == "dataset" else [kind], dtype=object)
         for jitter in settings.jitters:
             if shard == "grid" and jitter > settings.exhaustive_max_jitter:
@@ -230,7 +269,7 @@ def run_shard(
             base = images[0] if kind != "dataset" else images[cases[:, 0]]
             for fill in settings.fills:
                 metrics = pooled_metrics(
-                    base, cases[:, 2], cases[:, 1], poolings=settings.poolings, depths=settings.depths, fill=fill
+                    base, cases[:, 2], cases[:, 1], poolings=settings.poolings, max_depth=settings.max_depth, fill=fill
                 )
                 table = _trial_frame(draw, metrics, inverse.reshape(-1), settings.poolings)
                 table["image_id"] = ids[draw.image_index][table["trial"].to_numpy()]

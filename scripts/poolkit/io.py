@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-class WorkflowError(RuntimeError):
+class UserError(RuntimeError):
     """An error with a message meant for the user (no traceback needed)."""
 
 

@@ -17,9 +17,16 @@ from .io import atomic_path
 
 #: One colour per pooling kind and per head, the same in every figure.
 PALETTE = {
-    "max": "#c03d3e", "avg": "#3274a1", "blur": "#3a923a", "aps": "#8e5ea2",
-    "gap": "#3274a1", "gmp": "#c03d3e", "flatten": "#e1812c", "pixels": "#7f7f7f", "majority": "#b8b8b8",
-}  # fmt: skip
+    "max": "#c03d3e",
+    "avg": "#3274a1",
+    "blur": "#3a923a",
+    "aps": "#8e5ea2",
+    "gap": "#3274a1",
+    "gmp": "#c03d3e",
+    "flatten": "#e1812c",
+    "pixels": "#7f7f7f",
+    "majority": "#b8b8b8",
+}
 
 
 #: Marker and line style per pooling kind, so that lines lying on top of each other stay visible.

@@ -11,6 +11,14 @@ POOLINGS: tuple[str, ...] = ("max", "avg", "blur", "aps")
 FILLS: tuple[str, ...] = ("replicate", "reflect", "zero", "wrap")
 
 EMBOSS_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
+#: Zhang's 3-tap binomial filter; blur pooling applies it along rows and columns (3×3 kernel / 16).
+BINOMIAL_3 = np.array([1.0, 2.0, 1.0], dtype=np.float32)
+
+
+def blur_kernel() -> np.ndarray:
+    """The 3×3 binomial blur of blur pooling (the VGG16 variant's layer), normalised to sum 1."""
+    kernel = np.outer(BINOMIAL_3, BINOMIAL_3)
+    return (kernel / kernel.sum()).astype(np.float32)
 
 
 def _pad_to_even(x: np.ndarray, value: float) -> np.ndarray:
@@ -52,8 +60,12 @@ def dense_max(x: np.ndarray, circular: bool) -> np.ndarray:
     else:
         lead = [(0, 0)] * (x.ndim - 2)
         padded = np.pad(x, [*lead, (0, 1), (0, 1)], mode="edge")
-        x, down, right, diagonal = (padded[..., :-1, :-1], padded[..., 1:, :-1], padded[..., :-1, 1:],
-                                    padded[..., 1:, 1:])  # fmt: skip
+        x, down, right, diagonal = (
+            padded[..., :-1, :-1],
+            padded[..., 1:, :-1],
+            padded[..., :-1, 1:],
+            padded[..., 1:, 1:],
+        )
     return np.maximum(np.maximum(x, down), np.maximum(right, diagonal))
 
 

@@ -24,8 +24,19 @@ PROTOCOLS: tuple[str, ...] = ("crop", "circular")
 #: ``offset_max``: the range actually drawn from (crop: clipped to resize_to − crop);
 #: ``same_offset``: both copies identical by construction.
 PAIR_COLUMNS = [
-    "protocol", "max_shift", "offset_max", "pass", "image", "a_y", "a_x", "b_y", "b_x", "dy", "dx", "same_offset",
-]  # fmt: skip
+    "protocol",
+    "max_shift",
+    "offset_max",
+    "pass",
+    "image",
+    "a_y",
+    "a_x",
+    "b_y",
+    "b_x",
+    "dy",
+    "dx",
+    "same_offset",
+]
 
 
 def crop_offset_max(max_shift: int, *, resize_to: int, crop: int) -> int:

@@ -43,8 +43,12 @@ def group_sums(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -
     values = frame[list(columns)].astype(np.float64)
     keys = [frame[column] for column in by]
     grouped = values.groupby(keys, sort=True, observed=True)
-    parts = [grouped.sum().add_suffix(":sum"), (values * values).groupby(keys, sort=True, observed=True).sum().add_suffix(":sq"),
-             grouped.min().add_suffix(":min"), grouped.max().add_suffix(":max")]  # fmt: skip
+    parts = [
+        grouped.sum().add_suffix(":sum"),
+        (values * values).groupby(keys, sort=True, observed=True).sum().add_suffix(":sq"),
+        grouped.min().add_suffix(":min"),
+        grouped.max().add_suffix(":max"),
+    ]
     return pd.concat(parts, axis=1).assign(n=grouped.size())
 
 

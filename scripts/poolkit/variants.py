@@ -94,7 +94,7 @@ def variant_base(base: Any, variant: str) -> Any:
 
 def load_variant_base(weights_file: str | os.PathLike[str], variant: str) -> Any:
     """The VGG16 base with weights from a Keras weights file (as :func:`poolkit.weights.load_model_from_file`),
-    pools swapped for ``variant``: a drop-in for ``GapExtractor.base``."""
+    pools swapped for ``variant``: a drop-in for ``FeatureExtractor.base``."""
     from .weights import load_model_from_file
 
     check_variant(variant)

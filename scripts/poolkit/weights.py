@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .download import download
-from .io import WorkflowError, atomic_path, file_digest
+from .io import UserError, atomic_path, file_digest
 
 IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 #: Size in bytes of Keras' ImageNet notop file, by its MD5 (address and MD5 are config keys).
@@ -35,7 +35,7 @@ def load_model_from_file(path: str | os.PathLike[str]) -> Any:
     """Load weights from ``path`` into the VGG16 base, with clear errors."""
     path = Path(path)
     if not path.is_file():
-        raise WorkflowError(f"weights file {path} does not exist (config key weights.path)")
+        raise UserError(f"weights file {path} does not exist (config key weights.path)")
     model = vgg16_notop(None)
     try:
         # Keras only warns when a .weights.h5 file lacks some layers (they keep their
@@ -44,7 +44,7 @@ def load_model_from_file(path: str | os.PathLike[str]) -> Any:
             warnings.simplefilter("error", UserWarning)
             model.load_weights(str(path))
     except Exception as error:  # Keras raises ValueError/KeyError/OSError variously
-        raise WorkflowError(
+        raise UserError(
             f"weights file {path} does not fit the VGG16 notop architecture "
             f"(13 conv layers, 14,714,688 parameters): {type(error).__name__}: {error}"
         ) from error
@@ -69,7 +69,7 @@ def verify_md5(path: str | os.PathLike[str], expected: str) -> str:
     """Return the file's MD5, raising when it is not ``expected``."""
     actual = file_digest(path, "md5")
     if actual != expected:
-        raise WorkflowError(
+        raise UserError(
             f"weights file {path}: MD5 {actual} does not match the expected {expected} "
             "(corrupt or tampered download; delete it and download again)"
         )

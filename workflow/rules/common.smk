@@ -6,6 +6,7 @@ from pathlib import Path
 try:
     import poolkit.codedeps
     import poolkit.config
+    import poolkit.invariance
     import poolkit.io
 except ImportError:
     raise WorkflowError(
@@ -27,7 +28,7 @@ try:
             config, source_file("../schemas/config.schema.yaml")
         )
     )
-except poolkit.io.WorkflowError as error:
+except poolkit.io.UserError as error:
     raise WorkflowError(f"{error}\nSee config/README.md for every key.") from None
 
 # Local inputs are checked when the workflow is read, so a dry run already names a missing one
@@ -48,9 +49,9 @@ INVARIANCE = config["invariance"]
 HEAD = config["head"]
 
 FEATURE_SHARDS = [f"{i:03d}" for i in range(FEATURES["shards"])]
-TRIAL_SHARDS = (["grid"] if INVARIANCE["exhaustive_max_jitter"] > 0 else []) + [
-    f"s{seed}" for seed in INVARIANCE["seeds"]
-]
+TRIAL_SHARDS = poolkit.invariance.trial_shards(
+    INVARIANCE["exhaustive_max_jitter"], INVARIANCE["seeds"]
+)
 
 
 def code_digest(script):
@@ -61,13 +62,6 @@ def code_digest(script):
 def caption(name):
     """A figure or table caption, shared by Snakemake's report and the report page (package data)."""
     return f"../../scripts/poolkit/page/captions/{name}.rst"
-
-
-def gpu_requested(wildcards, resources):
-    """Whether the profile gives this job a GPU (resource gpu, or a gres that names one)."""
-    return int(resources.get("gpu", 0) or 0) > 0 or "gpu" in str(
-        resources.get("gres", "") or ""
-    )
 
 
 def csv(values):
@@ -86,21 +80,22 @@ def local_dataset_files(wildcards):
 
 
 def weights_source_file(wildcards):
-    """The file get_weights reads: the ImageNet download, a local path, or nothing."""
+    """The file prepare_weights reads: the ImageNet download, a local path, or nothing."""
     if WEIGHTS["source"] == "imagenet":
-        return "resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        return rules.download_weights.output.out
     if WEIGHTS["source"] == "path":
         return WEIGHTS["path"]
     return []
 
 
-BENCHMARKS = (
-    ["benchmarks/get_weights/get_weights.tsv"]
-    + expand("benchmarks/extract_features/{shard}.tsv", shard=FEATURE_SHARDS)
-    + expand("benchmarks/run_trials/{tshard}.tsv", tshard=TRIAL_SHARDS)
-    + [
-        "benchmarks/aggregate_trials/aggregate_trials.tsv",
-        "benchmarks/shift_features/shift_features.tsv",
-        "benchmarks/fit_head/fit_head.tsv",
+def stage_benchmarks():
+    """Every heavy job's benchmark file (Snakemake's time and memory per job), from the rules
+    (called by the report rule, once every rule is defined)."""
+    return [
+        rules.prepare_weights.benchmark,
+        *expand(rules.extract_features.benchmark, shard=FEATURE_SHARDS),
+        *expand(rules.run_trials.benchmark, tshard=TRIAL_SHARDS),
+        rules.aggregate_trials.benchmark,
+        rules.shift_features.benchmark,
+        rules.fit_head.benchmark,
     ]
-)

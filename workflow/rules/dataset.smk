@@ -52,7 +52,7 @@ rule get_dataset:
 rule build_manifest:
     """Decode every image once; manifest, skipped files and counts."""
     input:
-        images="resources/dataset/images",
+        images=rules.get_dataset.output.out,
     output:
         manifest="results/dataset/manifest.parquet",
         skipped=report(
@@ -75,7 +75,7 @@ rule build_manifest:
 rule dataset_examples:
     """Example validation images per class, resized as the model sees them."""
     input:
-        manifest="results/dataset/manifest.parquet",
+        manifest=rules.build_manifest.output.manifest,
     output:
         figure=report(
             "results/dataset/examples.png",

@@ -1,7 +1,7 @@
 rule exercise_figures:
     """The exercise's figures: condense a car, the shifted ring, GAP of random maps."""
     input:
-        manifest="results/dataset/manifest.parquet",
+        manifest=rules.build_manifest.output.manifest,
     output:
         condense=report(
             "results/exercise/condense.png",
@@ -13,7 +13,7 @@ rule exercise_figures:
             caption=caption("ring_condensed"),
             category="2. The exercise",
         ),
-        gap=report(
+        gap_maps=report(
             "results/exercise/gap_maps.png",
             caption=caption("gap_maps"),
             category="2. The exercise",

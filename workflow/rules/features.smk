@@ -1,8 +1,8 @@
 rule extract_features:
     """VGG16 base: 512 GAP scores and the last feature map per image, one shard of the manifest."""
     input:
-        manifest="results/dataset/manifest.parquet",
-        weights="resources/weights/vgg16_notop.weights.h5",
+        manifest=rules.build_manifest.output.manifest,
+        weights=rules.prepare_weights.output.out,
     output:
         out="results/features/shards/{shard}.parquet",
         maps="results/features/shards/{shard}.maps.parquet",
@@ -23,8 +23,6 @@ rule extract_features:
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
         precision=FEATURES["precision"],
-        threads=lambda wildcards, threads: threads,
-        require_gpu=gpu_requested,
         code_digest=code_digest("extract_features.py"),
     script:
         "../../scripts/extract_features.py"
@@ -33,12 +31,10 @@ rule extract_features:
 rule merge_features:
     """Concatenate the feature shards into one table (identical for any shard count)."""
     input:
-        manifest="results/dataset/manifest.parquet",
-        shards=expand("results/features/shards/{shard}.parquet", shard=FEATURE_SHARDS),
-        shard_maps=expand(
-            "results/features/shards/{shard}.maps.parquet", shard=FEATURE_SHARDS
-        ),
-        infos=expand("results/features/shards/{shard}.json", shard=FEATURE_SHARDS),
+        manifest=rules.build_manifest.output.manifest,
+        shards=expand(rules.extract_features.output.out, shard=FEATURE_SHARDS),
+        shard_maps=expand(rules.extract_features.output.maps, shard=FEATURE_SHARDS),
+        infos=expand(rules.extract_features.output.info, shard=FEATURE_SHARDS),
     output:
         out="results/features/features.parquet",
         maps="results/features/maps.parquet",
@@ -56,7 +52,7 @@ rule merge_features:
 rule extract_pixels:
     """Downsampled raw pixels per image, for the pixel baseline of the head."""
     input:
-        manifest="results/dataset/manifest.parquet",
+        manifest=rules.build_manifest.output.manifest,
     output:
         out="results/features/pixels.parquet",
     log:

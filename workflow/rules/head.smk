@@ -1,10 +1,10 @@
 rule fit_head:
     """Logistic-regression heads on GAP, GMP, Flatten and pixels (C by CV), majority class; metrics, figures."""
     input:
-        features="results/features/features.parquet",
-        maps="results/features/maps.parquet",
-        features_info="results/features/features.json",
-        pixels="results/features/pixels.parquet",
+        features=rules.merge_features.output.out,
+        maps=rules.merge_features.output.maps,
+        features_info=rules.merge_features.output.info,
+        pixels=rules.extract_pixels.output.out,
     output:
         metrics="results/head/metrics.json",
         model="results/head/model.pkl",
@@ -72,8 +72,8 @@ rule fit_head:
 rule shift_consistency:
     """Per shift size: cosine of GAP scores, head consistency and mean |Δp|."""
     input:
-        shift_features="results/invariance/shift_features.parquet",
-        model="results/head/model.pkl",
+        shift_features=rules.shift_features.output.out,
+        model=rules.fit_head.output.model,
     output:
         out=report(
             "results/head/shift_consistency.tsv",

@@ -1,7 +1,7 @@
 rule run_trials:
     """One shard of shift-invariance trials: 'grid' (every small shift) or 's<seed>' (random)."""
     input:
-        manifest="results/dataset/manifest.parquet",
+        manifest=rules.build_manifest.output.manifest,
     output:
         out="results/invariance/trials/{tshard}.parquet",
     log:
@@ -15,17 +15,8 @@ rule run_trials:
     conda:
         ENV
     params:
+        **poolkit.invariance.trial_options(INVARIANCE),
         shard=lambda wildcards: wildcards.tshard,
-        inputs=csv(INVARIANCE["inputs"]),
-        jitters=csv(INVARIANCE["jitters"]),
-        poolings=csv(INVARIANCE["poolings"]),
-        trials_per_jitter=INVARIANCE["trials_per_jitter"],
-        exhaustive_max_jitter=INVARIANCE["exhaustive_max_jitter"],
-        depths=INVARIANCE["depths"],
-        fills=csv(INVARIANCE["fills"]),
-        size=INVARIANCE["image_size"],
-        r_shrink=INVARIANCE["r_shrink"],
-        n_dataset_images=INVARIANCE["n_dataset_images"],
         code_digest=code_digest("run_trials.py"),
     script:
         "../../scripts/run_trials.py"
@@ -34,7 +25,7 @@ rule run_trials:
 rule aggregate_trials:
     """Merge trial shards: means with 95% bootstrap intervals, and the invariance figures."""
     input:
-        trials=expand("results/invariance/trials/{tshard}.parquet", tshard=TRIAL_SHARDS),
+        trials=expand(rules.run_trials.output.out, tshard=TRIAL_SHARDS),
     output:
         by_jitter=report(
             "results/invariance/summary_by_jitter.tsv",
@@ -47,7 +38,7 @@ rule aggregate_trials:
             caption=caption("identical_vs_depth"),
             category="3. Invariance",
         ),
-        gap_figure=report(
+        gap_equal_figure=report(
             "results/invariance/gap_equal_vs_depth.png",
             caption=caption("gap_equal_vs_depth"),
             category="3. Invariance",
@@ -73,10 +64,10 @@ rule aggregate_trials:
 rule shift_features:
     """GAP scores of shifted copies of validation images (VGG16-level invariance)."""
     input:
-        manifest="results/dataset/manifest.parquet",
-        weights="resources/weights/vgg16_notop.weights.h5",
+        manifest=rules.build_manifest.output.manifest,
+        weights=rules.prepare_weights.output.out,
         # Same precision as the features the head was fitted on (auto resolved there).
-        features_info="results/features/features.json",
+        features_info=rules.merge_features.output.info,
     output:
         out="results/invariance/shift_features.parquet",
     log:
@@ -94,8 +85,6 @@ rule shift_features:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
-        threads=lambda wildcards, threads: threads,
-        require_gpu=gpu_requested,
         code_digest=code_digest("shift_features.py"),
     script:
         "../../scripts/shift_features.py"

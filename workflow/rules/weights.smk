@@ -11,14 +11,13 @@ rule download_weights:
     conda:
         ENV
     params:
-        command="download",
         url=WEIGHTS["imagenet"]["url"],
         md5=WEIGHTS["imagenet"]["md5"],
     script:
-        "../../scripts/get_weights.py"
+        "../../scripts/download_weights.py"
 
 
-rule get_weights:
+rule prepare_weights:
     """Load the chosen weights into the VGG16 base and save one Keras weights file."""
     input:
         path=weights_source_file,
@@ -26,16 +25,15 @@ rule get_weights:
         out="resources/weights/vgg16_notop.weights.h5",
         info="results/weights/weights.json",
     log:
-        "logs/get_weights/get_weights.log",
+        "logs/prepare_weights/prepare_weights.log",
     benchmark:
-        "benchmarks/get_weights/get_weights.tsv"
+        "benchmarks/prepare_weights/prepare_weights.tsv"
     conda:
         ENV
     params:
-        command="prepare",
         source=WEIGHTS["source"],
         seed=WEIGHTS["seed"],
         md5=WEIGHTS["imagenet"]["md5"],
-        code_digest=code_digest("get_weights.py"),
+        code_digest=code_digest("prepare_weights.py"),
     script:
-        "../../scripts/get_weights.py"
+        "../../scripts/prepare_weights.py"

@@ -12,12 +12,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from poolkit import cli
+from poolkit.invariance import trial_options, trial_shards
 from poolkit.io import write_json, write_tsv
 from poolkit.machine import describe_machine, native_bfloat16
 
@@ -35,7 +37,7 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def matmul_peak(threads: int, bfloat16: bool) -> dict[str, float]:
+def matmul_peak(bfloat16: bool) -> dict[str, float]:
     """Matmul GFLOP/s at 4096²: float32 with NumPy (OpenBLAS) and TensorFlow (oneDNN), and bfloat16
     with TensorFlow if asked (NaN otherwise: emulated, it is slow and says nothing of the hardware)."""
     n = 4096
@@ -76,14 +78,36 @@ def exercise_loop(weights: str, images: np.ndarray) -> float:
 
 def feature_stage(manifest: Path, weights: Path, out: Path, batch: int, threads: int, precision: str) -> dict:
     """Run the workflow's feature script as a subprocess: images/s, precision used and its peak RSS."""
-    cmd = [sys.executable, str(ROOT / "scripts/extract_features.py"), "--manifest", str(manifest), "--weights",
-           str(weights), "--out", str(out / "f.parquet"), "--maps", str(out / "m.parquet"), "--info",
-           str(out / "f.json"), "--shard", "0", "--batch-size", str(batch), "--threads", str(threads),
-           "--precision", precision]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts/extract_features.py"),
+        "--manifest",
+        str(manifest),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out / "f.parquet"),
+        "--maps",
+        str(out / "m.parquet"),
+        "--info",
+        str(out / "f.json"),
+        "--shard",
+        "0",
+        "--batch-size",
+        str(batch),
+        "--threads",
+        str(threads),
+        "--precision",
+        precision,
+    ]
     _, (job,) = run_jobs([cmd], 1)
     info = json.loads((out / "f.json").read_text())
-    return {"images_per_s": info["images_per_s"], "precision": info["precision"],
-            "precision_reason": info["precision_reason"], **job}  # fmt: skip
+    return {
+        "images_per_s": info["images_per_s"],
+        "precision": info["precision"],
+        "precision_reason": info["precision_reason"],
+        **job,
+    }
 
 
 def variant(args) -> None:
@@ -93,10 +117,10 @@ def variant(args) -> None:
     tfsetup.configure(args.threads)
     import tensorflow as tf
 
-    from poolkit.features import GapExtractor, preprocess
+    from poolkit.features import FeatureExtractor, preprocess
 
     images = np.load(args.images)
-    base = GapExtractor(args.weights, "caffe").base
+    base = FeatureExtractor(args.weights, "caffe").base
     batches = [images[i : i + args.batch] for i in range(0, len(images) - args.batch + 1, args.batch)]
     if args.bf16:
         import keras
@@ -120,8 +144,23 @@ def variant(args) -> None:
 
 def run_variant(images: Path, weights: Path, batch: int, threads: int, xla=False, bf16=False, onednn=True) -> float:
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"}
-    cmd = [sys.executable, __file__, "variant", "--images", str(images), "--weights", str(weights),
-           "--batch", str(batch), "--threads", str(threads)] + (["--xla"] if xla else []) + (["--bf16"] if bf16 else [])  # fmt: skip
+    cmd = (
+        [
+            sys.executable,
+            __file__,
+            "variant",
+            "--images",
+            str(images),
+            "--weights",
+            str(weights),
+            "--batch",
+            str(batch),
+            "--threads",
+            str(threads),
+        ]
+        + (["--xla"] if xla else [])
+        + (["--bf16"] if bf16 else [])
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         print(result.stderr[-2000:], file=sys.stderr)
@@ -144,7 +183,9 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def run_jobs(commands: list[list[str]], parallel: int) -> tuple[float, list[dict[str, float]]]:
     """Run commands ``parallel`` at a time (as Snakemake's --cores would); total wall time and
     each job's wall time and peak RSS (the command's own, measured through :data:`LAUNCHER`)."""
-    pending, running, done = list(enumerate(commands)), {}, [{} for _ in commands]
+    pending = list(enumerate(commands))
+    running: dict[int, tuple[int, subprocess.Popen[bytes], float]] = {}
+    done: list[dict[str, float]] = [{} for _ in commands]
     reports = Path(tempfile.mkdtemp(prefix="bench-rss-"))
     start = time.perf_counter()
     while pending or running:
@@ -156,7 +197,8 @@ def run_jobs(commands: list[list[str]], parallel: int) -> tuple[float, list[dict
         pid, status, _ = os.wait4(-1, 0)
         index, child, began = running.pop(pid)
         if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"{' '.join(commands[index][:2])} failed:\n{child.stderr.read().decode()[-2000:]}")
+            stderr = child.stderr.read().decode() if child.stderr else ""
+            raise RuntimeError(f"{' '.join(commands[index][:2])} failed:\n{stderr[-2000:]}")
         peak_kib = int((reports / str(index)).read_text())
         done[index] = {"wall_s": time.perf_counter() - began, "peak_rss_mb": peak_kib / 1024}
     shutil.rmtree(reports, ignore_errors=True)
@@ -170,33 +212,55 @@ def invariance_full_size(config: Path, manifest: Path, work: Path, parallel: int
     inv = validate_config(yaml.safe_load(config.read_text()), ROOT / "workflow/schemas/config.schema.yaml")[
         "invariance"
     ]
-    csv = lambda values: ",".join(map(str, values))  # noqa: E731
-    settings = [f"--inputs={csv(inv['inputs'])}", f"--jitters={csv(inv['jitters'])}",
-                f"--poolings={csv(inv['poolings'])}", f"--fills={csv(inv['fills'])}",
-                f"--trials-per-jitter={inv['trials_per_jitter']}", f"--exhaustive-max-jitter={inv['exhaustive_max_jitter']}",
-                f"--depths={inv['depths']}", f"--size={inv['image_size']}", f"--r-shrink={inv['r_shrink']}",
-                f"--n-dataset-images={inv['n_dataset_images']}", f"--manifest={manifest}"]  # fmt: skip
-    shards = (["grid"] if inv["exhaustive_max_jitter"] > 0 else []) + [f"s{seed}" for seed in inv["seeds"]]
+    settings = [*cli.option_args(trial_options(inv)), f"--manifest={manifest}"]
+    shards = trial_shards(inv["exhaustive_max_jitter"], inv["seeds"])
     outs = [work / f"{shard}.parquet" for shard in shards]
     script = str(ROOT / "scripts/run_trials.py")
-    trials_wall, jobs = run_jobs([[sys.executable, script, f"--shard={s}", f"--out={o}", *settings] for s, o in zip(shards, outs, strict=True)], parallel)  # fmt: skip
-    aggregate = [sys.executable, str(ROOT / "scripts/aggregate_trials.py"), "--trials", *map(str, outs),
-                 *(f"--{name}={work / name}" for name in ("by-jitter", "by-shift", "depth-figure", "gap-figure", "shift-figure"))]  # fmt: skip
+    trials_wall, jobs = run_jobs(
+        [[sys.executable, script, f"--shard={s}", f"--out={o}", *settings] for s, o in zip(shards, outs, strict=True)],
+        parallel,
+    )
+    aggregate = [
+        sys.executable,
+        str(ROOT / "scripts/aggregate_trials.py"),
+        "--trials",
+        *map(str, outs),
+        *(
+            f"--{name}={work / name}"
+            for name in ("by-jitter", "by-shift", "depth-figure", "gap-equal-figure", "shift-figure")
+        ),
+    ]
     aggregate_wall, (agg,) = run_jobs([aggregate], 1)
     n_trials = sum(len(pd.read_parquet(o, columns=["trial"])) for o in outs) // (
-        len(inv["poolings"]) * inv["depths"] * len(inv["fills"])
+        len(inv["poolings"]) * inv["max_depth"] * len(inv["fills"])
     )
     return {
-        "total_s": trials_wall + aggregate_wall, "shards": len(shards), "trials": n_trials,
-        "shard_sum_s": sum(j["wall_s"] for j in jobs), "slowest_shard_s": max(j["wall_s"] for j in jobs),
-        "shard_peak_mb": max(j["peak_rss_mb"] for j in jobs), "aggregate_s": agg["wall_s"], "aggregate_peak_mb": agg["peak_rss_mb"],
-    }  # fmt: skip
+        "total_s": trials_wall + aggregate_wall,
+        "shards": len(shards),
+        "trials": n_trials,
+        "shard_sum_s": sum(j["wall_s"] for j in jobs),
+        "slowest_shard_s": max(j["wall_s"] for j in jobs),
+        "shard_peak_mb": max(j["peak_rss_mb"] for j in jobs),
+        "aggregate_s": agg["wall_s"],
+        "aggregate_peak_mb": agg["peak_rss_mb"],
+    }
 
 
 def snakemake_times(config: Path, work: Path) -> dict[str, float]:
     """Full run, then a no-op rerun and a rerun after changing only the head's C grid."""
-    base = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow/Snakefile"), "--directory",
-            str(work), "--cores", "2", "--quiet", "all"]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "workflow/Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+        "--quiet",
+        "all",
+    ]
     subprocess.run([*base, "--configfile", str(config)], check=True, capture_output=True)
     noop = best_of(lambda: subprocess.run([*base, "--configfile", str(config)], check=True, capture_output=True), 2)
     changed = yaml.safe_load(config.read_text())
@@ -233,16 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VARIANTS = {
-    "float32, batch 16": {"batch": 16}, "float32, batch 32": {"batch": 32},
-    "float32, batch 64": {"batch": 64}, "float32, batch 128": {"batch": 128},
+    "float32, batch 16": {"batch": 16},
+    "float32, batch 32": {"batch": 32},
+    "float32, batch 64": {"batch": 64},
+    "float32, batch 128": {"batch": 128},
     "float32, 1 thread": {"batch": 64, "threads": 1},
     "float32, XLA (jit_compile)": {"batch": 64, "xla": True},
     "float32, oneDNN off": {"batch": 64, "onednn": False},
-    "bfloat16, batch 16": {"batch": 16, "bf16": True}, "bfloat16, batch 32": {"batch": 32, "bf16": True},
-    "bfloat16, batch 64": {"batch": 64, "bf16": True}, "bfloat16, batch 128": {"batch": 128, "bf16": True},
+    "bfloat16, batch 16": {"batch": 16, "bf16": True},
+    "bfloat16, batch 32": {"batch": 32, "bf16": True},
+    "bfloat16, batch 64": {"batch": 64, "bf16": True},
+    "bfloat16, batch 128": {"batch": 128, "bf16": True},
     "bfloat16, 1 thread": {"batch": 64, "threads": 1, "bf16": True},
     "bfloat16, XLA (jit_compile)": {"batch": 64, "xla": True, "bf16": True},
-}  # fmt: skip
+}
 
 
 def prepare_inputs(scratch: Path, n_images: int) -> tuple[Path, Path, np.ndarray]:
@@ -281,15 +349,22 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict:
 
     manifest, weights, images = prepare_inputs(scratch, args.n_images)
     print("matmul peak ...", flush=True)
-    m = {"peak": matmul_peak(args.threads, bfloat16=bool(native_bfloat16()) or args.precision == "bfloat16")}
+    m: dict[str, Any] = {"peak": matmul_peak(bfloat16=bool(native_bfloat16()) or args.precision == "bfloat16")}
     print("one image at a time (the exercise's loop) ...", flush=True)
     m["loop_rate"] = exercise_loop(str(weights), images[: args.n_loop])
     m["stage"], m["other"] = feature_stages(args, manifest, weights, scratch)
     print("invariance trials ...", flush=True)
     ring_trials = TrialSettings(
-        inputs=["ring"], jitters=[3], trials_per_jitter=10_000, exhaustive_max_jitter=3,
-        poolings=["max", "avg", "blur"], depths=4, fills=["replicate"], size=64, r_shrink=4,
-    )  # fmt: skip
+        inputs=["ring"],
+        jitters=[3],
+        trials_per_jitter=10_000,
+        exhaustive_max_jitter=3,
+        poolings=["max", "avg", "blur"],
+        max_depth=4,
+        fills=["replicate"],
+        size=64,
+        r_shrink=4,
+    )
     m["trial_s"] = best_of(lambda: run_shard("s0", ring_trials), 2)
     print("the invariance stage at the real config's size (all shards, then the aggregate) ...", flush=True)
     m["full"] = invariance_full_size(Path(args.invariance_config), manifest, scratch / "inv", args.threads)
@@ -311,25 +386,38 @@ def feature_rows(m: dict, batch: int) -> list[tuple]:
     rows = [
         ("matmul peak, float32 (NumPy)", peak["numpy"], "GFLOP/s", ""),
         ("matmul peak, float32 (TensorFlow)", peak["tensorflow"], "GFLOP/s", ""),
-        ("matmul peak, bfloat16 (TensorFlow)", peak["bfloat16"], "GFLOP/s",
-         "" if peak["bfloat16"] == peak["bfloat16"] else "not measured: the CPU has no native bfloat16"),
+        (
+            "matmul peak, bfloat16 (TensorFlow)",
+            peak["bfloat16"],
+            "GFLOP/s",
+            "" if peak["bfloat16"] == peak["bfloat16"] else "not measured: the CPU has no native bfloat16",
+        ),
         ("VGG16+GAP, one image at a time", loop_rate, "images/s", "float32, model(x) per image"),
-        ("VGG16+GAP, feature stage", stage["images_per_s"], "images/s",
-         f"batch {batch}, {precision} ({stage['precision_reason']})"),
+        (
+            "VGG16+GAP, feature stage",
+            stage["images_per_s"],
+            "images/s",
+            f"batch {batch}, {precision} ({stage['precision_reason']})",
+        ),
         ("feature stage FLOP rate", stage_gflops, "GFLOP/s", "10.0 GFLOP per image"),
         (f"feature stage / {precision} matmul peak", stage_gflops / peak[precision], "ratio", "target >= 0.90"),
         ("feature stage / one-at-a-time", stage["images_per_s"] / loop_rate, "ratio", "target >= 2"),
         ("feature stage peak memory", stage["peak_rss_mb"], "MiB", "target <= 3072"),
-    ]  # fmt: skip
+    ]
     if other is not None:
         o = other["precision"]
         rows += [
-            (f"VGG16+GAP, feature stage in {o}", other["images_per_s"], "images/s", f"batch {batch} ({other['precision_reason']})"),
+            (
+                f"VGG16+GAP, feature stage in {o}",
+                other["images_per_s"],
+                "images/s",
+                f"batch {batch} ({other['precision_reason']})",
+            ),
             (f"{o} feature stage / {o} matmul peak", other["images_per_s"] * GFLOP_PER_IMAGE / peak[o], "ratio", ""),
             (f"{o} feature stage / one-at-a-time", other["images_per_s"] / loop_rate, "ratio", ""),
             (f"{o} / {precision} feature stage", other["images_per_s"] / stage["images_per_s"], "ratio", ""),
             (f"{o} feature stage peak memory", other["peak_rss_mb"], "MiB", ""),
-        ]  # fmt: skip
+        ]
     return rows
 
 
@@ -337,11 +425,19 @@ def workflow_rows(m: dict, jobs: int) -> list[tuple]:
     """Table rows of the invariance stage and the Snakemake reruns, then the explored variants."""
     full, reruns = m["full"], m["reruns"]
     return [
-        ("invariance: 10,000 ring trials x 3 poolings x 4 depths", m["trial_s"], "s",
-         "one process; its 49 distinct shifts are computed once"),
+        (
+            "invariance: 10,000 ring trials x 3 poolings x 4 depths",
+            m["trial_s"],
+            "s",
+            "one process; its 49 distinct shifts are computed once",
+        ),
         ("invariance throughput", 10_000 / m["trial_s"], "trials/s", ""),
-        ("invariance stage at full size: all shards + aggregate", full["total_s"], "s",
-         f"{full['shards']} shards, {full['trials']:,} trials, {jobs} jobs at a time; target <= 60"),
+        (
+            "invariance stage at full size: all shards + aggregate",
+            full["total_s"],
+            "s",
+            f"{full['shards']} shards, {full['trials']:,} trials, {jobs} jobs at a time; target <= 60",
+        ),
         ("  sum of the shard jobs' wall times", full["shard_sum_s"], "s", ""),
         ("  slowest shard", full["slowest_shard_s"], "s", f"peak memory of a shard {full['shard_peak_mb']:.0f} MiB"),
         ("  aggregate_trials", full["aggregate_s"], "s", ""),
@@ -349,20 +445,23 @@ def workflow_rows(m: dict, jobs: int) -> list[tuple]:
         ("no-op rerun of the whole DAG", reruns["noop_rerun_s"], "s", "target < 5"),
         ("rerun after changing only head.c_grid", reruns["head_change_rerun_s"], "s", ""),
         *((f"variant: {k}", v, "images/s", "") for k, v in m["explore"].items()),
-    ]  # fmt: skip
+    ]
 
 
 def checks(m: dict) -> dict[str, bool]:
     """The targets, each PASS or FAIL."""
     stage, other, loop_rate, precision = m["stage"], m["other"], m["loop_rate"], m["stage"]["precision"]
     result = {
-        f"{precision}_stage_vs_same_precision_peak_ge_0.90": stage["images_per_s"] * GFLOP_PER_IMAGE / m["peak"][precision] >= 0.90,
+        f"{precision}_stage_vs_same_precision_peak_ge_0.90": stage["images_per_s"]
+        * GFLOP_PER_IMAGE
+        / m["peak"][precision]
+        >= 0.90,
         f"{precision}_stage_vs_loop_ge_2": stage["images_per_s"] / loop_rate >= 2,
         "peak_memory_le_3GiB": stage["peak_rss_mb"] <= 3072,
         "noop_rerun_lt_5s": m["reruns"]["noop_rerun_s"] < 5,
         "invariance_full_size_le_60s": m["full"]["total_s"] <= 60,
         "aggregate_peak_memory_le_500MB": m["full"]["aggregate_peak_mb"] <= 500,
-    }  # fmt: skip
+    }
     if other is not None:
         result[f"{other['precision']}_stage_vs_loop_ge_2"] = other["images_per_s"] / loop_rate >= 2
     return result
