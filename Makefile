@@ -25,7 +25,7 @@ $(error ERROR: Python $(or $(PYTHON_VERSION),(none found at '$(PYTHON)')) is not
 endif
 endif
 
-.PHONY: demo run fetch test test-fast lint lock lock-check conda-env bench report unlock clean help config-docs install-gpu
+.PHONY: bench-full demo run fetch test test-fast lint lock lock-check conda-env bench report unlock clean help config-docs install-gpu
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
@@ -34,6 +34,7 @@ help:
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
 	@echo "make lint   - ruff, snakefmt --check, mypy and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
+	@echo "make bench-full - the real config at full size on synthetic data: wall time, VGG16 share, memory, disk"
 	@echo "make lock   - re-resolve uv.lock after editing pyproject.toml, and regenerate the conda files"
 	@echo "make config-docs - regenerate config/README.md's key tables from the schema"
 	@echo "make install-gpu - build the GPU environment .venv-gpu beside .venv (Linux; .venv is left as it is)"
@@ -108,6 +109,10 @@ config-docs: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python tools/bench.py --out results/benchmarks
+
+# The real config at full size (synthetic images of Car or Truck's size, random weights), from scratch.
+bench-full: $(VENV)/.installed
+	$(BIN)/python tools/bench_full.py --out results/benchmarks/full
 
 clean:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -23,7 +23,7 @@ rule run_trials:
 
 
 rule aggregate_trials:
-    """Merge trial shards: means with 95% bootstrap intervals, and the invariance figures."""
+    """Merge trial shards: shares with Wilson and means with t 95% intervals, and the figures."""
     input:
         trials=expand(rules.run_trials.output.out, tshard=TRIAL_SHARDS),
     output:
