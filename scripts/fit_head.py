@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Head stage: logistic-regression heads (C by stratified CV) on the GAP scores, global-max (GMP)
+"""Head stage: logistic-regression heads (C by repeated stratified CV) on the GAP scores, global-max (GMP)
 scores, the flattened feature map and raw pixels, plus the majority class, all on one split:
 validation metrics with 95% intervals, paired differences, figures."""
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True, help="last feature maps (maps.parquet)")
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
-    for key in ("c_grid", "cv_folds", "max_iter", "n_boot", "seed", "n_top"):
+    for key in ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed", "n_top"):
         cli.config_option(p, f"head.{key}")
     for name, text in OUTPUTS.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
@@ -112,8 +112,9 @@ def write_figures(results: HeadResults, gap_x, args: argparse.Namespace) -> None
 def main(args: argparse.Namespace) -> None:
     images, matrices, map_shape = read_inputs(args)
     settings = HeadSettings(
-        c_grid=args.c_grid, cv_folds=args.cv_folds, max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed
-    )
+        c_grid=args.c_grid, cv_folds=args.cv_folds, cv_repeats=args.cv_repeats, c_rule=args.c_rule,
+        max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed,
+    )  # fmt: skip
     results = fit_and_evaluate(images, matrices, settings)
     write_tables(results, args)
     write_figures(results, matrices["gap"], args)

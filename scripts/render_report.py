@@ -343,7 +343,8 @@ def heads_section(d: PageData) -> Section:
     blocks = [
         paragraph(
             f"Standardised logistic regression, C chosen by {m['cv_folds']}-fold stratified cross-validation "
-            f"(log loss) on {m['n_train']} training images, for each head; all evaluated once on the same "
+            f"repeated {m['cv_repeats']} times (log loss; rule {m['c_rule']}) on {m['n_train']} "
+            f"training images, for each head; all evaluated once on the same "
             f"{m['n_valid']} validation images. {findings.GAP_CLAIM}"
         ),
         figure(a.heads_figure, cap["heads_fig"]),

@@ -1,9 +1,22 @@
 """The head: cross-validated logistic regression and its metrics with intervals."""
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.model_selection import GridSearchCV
 
-from poolkit.head import evaluate, fit_with_cv, global_max_scores, majority_baseline, paired_differences
+from poolkit.head import (
+    c_at_edge,
+    choose_c,
+    cv_splits,
+    cv_summary,
+    evaluate,
+    fit_with_cv,
+    global_max_scores,
+    majority_baseline,
+    make_pipeline,
+    paired_differences,
+)
 from poolkit.io import UserError
 
 
@@ -15,9 +28,13 @@ def blobs(n: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def fit(x, y, grid, folds=3, repeats=1, seed=0, **kwargs):
+    return fit_with_cv(x, y, grid, cv_splits(y, folds, repeats, seed), folds=folds, max_iter=500, **kwargs)
+
+
 def test_cv_picks_from_grid_and_learns_a_separable_task():
     x, y = blobs(60, 3.0, 0)
-    model, table = fit_with_cv(x, y, [0.01, 1.0], folds=3, seed=0, max_iter=500)
+    model, table = fit(x, y, [0.01, 1.0])
     assert set(table["C"]) == {0.01, 1.0} and table["chosen"].sum() == 1
     assert table.loc[table["chosen"], "C"].item() == model.named_steps["logreg"].C
     xv, yv = blobs(50, 3.0, 1)
@@ -26,15 +43,83 @@ def test_cv_picks_from_grid_and_learns_a_separable_task():
 
 def test_cv_is_deterministic():
     x, y = blobs(40, 1.0, 2)
-    a, _ = fit_with_cv(x, y, [0.1, 1.0], 3, 0, 500)
-    b, _ = fit_with_cv(x, y, [0.1, 1.0], 3, 0, 500)
+    a, _ = fit(x, y, [0.1, 1.0], repeats=2)
+    b, _ = fit(x, y, [0.1, 1.0], repeats=2)
     assert np.array_equal(a.named_steps["logreg"].coef_, b.named_steps["logreg"].coef_)
 
 
 def test_too_few_images_for_the_folds_is_a_clear_error():
-    x, y = blobs(2, 1.0, 0)
+    _, y = blobs(2, 1.0, 0)
     with pytest.raises(UserError, match=r"head\.cv_folds is 5 .* lower head\.cv_folds"):
-        fit_with_cv(x, y, [1.0], folds=5, seed=0, max_iter=100)
+        cv_splits(y, folds=5, repeats=1, seed=0)
+
+
+def test_one_se_rule_takes_the_smallest_c_within_one_standard_error_of_the_best():
+    # hand-made: lowest mean at C=1 (0.40, SE 0.03); C=0.1 (0.42) is within it, C=0.01 (0.45) is not
+    table = pd.DataFrame({"C": [10.0, 1.0, 0.1, 0.01], "cv_log_loss": [0.43, 0.40, 0.42, 0.45],
+                          "cv_log_loss_se": [0.05, 0.03, 0.01, 0.01]})  # fmt: skip
+    assert choose_c(table, "min") == 1.0
+    assert choose_c(table, "one_se") == 0.1  # the best's SE counts, not each C's own
+    with pytest.raises(UserError, match=r"head\.c_rule"):
+        choose_c(table, "median")
+
+
+def test_cv_summary_of_repeated_folds():
+    # 2 repeats x 2 folds = 4 splits (rows) for 3 values of C (columns)
+    losses = np.array([[0.50, 0.30, 0.36], [0.52, 0.34, 0.34], [0.48, 0.32, 0.35], [0.50, 0.36, 0.35]])
+    table = cv_summary([0.01, 0.1, 1.0], losses, folds=2, rule="one_se")
+    assert table["cv_log_loss"].tolist() == pytest.approx([0.50, 0.33, 0.35])
+    se = losses[:, 1].std(ddof=1) / np.sqrt(2)  # SD over the 4 splits / sqrt(folds), not sqrt(4)
+    assert table["cv_log_loss_se"].iloc[1] == pytest.approx(se)
+    assert table["cv_log_loss_sd"].iloc[1] == pytest.approx(losses[:, 1].std())
+    assert table.loc[table["lowest_mean"], "C"].item() == 0.1
+    assert table.loc[table["chosen"], "C"].item() == 0.1  # 0.01 is far outside; 0.1 itself is the smallest within
+    assert not table["c_at_edge"].any()
+    edge = cv_summary([0.01, 0.1, 1.0], losses[:, [0, 2, 1]], folds=2, rule="min")  # lowest mean at C=1
+    assert edge.loc[edge["chosen"], "C"].item() == 1.0 and edge["c_at_edge"].all()
+
+
+def test_c_at_the_edge_of_the_grid_is_flagged():
+    assert c_at_edge([0.01, 0.1, 1.0], 0.01) and c_at_edge([0.01, 0.1, 1.0], 1.0)
+    assert not c_at_edge([0.01, 0.1, 1.0], 0.1)
+    assert not c_at_edge([1.0], 1.0)  # a one-value grid chooses nothing
+
+
+def test_edge_choice_is_logged_as_a_warning(caplog):
+    from poolkit.head import HeadSettings, fit_heads
+
+    x, y = blobs(30, 3.0, 0)
+    images = pd.DataFrame({"split": ["train"] * 40 + ["valid"] * 20, "label": np.r_[y[::3], y[1::3], y[2::3]]})
+    order = np.r_[np.arange(0, 60, 3), np.arange(1, 60, 3), np.arange(2, 60, 3)]
+    settings = HeadSettings(c_grid=[1e-6, 1e-5], cv_folds=3, cv_repeats=2, c_rule="min", max_iter=200, n_boot=0, seed=0)
+    fits = fit_heads(images, {"gap": x[order]}, settings)  # separable: the largest C wins, at the edge
+    assert fits["gap"].c_at_edge and fits["gap"].chosen_c == 1e-5
+    assert "head gap: the chosen C=1e-05 is at the edge of head.c_grid" in caplog.text
+
+
+@pytest.mark.parametrize("tol, p_tolerance, d", [(1e-4, 2e-3, 60), (1e-8, 1e-4, 60), (1e-4, 2e-3, 400)])
+def test_fast_path_equals_grid_search_over_the_same_folds(tol, p_tolerance, d):
+    # with d > n the problem is nearly separable at large C, where a solver stopped at tol 1e-4 is not at
+    # the optimum: both stop at different points and the CV loss at C=10 differs by up to 2% (0.9% here)
+    loss_tolerance = {"rel": 0.02} if d > 240 else {"abs": p_tolerance}
+    """The warm-started, scale-once, float32 path chooses the C that GridSearchCV over a scaler +
+    logistic-regression pipeline chooses on the same splits, with nearly the same CV log loss and
+    validation probabilities: within 2e-3 at the product's tol, 1e-4 when both solve tightly (what remains is
+    the float32 input). d > n is the Flatten head's case, where a warm start from another split's
+    solution would leak its held-out images into the CV loss at large C."""
+    rng = np.random.default_rng(3)
+    n = 240  # random problem with signal in a few features, and noise features
+    x = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.uniform(-2, 2, size=d)
+    y = (x[:, :5] @ rng.normal(size=5) + rng.logistic(size=n) * 3 > 0).astype(int)
+    xv = x[:100] + rng.normal(0, 0.1, size=(100, d))
+    grid = [0.001, 0.01, 0.1, 1.0, 10.0]
+    splits = cv_splits(y, 5, 3, 0)
+    reference = GridSearchCV(make_pipeline(5000, tol), {"logreg__C": grid}, scoring="neg_log_loss", cv=splits)
+    reference.fit(x, y)
+    model, table = fit_with_cv(x.astype(np.float32), y, grid, splits, folds=5, max_iter=5000, rule="min", tol=tol)
+    assert reference.best_params_["logreg__C"] == model.named_steps["logreg"].C
+    assert table["cv_log_loss"].to_numpy() == pytest.approx(-reference.cv_results_["mean_test_score"], **loss_tolerance)
+    assert np.abs(model.predict_proba(xv)[:, 1] - reference.predict_proba(xv)[:, 1]).max() < p_tolerance
 
 
 def test_metrics_and_intervals():

@@ -60,6 +60,8 @@ rule fit_head:
     params:
         c_grid=csv(HEAD["c_grid"]),
         cv_folds=HEAD["cv_folds"],
+        cv_repeats=HEAD["cv_repeats"],
+        c_rule=HEAD["c_rule"],
         max_iter=HEAD["max_iter"],
         n_boot=HEAD["n_boot"],
         seed=HEAD["seed"],
