@@ -234,8 +234,11 @@ def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_
         tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until", "extract_features", check=False
     )
     assert result.returncode != 0
-    log = (tmp_path / "logs/extract_features/000.log").read_text()
-    errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1 and "asked for a GPU" in errors[0] and "make install-gpu" in errors[0], log[-2000:]
-    assert "Traceback" not in log and "[features" not in log  # stopped before any image was read
+    logs = sorted((tmp_path / "logs/extract_features").glob("*.log"))  # the shard(s) that started
+    assert logs
+    for path in logs:
+        log = path.read_text()
+        errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
+        assert len(errors) == 1 and "asked for a GPU" in errors[0] and "make install-gpu" in errors[0], log[-2000:]
+        assert "Traceback" not in log and "[features" not in log  # stopped before any image was read
     assert not list((tmp_path / "results/features").glob("shards/*.parquet"))
