@@ -13,7 +13,7 @@ import yaml
 
 from poolkit.config import validate_config
 from poolkit.io import UserError
-from tests.workflow_runs import planned_jobs, run_workflow
+from tests.workflow_runs import planned_jobs, run_workflow, snakemake_base
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -94,19 +94,7 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"invariance": {"poolings": ["max", "median"]}}))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(ROOT / "workflow/Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(bad),
-            "--cores",
-            "1",
-        ],
+        [*snakemake_base(tmp_path), "--configfile", str(bad), "--cores", "1"],
         capture_output=True,
         text=True,
         check=False,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.helpers import Route, jpeg_bytes, make_layout, serve, zip_of
-from tests.workflow_runs import ROOT, planned_jobs, run_workflow, tiny_config
+from tests.workflow_runs import ROOT, planned_jobs, run_workflow, snakemake_base, tiny_config
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -122,17 +122,7 @@ def test_fetch_then_everything_else_runs_without_network(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}  # no cached copy stands in for the download
-    base = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "workflow/Snakefile"),
-        "--directory",
-        str(work),
-        "--cores",
-        "2",
-    ]
+    base = [*snakemake_base(work), "--cores", "2"]
     with serve({"/data.zip": Route(archive), "/notop.h5": Route(weights)}) as url:
         config = tiny_config(
             dataset={"source": "url", "url": {"url": f"{url}/data.zip", "sha256": hashlib.sha256(archive).hexdigest()}},

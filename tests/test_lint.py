@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.workflow_runs import snakemake_base
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -24,18 +26,7 @@ def test_snakemake_lint_is_clean(config):
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/demo.yaml"])
 def test_dry_run_plans_every_stage(config, tmp_path):
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--snakefile",
-            str(ROOT / "workflow/Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(ROOT / config),
-        ],
+        [*snakemake_base(tmp_path), "-n", "--configfile", str(ROOT / config)],
         capture_output=True,
         text=True,
         check=False,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.workflow_runs import ROOT, TINY
+from tests.workflow_runs import ROOT, TINY, snakemake_base
 
 FEATURE_RULES = {"extract_features", "shift_features"}
 GPU_KEYS = {"gpu", "slurm_partition"}
@@ -19,19 +19,7 @@ GPU_KEYS = {"gpu", "slurm_partition"}
 def dry_run(workdir: Path, *extra: str, cpus: set[int] | None = None) -> str:
     """A dry run of the tiny config in ``workdir`` (on the CPUs ``cpus`` only, if given); Snakemake
     picks up profiles/default unless told otherwise."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-n",
-        "--snakefile",
-        str(ROOT / "workflow/Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(TINY),
-        *extra,
-    ]
+    command = [*snakemake_base(workdir), "-n", "--configfile", str(TINY), *extra]
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     result = subprocess.run(command, capture_output=True, text=True, check=False, preexec_fn=pin)
     assert result.returncode == 0, result.stderr[-3000:]

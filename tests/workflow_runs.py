@@ -22,6 +22,11 @@ def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def snakemake_base(workdir: Path, snakefile: Path = ROOT / "workflow/Snakefile") -> list[str]:
+    """``python -m snakemake`` on ``snakefile`` inside ``workdir``: every test's command starts so."""
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
+
+
 def snakemake_cmd(
     workdir: Path, config: dict[str, Any], *extra: str, snakefile: Path = ROOT / "workflow/Snakefile"
 ) -> list[str]:
@@ -29,20 +34,7 @@ def snakemake_cmd(
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(snakefile),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        "--cores",
-        "2",
-        *extra,
-    ]
+    return [*snakemake_base(workdir, snakefile), "--configfile", str(config_file), "--cores", "2", *extra]
 
 
 def run_workflow(
