@@ -37,6 +37,19 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   return 1
 }
 
+left_by_dead_test_cluster() {
+  # True when the default-location link points to a test cluster's slurm.conf (ours: cluster
+  # "pooltest", with a pids file beside it) none of whose daemons is still running.
+  local conf other
+  conf=$(readlink /etc/slurm/slurm.conf) || return 1
+  other=$(dirname "$conf")
+  grep -qx "ClusterName=pooltest" "$conf" 2>/dev/null && [ -f "$other/pids" ] || return 1
+  while read -r name pid; do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && return 1
+  done < "$other/pids"
+  return 0
+}
+
 start() {
   [ "$(id -u)" = 0 ] || skip "needs root to start munge, MariaDB and SLURM daemons"
   for bin in munged mariadbd slurmdbd slurmctld slurmd sacctmgr sbatch sacct; do
@@ -45,8 +58,8 @@ start() {
   export PATH="/usr/sbin:$PATH"
   # Jobs' inner srun (snakemake-executor-plugin-slurm-jobstep) drops SLURM_CONF from its
   # environment, so the config must also sit at the default path: a link we remove on stop.
-  if [ -L /etc/slurm/slurm.conf ] && [ ! -e /etc/slurm/slurm.conf ]; then
-    rm -f /etc/slurm/slurm.conf  # a dangling link left by an earlier, interrupted test
+  if [ -L /etc/slurm/slurm.conf ] && { [ ! -e /etc/slurm/slurm.conf ] || left_by_dead_test_cluster; }; then
+    rm -f /etc/slurm/slurm.conf  # a link left by an earlier, interrupted test
   fi
   if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" != "$dir/slurm.conf" ]; then
     skip "/etc/slurm/slurm.conf exists (a real cluster's?); not replacing it"
