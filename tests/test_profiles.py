@@ -1,5 +1,5 @@
 """The profiles, checked by dry runs of the real Snakefile: the GPU profile adds a GPU request to the
-feature rules and changes nothing else; local runs give the feature rules every core they have."""
+VGG16 rules and changes nothing else; local runs give the VGG16 rules every core they have."""
 
 import os
 import re
@@ -12,7 +12,7 @@ import yaml
 
 from tests.workflow_runs import ROOT, TINY, snakemake_base
 
-FEATURE_RULES = {"extract_features", "shift_features"}
+FEATURE_RULES = {"extract_features", "variant_features"}
 GPU_KEYS = {"gpu", "slurm_partition"}
 
 
@@ -101,7 +101,7 @@ def test_the_feature_rules_use_every_core_a_local_run_has(tmp_path, cores):
 
 @pytest.mark.parametrize("restricted", [False, True], ids=["all-cpus", "one-cpu"])
 def test_a_local_run_uses_the_machines_cores_by_default(tmp_path, restricted):
-    """Without --cores, the feature rules get as many threads as the process has CPUs (Snakemake counts
+    """Without --cores, the VGG16 rules get as many threads as the process has CPUs (Snakemake counts
     the CPUs it may run on; pinned to one, it has one)."""
     cpus = {min(os.sched_getaffinity(0))} if restricted else None
     jobs = planned(dry_run(tmp_path, cpus=cpus))

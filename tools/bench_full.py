@@ -4,7 +4,7 @@
 Runs the whole DAG of ``config/config.yaml`` with two changes that keep its size and need no network:
 embedded synthetic images with the Car or Truck split sizes (5,117 training, 5,051 validation) and
 seeded random VGG16 weights. Reports the wall time, the VGG16 passes' time (the feature shards and the
-shifted copies, from Snakemake's benchmark files), the share of everything else, the largest job's
+base variants, from Snakemake's benchmark files), the share of everything else, the largest job's
 peak memory, Snakemake's own peak memory and the disk the run leaves behind. Used for the README's
 "What it needs" table (`make bench-full`).
 """
@@ -28,7 +28,7 @@ from poolkit.machine import describe_machine
 ROOT = Path(__file__).resolve().parents[1]
 #: Car or Truck's split sizes; the synthetic generator draws equal classes, so these are the nearest.
 TRAIN_PER_CLASS, VALID_PER_CLASS = 2558, 2526
-VGG16_RULES = ("extract_features", "shift_features")
+VGG16_RULES = ("extract_features", "variant_features")
 
 
 def full_size_config(precision: str) -> dict:

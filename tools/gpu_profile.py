@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write the GPU variant of the SLURM profile: profiles/slurm plus a GPU request on the two
-feature rules, nothing else changed (Snakemake profiles cannot inherit from one another).
+"""Write the GPU variant of the SLURM profile: profiles/slurm plus a GPU request on the
+VGG16 rules, nothing else changed (Snakemake profiles cannot inherit from one another).
 
     python tools/gpu_profile.py                      # rewrite profiles/slurm-gpu/config.yaml
     python tools/gpu_profile.py --check              # fail if the committed file is out of date
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "profiles/slurm/config.yaml"
 GPU = ROOT / "profiles/slurm-gpu/config.yaml"
 # The rules that run the VGG16 network; everything else stays on the CPU partitions.
-FEATURE_RULES = ("extract_features", "shift_features")
+FEATURE_RULES = ("extract_features", "variant_features")
 PLACEHOLDER = "your-gpu-partition"
 
 HEADER = """\
@@ -38,7 +38,7 @@ HEADER = """\
 
 
 def gpu_profile(slurm: dict[str, Any], partition: str, gpus: int, gres: str | None) -> dict[str, Any]:
-    """``slurm`` with only the GPU keys added to the feature rules' ``set-resources``."""
+    """``slurm`` with only the GPU keys added to the VGG16 rules' ``set-resources``."""
     profile = copy.deepcopy(slurm)
     resources = profile.setdefault("set-resources", {})
     for rule in FEATURE_RULES:

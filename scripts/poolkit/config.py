@@ -80,11 +80,17 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
             )
     if config["exercise"]["jitter"] >= config["exercise"]["ring_size"]:
         problems.append("config key 'exercise.jitter': must be smaller than exercise.ring_size")
-    for shift in inv["vgg"]["shifts"]:
-        if shift >= config["features"]["image_size"]:
+    net, size = inv["network"], config["features"]["image_size"]
+    if net["resize_to"] < size:
+        problems.append(
+            f"config key 'invariance.network.resize_to': {net['resize_to']} is smaller than "
+            f"features.image_size {size}; the crop protocol crops image_size px from it"
+        )
+    for shift in net["max_shifts"]:
+        if shift >= size:
             problems.append(
-                f"config key 'invariance.vgg.shifts': shift {shift} is not smaller than "
-                f"features.image_size {config['features']['image_size']}"
+                f"config key 'invariance.network.max_shifts': shift {shift} is not smaller than "
+                f"features.image_size {size}"
             )
     min_side = 2 ** inv["max_depth"]
     if inv["image_size"] < min_side:
@@ -106,20 +112,25 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
 
 #: Config keys renamed in a release: old dotted key → new dotted key (same meaning).
 RENAMED_KEYS = {"invariance.depths": "invariance.max_depth"}
+#: Config keys replaced by a different study in a release: old dotted key → what replaced it.
+REPLACED_KEYS = {
+    "invariance.vgg": "invariance.network (crop and circular protocols for every base variant; its keys differ: "
+    "see config/README.md)"
+}
 
 
 def renamed_key_problems(config: Mapping[str, Any]) -> list[str]:
     """One ``ERROR:`` line per renamed key the config still uses, naming the new key."""
     problems = []
-    for old, new in RENAMED_KEYS.items():
+    changes = [(old, new, "renamed to '{}' (same meaning)") for old, new in RENAMED_KEYS.items()]
+    changes += [(old, new, "replaced by {}") for old, new in REPLACED_KEYS.items()]
+    for old, new, how in changes:
         *sections, key = old.split(".")
         node: Any = config
         for section in sections:
             node = node.get(section, {}) if isinstance(node, Mapping) else {}
         if isinstance(node, Mapping) and key in node:
-            problems.append(
-                f"ERROR: config key '{old}' was renamed to '{new}' (same meaning); rename it in your config"
-            )
+            problems.append(f"ERROR: config key '{old}' was {how.format(new)}; change it in your config")
     return problems
 
 

@@ -37,6 +37,14 @@ def resolve_precision(requested: str, flags: set[str], has_gpu: bool) -> tuple[s
     return "float32", "auto: the CPU has no native bfloat16"
 
 
+def feature_stage_precision(features_info: str | None, requested: str) -> str:
+    """The precision a later VGG16 stage runs: the feature stage's (from its features.json, so that
+    every head sees scores of one kind), or ``requested`` without one."""
+    from .io import read_json
+
+    return str(read_json(features_info)["precision"]) if features_info else requested
+
+
 def check_preprocessing(mode: str) -> None:
     """Raise for a preprocessing name other than ``caffe`` or ``none``."""
     if mode not in PREPROCESSINGS:
@@ -101,13 +109,14 @@ def batch_dataset(paths: Sequence[str], size: int, resize: str, batch_size: int)
 
 
 class FeatureExtractor:
-    """A compiled forward pass: VGG16 base → GlobalAveragePooling2D → 512 scores."""
+    """A compiled forward pass: VGG16 base (pools swapped for ``variant``, see
+    :mod:`poolkit.variants`) → GlobalAveragePooling2D → 512 scores."""
 
-    def __init__(self, weights_file: str, preprocessing: str, precision: str = "float32"):
+    def __init__(self, weights_file: str, preprocessing: str, precision: str = "float32", variant: str = "max"):
         import keras
         import tensorflow as tf
 
-        from .weights import load_model_from_file
+        from .variants import load_variant_base
 
         check_preprocessing(preprocessing)
         has_gpu = precision == "auto" and bool(tf.config.list_physical_devices("GPU"))
@@ -118,7 +127,7 @@ class FeatureExtractor:
         # The layers' compute dtype is fixed when they are built: set the policy first.
         keras.mixed_precision.set_global_policy(policies[self.precision])
         try:
-            self.base = load_model_from_file(weights_file)
+            self.base = load_variant_base(weights_file, variant)
         finally:
             keras.mixed_precision.set_global_policy("float32")
         base = self.base
@@ -176,13 +185,19 @@ class FeatureExtractor:
         return out, maps, rate
 
     def extract_paths(
-        self, paths: Sequence[str], size: int, resize: str, batch_size: int, label: str = "features"
+        self,
+        paths: Sequence[str],
+        size: int,
+        resize: str,
+        batch_size: int,
+        label: str = "features",
+        keep_maps: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """GAP scores and last feature maps (n, h, w, 512) for image files in order, decoded
-        ahead by tf.data; returns (scores, maps, images/s)."""
+        """GAP scores and last feature maps (n, h, w, 512; none kept without ``keep_maps``) for
+        image files in order, decoded ahead by tf.data; returns (scores, maps, images/s)."""
         dataset = batch_dataset(paths, size, resize, batch_size)
-        scores, maps, rate = self._score_batches(dataset, len(paths), label, keep_maps=True)
-        if maps is None:  # no images (an empty shard): maps of the right shape all the same
+        scores, maps, rate = self._score_batches(dataset, len(paths), label, keep_maps=keep_maps)
+        if maps is None or not keep_maps:  # no images (an empty shard) or none kept: the right shape
             maps = np.zeros((0, *self.feature_map_shape(size)), dtype=np.float32)
         return scores, maps, rate
 

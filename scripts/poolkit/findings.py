@@ -16,7 +16,6 @@ GAP_CLAIM = (
     "The exercise says global average pooling is “very destructive” yet “often works quite well”, "
     "with far fewer parameters than Flatten."
 )
-ZHANG_VGG16 = "for comparison, Zhang (ICML 2019) measured 88.5 % for VGG16 trained on ImageNet"
 
 
 @dataclass(frozen=True)
@@ -140,23 +139,48 @@ def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
     return [finding]
 
 
-def consistency_findings(consistency: pd.DataFrame, n_images: int) -> list[Finding]:
-    """Zhang's consistency of the whole VGG16 + GAP + head pipeline, smallest and largest shift."""
-    if consistency.empty:
+ZHANG_CROP = (
+    "Zhang (ICML 2019) measured {max} for VGG16 and {blur} for VGG16 with blur pooling (Bin-5), both trained on "
+    "ImageNet, the blurred one retrained after the swap"
+)
+APS_CIRCULAR = "APS (Chaman & Dokmanić, CVPR 2021) guarantees 100 % under circular shifts, whatever the weights"
+
+
+def _consistency_numbers(rows: pd.DataFrame, protocol: str, max_shift: int) -> list[str | Number]:
+    """``max 97.0 % [..], blur ...`` for one protocol and max shift, one entry per variant."""
+    parts: list[str | Number] = []
+    for i, (_, row) in enumerate(rows.iterrows()):
+        parts += [", " if i else "", f"{row['variant']} "]
+        parts.append(Number(f"network.{row['variant']}.{protocol}.{max_shift}", percent(row, "consistency")))
+    return parts
+
+
+def network_findings(heads: pd.DataFrame, consistency: pd.DataFrame, random_weights: bool) -> list[Finding]:
+    """What swapping the pooling of the frozen VGG16 did to its refitted head: accuracy per variant,
+    consistency at the crop protocol's widest range (Zhang's) and the circular protocol's widest shift."""
+    if heads.empty or consistency.empty:
         return []
-    small, large = consistency.iloc[0], consistency.iloc[-1]
-    finding = Finding(
-        [
-            f"Whole pipeline (VGG16 + GAP + logistic head), Zhang's protocol: two copies of each of "
-            f"{n_images} validation images, each shifted independently by up to {int(small['max_shift'])} px, "
-            "got the same class in "
-        ]
-    )
-    finding.add(Number(f"consistency.{int(small['max_shift'])}", percent(small, "consistency")))
-    finding.add(f" of pairs; up to {int(large['max_shift'])} px: ")
-    finding.add(Number(f"consistency.{int(large['max_shift'])}", percent(large, "consistency")))
-    finding.add(f" ({ZHANG_VGG16}).")
-    return [finding]
+    found = [Finding(["Swapping the pooling of the frozen VGG16 (no retraining), each variant's refitted GAP head: "])]
+    for i, row in enumerate(heads.itertuples()):
+        found[0].add(", " if i else "", f"{row.variant} ")
+        shown = interval(row.accuracy, row.accuracy_lo, row.accuracy_hi)
+        found[0].add(Number(f"network.accuracy.{row.variant}", shown))
+    found[0].add(" validation accuracy.")
+    for protocol, rows in consistency.groupby("protocol", sort=False):
+        widest = rows[rows["max_shift"] == rows["max_shift"].max()]
+        shift, offset = int(widest["max_shift"].iloc[0]), int(widest["offset_max"].iloc[0])
+        n_images, passes = int(widest["n_images"].iloc[0]), int(widest["n_pairs"].iloc[0] // widest["n_images"].iloc[0])
+        where = f"offsets 0..{offset}" if protocol == "crop" else f"rolls −{offset}..{offset}"
+        text = f"{protocol.capitalize()} protocol, {where} ({n_images} images × {passes} pairs), same class: "
+        finding = Finding([text, *_consistency_numbers(widest, str(protocol), shift), "."])
+        if random_weights:
+            finding.add(" The weights are random, so no published figure applies.")
+        elif protocol == "crop":
+            finding.add(" " + ZHANG_CROP.format(max="88.5 %", blur="90.2 %") + ", on 224 px crops of 256 px images.")
+        elif "aps_circular" in set(widest["variant"]):
+            finding.add(" " + APS_CIRCULAR + ".")
+        found.append(finding)
+    return found
 
 
 def _head(heads: pd.DataFrame, name: str, metric: str = "accuracy") -> Number:
@@ -218,7 +242,7 @@ def run_summary(
     *,
     metrics: str | os.PathLike[str],
     summary_by_jitter: str | os.PathLike[str],
-    shift_consistency: str | os.PathLike[str],
+    variant_consistency: str | os.PathLike[str],
     report: str | os.PathLike[str],
     jitter: int,
 ) -> list[str]:
@@ -244,14 +268,14 @@ def run_summary(
                 f"output identical in {percent(rows.loc[(fill, 'max')], 'identical_share')} of trials "
                 f"({summary_by_jitter})"
             )
-    if Path(shift_consistency).is_file():
-        consistency = pd.read_csv(shift_consistency, sep="\t")
-        if not consistency.empty:
-            small, large = consistency.iloc[0], consistency.iloc[-1]
+    if Path(variant_consistency).is_file():
+        table = pd.read_csv(variant_consistency, sep="\t")
+        for protocol, rows in table.groupby("protocol", sort=False):
+            widest = rows[rows["max_shift"] == rows["max_shift"].max()]
+            values = ", ".join(f"{r['variant']} {percent(r, 'consistency')}" for _, r in widest.iterrows())
             lines.append(
-                "Whole pipeline, same class for two shifted copies (Zhang's consistency): "
-                f"{percent(small, 'consistency')} up to {int(small['max_shift'])} px, "
-                f"{percent(large, 'consistency')} up to {int(large['max_shift'])} px ({shift_consistency})"
+                f"Same class for two copies, {protocol} protocol, max shift {int(widest['max_shift'].iloc[0])} px: "
+                f"{values} ({variant_consistency})"
             )
     if Path(report).is_file():
         lines.append(f"Report: {report}")

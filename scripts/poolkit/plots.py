@@ -21,6 +21,7 @@ PALETTE = {
     "avg": "#3274a1",
     "blur": "#3a923a",
     "aps": "#8e5ea2",
+    "aps_circular": "#d684bd",
     "gap": "#3274a1",
     "gmp": "#c03d3e",
     "flatten": "#e1812c",
@@ -30,7 +31,7 @@ PALETTE = {
 
 
 #: Marker and line style per pooling kind, so that lines lying on top of each other stay visible.
-STYLE = {"max": ("o", "-"), "avg": ("s", "--"), "blur": ("^", ":"), "aps": ("D", "-.")}
+STYLE = {"max": ("o", "-"), "avg": ("s", "--"), "blur": ("^", ":"), "aps": ("D", "-."), "aps_circular": ("v", "-")}
 
 
 def setup() -> None:
@@ -147,4 +148,32 @@ def score_grids_figure(images: pd.DataFrame, gap_x: np.ndarray, class_names: lis
         ax.axis("off")
     fig.colorbar(im, ax=axes, shrink=0.8, label="GAP score")
     fig.suptitle("The 512 pooled feature scores as a 16×32 grid", fontweight="bold")
+    save(fig, path)
+
+
+def variant_consistency_figure(summary: pd.DataFrame, path: str) -> None:
+    """Consistency (95% interval resampling images) against max shift: a panel per protocol, a line per variant."""
+    protocols = list(dict.fromkeys(summary["protocol"]))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 3.9), layout="constrained", squeeze=False)
+    for ax, protocol in zip(axes[0], protocols, strict=True):
+        rows = summary[summary["protocol"] == protocol]
+        for variant, line in rows.groupby("variant", sort=False):
+            marker, style = STYLE.get(str(variant), ("o", "-"))
+            ax.errorbar(
+                line["max_shift"],
+                100 * line["consistency"],
+                yerr=[
+                    100 * (line["consistency"] - line["consistency_lo"]),
+                    100 * (line["consistency_hi"] - line["consistency"]),
+                ],
+                marker=marker,
+                linestyle=style,
+                capsize=3,
+                color=PALETTE.get(str(variant)),
+                label=str(variant),
+            )
+        ax.set(xscale="log", xlabel="max shift s of each copy (px)", ylabel="same predicted class (% of pairs)")
+        ax.set_xticks(rows["max_shift"].unique(), [str(s) for s in rows["max_shift"].unique()])
+        ax.set_title(f"{protocol} protocol", fontsize=11)
+    axes[0][-1].legend(title="base variant", fontsize=9)
     save(fig, path)

@@ -47,6 +47,7 @@ FEATURES = config["features"]
 EXERCISE = config["exercise"]
 INVARIANCE = config["invariance"]
 HEAD = config["head"]
+NETWORK = INVARIANCE["network"]
 
 FEATURE_SHARDS = [f"{i:03d}" for i in range(FEATURES["shards"])]
 TRIAL_SHARDS = poolkit.invariance.trial_shards(
@@ -96,6 +97,7 @@ def stage_benchmarks():
         *expand(rules.extract_features.benchmark, shard=FEATURE_SHARDS),
         *expand(rules.run_trials.benchmark, tshard=TRIAL_SHARDS),
         rules.aggregate_trials.benchmark,
-        rules.shift_features.benchmark,
         rules.fit_head.benchmark,
+        *expand(rules.variant_features.benchmark, variant=NETWORK["variants"]),
+        rules.variant_consistency.benchmark,
     ]

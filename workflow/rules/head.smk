@@ -69,30 +69,3 @@ rule fit_head:
         code_digest=code_digest("fit_head.py"),
     script:
         "../../scripts/fit_head.py"
-
-
-rule shift_consistency:
-    """Per shift size: cosine of GAP scores, head consistency and mean |Δp|."""
-    input:
-        shift_features=rules.shift_features.output.out,
-        model=rules.fit_head.output.model,
-    output:
-        out=report(
-            "results/head/shift_consistency.tsv",
-            caption=caption("shift_consistency"),
-            category="3. Invariance",
-        ),
-        pairs="results/head/shift_pairs.tsv",
-        figure=report(
-            "results/head/shift_consistency.png",
-            caption=caption("shift_consistency_fig"),
-            category="3. Invariance",
-        ),
-    log:
-        "logs/shift_consistency/shift_consistency.log",
-    conda:
-        ENV
-    params:
-        code_digest=code_digest("shift_consistency.py"),
-    script:
-        "../../scripts/shift_consistency.py"

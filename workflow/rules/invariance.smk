@@ -59,32 +59,3 @@ rule aggregate_trials:
         code_digest=code_digest("aggregate_trials.py"),
     script:
         "../../scripts/aggregate_trials.py"
-
-
-rule shift_features:
-    """GAP scores of shifted copies of validation images (VGG16-level invariance)."""
-    input:
-        manifest=rules.build_manifest.output.manifest,
-        weights=rules.prepare_weights.output.out,
-        # Same precision as the features the head was fitted on (auto resolved there).
-        features_info=rules.merge_features.output.info,
-    output:
-        out="results/invariance/shift_features.parquet",
-    log:
-        "logs/shift_features/shift_features.log",
-    benchmark:
-        "benchmarks/shift_features/shift_features.tsv"
-    conda:
-        ENV
-    params:
-        n_images=INVARIANCE["vgg"]["n_images"],
-        shifts=csv(INVARIANCE["vgg"]["shifts"]),
-        seed=INVARIANCE["vgg"]["seed"],
-        fill=INVARIANCE["vgg"]["fill"],
-        batch_size=FEATURES["batch_size"],
-        image_size=FEATURES["image_size"],
-        resize=FEATURES["resize"],
-        preprocessing=FEATURES["preprocessing"],
-        code_digest=code_digest("shift_features.py"),
-    script:
-        "../../scripts/shift_features.py"

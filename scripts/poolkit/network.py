@@ -1,0 +1,162 @@
+"""Shift consistency of the whole network (VGG16 base variant + GAP + a refitted head), under the
+two protocols of :mod:`poolkit.protocols`, with intervals that resample images.
+
+The pair plan is the same for every base variant (seeded by protocol and max shift only), so the
+variants are compared on the very same pairs of copies.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from .head import HeadFit, HeadSettings, evaluate, fit_heads
+from .io import UserError, feature_columns
+from .protocols import PROTOCOLS, circular_pairs, crop_pairs
+from .stats import cluster_share_intervals
+from .variants import VARIANTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """The config's ``invariance.network`` section, plus the crop size (``features.image_size``)."""
+
+    variants: Sequence[str]
+    protocols: Sequence[str]
+    max_shifts: Sequence[int]
+    resize_to: int
+    passes: int
+    n_images: int
+    seed: int
+    crop: int
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS] + [p for p in self.protocols if p not in PROTOCOLS]
+        if unknown:
+            raise UserError(f"invariance.network: unknown variant or protocol {', '.join(unknown)}")
+        if self.resize_to < self.crop:
+            raise UserError(
+                f"invariance.network.resize_to ({self.resize_to}) must be at least features.image_size ({self.crop})"
+            )
+
+
+def zhang_max_shift(settings: NetworkSettings) -> int:
+    """The crop protocol's widest offset range, ``resize_to - crop``: Zhang's 0..31 at 256 → 224."""
+    return settings.resize_to - settings.crop
+
+
+def pair_rng(seed: int, protocol: str, max_shift: int) -> np.random.Generator:
+    """The random stream of one protocol and max shift (keyed by name, not by position in the config)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(protocol.encode()), max_shift]))
+
+
+def pair_plan(n_images: int, settings: NetworkSettings) -> pd.DataFrame:
+    """Every pair of copies of the study: protocol × max shift × pass × image (protocols' PAIR_COLUMNS)."""
+    tables = []
+    for protocol in settings.protocols:
+        for max_shift in settings.max_shifts:
+            rng = pair_rng(settings.seed, protocol, int(max_shift))
+            if protocol == "crop":
+                table = crop_pairs(
+                    n_images,
+                    max_shift=int(max_shift),
+                    passes=settings.passes,
+                    resize_to=settings.resize_to,
+                    crop=settings.crop,
+                    rng=rng,
+                )
+            else:
+                table = circular_pairs(n_images, max_shift=int(max_shift), passes=settings.passes, rng=rng)
+            tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two score matrices (1 where both rows are zero)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    dots = (a * b).sum(axis=1)
+    return np.divide(dots, norms, out=np.ones_like(dots), where=norms > 0)
+
+
+def consistency_summary(pairs: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per variant, protocol and max shift: the share of pairs with the same predicted class (95%
+    interval resampling images, whose passes are not independent), the same share without the pairs
+    whose copies are identical by construction, their count, and the mean cosine of the GAP scores."""
+    keys = ["variant", "protocol", "max_shift", "offset_max"]
+    rows = []
+    for key, group in pairs.groupby(keys, sort=False):
+        shifted = group[~group["same_offset"]]
+        share, low, high = cluster_share_intervals(group["same_class"], group["image_id"], n_boot, seed)
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n_images": group["image_id"].nunique(),
+                "n_pairs": len(group),
+                "n_same_offset": int(group["same_offset"].sum()),
+                "consistency": share,
+                "consistency_lo": low,
+                "consistency_hi": high,
+                "consistency_shifted": float(shifted["same_class"].mean()) if len(shifted) else float("nan"),
+                "cosine": float(group["cosine"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def refit_gap_head(features: pd.DataFrame, settings: HeadSettings) -> HeadFit:
+    """A variant's GAP head, fitted exactly as the head stage fits its GAP head (same folds, grid, rule)."""
+    matrix = features[feature_columns()].to_numpy(np.float32)
+    return fit_heads(features[["image_id", "split", "label"]], {"gap": matrix}, settings)["gap"]
+
+
+def p_truck(model: Any, scores: pd.DataFrame) -> np.ndarray:
+    """P(truck) of the rows of a score table."""
+    with threadpool_limits(1):
+        return model.predict_proba(scores[feature_columns()].to_numpy(np.float32))[:, 1]
+
+
+def pairs_table(copies: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """One row per pair: its plan, both copies' P(truck), same class, |Δp| and the scores' cosine."""
+    a, b = copies[copies["copy"] == "a"].reset_index(drop=True), copies[copies["copy"] == "b"].reset_index(drop=True)
+    keys = ["variant", "image_id", "label", "protocol", "max_shift", "offset_max", "pass"]
+    if not a[keys].equals(b[keys]):
+        raise UserError("variant copies: copies a and b are not paired row by row")
+    pairs = a[[*keys, "a_y", "a_x", "b_y", "b_x", "dy", "dx", "same_offset"]].copy()
+    pairs["p_truck_a"], pairs["p_truck_b"] = p_truck(model, a), p_truck(model, b)
+    pairs["same_class"] = (pairs["p_truck_a"] >= 0.5) == (pairs["p_truck_b"] >= 0.5)
+    pairs["abs_dp"] = (pairs["p_truck_a"] - pairs["p_truck_b"]).abs()
+    pairs["cosine"] = cosine(a[feature_columns()].to_numpy(), b[feature_columns()].to_numpy())
+    return pairs
+
+
+def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: HeadFit, n_boot: int, seed: int) -> dict:
+    """A variant's head: C, validation accuracy (interval resampling images), and on the sampled
+    images the accuracy at the feature stage's size against that of their centre crops."""
+    valid = features[features["split"] == "valid"].reset_index(drop=True)
+    accuracy = evaluate(valid["label"].to_numpy(int), fit.p_valid, n_boot, seed)["accuracy"]
+    position = pd.Index(valid["image_id"]).get_indexer(centre["image_id"])
+    if (position < 0).any():
+        raise UserError("variant copies: the sampled images are not all in the validation split of the features")
+    y_sample, p_sample = centre["label"].to_numpy(int), fit.p_valid[position]
+    centre_accuracy = evaluate(y_sample, p_truck(fit.model, centre), n_boot, seed)["accuracy"]
+    return {
+        "variant": variant,
+        "c": fit.chosen_c,
+        "c_at_edge": fit.c_at_edge,
+        "n_valid": len(valid),
+        "accuracy": accuracy["value"],
+        "accuracy_lo": accuracy["ci_low"],
+        "accuracy_hi": accuracy["ci_high"],
+        "n_sample": len(centre),
+        "sample_accuracy": float(((p_sample >= 0.5) == y_sample).mean()),
+        "centre_accuracy": centre_accuracy["value"],
+        "centre_accuracy_lo": centre_accuracy["ci_low"],
+        "centre_accuracy_hi": centre_accuracy["ci_high"],
+    }

@@ -1,0 +1,82 @@
+rule variant_features:
+    """One base variant (pools swapped, weights unchanged): GAP scores of every image, of both copies
+    of every protocol pair, and of centre crops."""
+    input:
+        manifest=rules.build_manifest.output.manifest,
+        weights=rules.prepare_weights.output.out,
+        # Same precision as the feature stage (auto resolved there), so every head sees one kind.
+        features_info=rules.merge_features.output.info,
+        # The stock VGG16's scores are the feature stage's: max does not compute them again.
+        features=lambda wildcards: (
+            rules.merge_features.output.out if wildcards.variant == "max" else []
+        ),
+    output:
+        scores="results/network/{variant}/scores.parquet",
+        copies="results/network/{variant}/copies.parquet",
+        centre="results/network/{variant}/centre.parquet",
+    log:
+        "logs/variant_features/{variant}.log",
+    benchmark:
+        "benchmarks/variant_features/{variant}.tsv"
+    wildcard_constraints:
+        variant="max|blur|aps|aps_circular",
+    conda:
+        ENV
+    params:
+        variant=lambda wildcards: wildcards.variant,
+        protocols=csv(NETWORK["protocols"]),
+        max_shifts=csv(NETWORK["max_shifts"]),
+        resize_to=NETWORK["resize_to"],
+        passes=NETWORK["passes"],
+        n_images=NETWORK["n_images"],
+        seed=NETWORK["seed"],
+        batch_size=FEATURES["batch_size"],
+        image_size=FEATURES["image_size"],
+        resize=FEATURES["resize"],
+        preprocessing=FEATURES["preprocessing"],
+        code_digest=code_digest("variant_features.py"),
+    script:
+        "../../scripts/variant_features.py"
+
+
+rule variant_consistency:
+    """Per variant: a refitted GAP head, its accuracy, and its consistency per protocol and max shift."""
+    input:
+        scores=expand(rules.variant_features.output.scores, variant=NETWORK["variants"]),
+        copies=expand(rules.variant_features.output.copies, variant=NETWORK["variants"]),
+        centre=expand(rules.variant_features.output.centre, variant=NETWORK["variants"]),
+    output:
+        heads=report(
+            "results/network/heads.tsv",
+            caption=caption("variant_heads"),
+            category="3. Invariance",
+        ),
+        consistency=report(
+            "results/network/consistency.tsv",
+            caption=caption("variant_consistency"),
+            category="3. Invariance",
+        ),
+        pairs="results/network/pairs.parquet",
+        figure=report(
+            "results/network/consistency.png",
+            caption=caption("variant_consistency_fig"),
+            category="3. Invariance",
+        ),
+    log:
+        "logs/variant_consistency/variant_consistency.log",
+    benchmark:
+        "benchmarks/variant_consistency/variant_consistency.tsv"
+    conda:
+        ENV
+    params:
+        variants=csv(NETWORK["variants"]),
+        c_grid=csv(HEAD["c_grid"]),
+        cv_folds=HEAD["cv_folds"],
+        cv_repeats=HEAD["cv_repeats"],
+        c_rule=HEAD["c_rule"],
+        max_iter=HEAD["max_iter"],
+        n_boot=HEAD["n_boot"],
+        seed=HEAD["seed"],
+        code_digest=code_digest("variant_consistency.py"),
+    script:
+        "../../scripts/variant_consistency.py"
