@@ -138,3 +138,40 @@ def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerate
     shift = by_shift.query("input == 'ring' and pooling == 'avg' and depth == 4").set_index("shift")
     assert shift["interval_method"].tolist() == ["exact", "exact", "wilson_t"]
     assert shift["n_shifts"].tolist()[:2] == [1, 8] and shift["identical_share"].tolist()[:2] == [1.0, 0.0]
+
+
+def test_the_findings_state_the_rings_exact_share_and_the_course_weighted_one(tmp_path):
+    from poolkit import findings
+    from poolkit.invariance import exact_by_jitter, exact_shares, grid_outcome
+
+    settings = TrialSettings(
+        inputs=["ring"],
+        jitters=[3],
+        trials_per_jitter=50,
+        exhaustive_max_jitter=3,
+        poolings=["max", "aps"],
+        max_depth=4,
+        fills=["replicate"],
+        size=64,
+        r_shrink=4,
+    )
+    grid = run_shard("grid", settings)
+    trials = pd.concat([grid, run_shard("s0", settings)], ignore_index=True)
+    summary = summarise_trials(per_image_sums(trials, TRIAL_GROUP), TRIAL_GROUP, exact_by_jitter(grid), course=True)
+    aps = grid.query("pooling == 'aps' and depth == 4")
+    assert aps["identical"].sum() == 36  # the count: APS keeps the ring for 36 of the 49 shifts
+    course, _ = exact_shares(grid_outcome(aps["dx"], aps["dy"], aps["identical"], 3))
+    identical, _gap = findings.ring_findings(summary, 3)
+    numbers = {part.key: part.text for part in identical.parts if isinstance(part, findings.Number)}
+    assert numbers["ring.identical.aps.replicate"] == "36/49 = 73.5 %"
+    assert numbers["ring.identical.max.replicate"] == "49/49 = 100.0 %"
+    assert numbers["ring.identical_course.aps.replicate"] == f"{100 * course:.1f} %"
+    text = "".join(part if isinstance(part, str) else part.text for part in identical.parts)
+    assert "exact: every shift enumerated" in text and "50 trials" not in text
+    path = tmp_path / "summary.tsv"
+    summary.to_csv(path, sep="\t", index=False)
+    lines = findings.run_summary(metrics="-", summary_by_jitter=path, shift_consistency="-", report="-", jitter=3)
+    assert lines == [
+        "Exercise ring shifted by up to ±3 px, after 4 max pools: output identical in 49/49 = 100.0 % of shifts "
+        f"(exact: every shift enumerated; 100.0 % under the course's shift distribution) ({path})"
+    ]
