@@ -1,11 +1,15 @@
 #!/usr/bin/env python
 """Invariance stage: merge trial shards into summary tables (shares and means with 95% intervals) and figures.
 
-Shards are read in batches of rows, each reduced to per-group sums, so memory stays that of one batch."""
+A synthetic input is one fixed image: up to invariance.exhaustive_max_jitter its rows are exact
+(the grid enumerates every shift), beyond it Wilson and t intervals over independent trials. The
+dataset input's trials are clustered by image: its intervals resample images. Shards are read in
+batches of rows, each reduced to sums per group and image, so memory stays that of one batch."""
 
 import argparse
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -13,16 +17,30 @@ from poolkit import cli, plots
 from poolkit.invariance import (
     MEAN_METRICS,
     SHARE_METRICS,
+    SHIFT_GROUP,
     TRIAL_GROUP,
-    group_sums,
+    exact_by_jitter,
+    exact_by_shift,
+    per_image_sums,
     shift_size,
-    summarise_sums,
+    summarise_trials,
 )
 from poolkit.io import write_tsv
 from poolkit.stats import combine_sums
 
-SHIFT_GROUP = ["input", "fill", "pooling", "depth", "shift"]
-COLUMNS = ["input", "mode", "fill", "jitter", "dx", "dy", "pooling", "depth", *SHARE_METRICS, *MEAN_METRICS]
+COLUMNS = [
+    "input",
+    "mode",
+    "fill",
+    "jitter",
+    "dx",
+    "dy",
+    "pooling",
+    "depth",
+    "image_id",
+    *SHARE_METRICS,
+    *MEAN_METRICS,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,15 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def summaries(paths: list[str], batch_rows: int = 1 << 16) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Summary by jitter and by shift size, reading the shards in batches of rows (memory of one batch)."""
-    by_jitter, by_shift = [], []
+    """Summary by jitter and by shift size, reading the shards in batches of rows: each batch is
+    reduced to sums per group and image (memory of one batch), and the grid trials of synthetic
+    inputs (one row per shift, a few thousand) are kept whole for the exact values."""
+    by_jitter, by_shift, grids = [], [], []
     for path in sorted(paths):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=COLUMNS):
             trials = batch.to_pandas(strings_to_categorical=True)
-            by_jitter.append(group_sums(trials, TRIAL_GROUP))
+            by_jitter.append(per_image_sums(trials, TRIAL_GROUP))
             random = trials[trials["mode"] == "random"]
-            by_shift.append(group_sums(random.assign(shift=shift_size(random)), SHIFT_GROUP))
-    return summarise_sums(combine_sums(by_jitter)), summarise_sums(combine_sums(by_shift))
+            by_shift.append(per_image_sums(random.assign(shift=shift_size(random)), SHIFT_GROUP))
+            grid = trials[(trials["mode"] == "grid") & (trials["input"] != "dataset")]
+            grids.append(grid.astype({c: str for c in ("input", "mode", "fill", "pooling")}))
+    grid = pd.concat(grids, ignore_index=True)
+    return (
+        summarise_trials(combine_sums(by_jitter), TRIAL_GROUP, exact_by_jitter(grid), course=True),
+        summarise_trials(combine_sums(by_shift), SHIFT_GROUP, exact_by_shift(grid)),
+    )
+
+
+def error_bars(rows: pd.DataFrame, column: str, scale: float = 100.0) -> list[np.ndarray]:
+    """Lower and upper error-bar lengths of ``column`` (NaN, no bar, where the row is exact)."""
+    exact = (rows["interval_method"] == "exact").to_numpy()
+    low = np.where(exact, np.nan, scale * (rows[column] - rows[f"{column}_lo"]).to_numpy(float))
+    high = np.where(exact, np.nan, scale * (rows[f"{column}_hi"] - rows[column]).to_numpy(float))
+    return [low, high]
 
 
 def fill_input_panels(
@@ -86,7 +120,7 @@ def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitte
             ax.errorbar(
                 group["depth"],
                 100 * group[column],
-                yerr=[100 * (group[column] - group[f"{column}_lo"]), 100 * (group[f"{column}_hi"] - group[column])],
+                yerr=error_bars(group, column),
                 marker=plots.STYLE[pooling][0],
                 ls=plots.STYLE[pooling][1],
                 ms=4,

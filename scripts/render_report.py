@@ -124,7 +124,9 @@ def findings_section(d: PageData) -> Section:
             block,
             paragraph(
                 "Intervals are 95%: Wilson score intervals for shares of "
-                "trials, t intervals for mean differences, percentile bootstraps over validation images for "
+                "trials, t intervals for mean differences (the synthetic shapes' random trials), percentile "
+                "bootstraps over the grey dataset images for their trials (clustered by image), none for exact "
+                "shares (every shift enumerated), percentile bootstraps over validation images for "
                 "classification metrics and paired differences, and over the sampled images for the whole "
                 "network's consistency (each image gives several pairs)."
             ),
@@ -159,12 +161,19 @@ def headline_cards(d: PageData) -> list[dict[str, str]]:
     for pooling in ("max", "avg"):
         if ("replicate", pooling) in ring.index:
             row = ring.loc[("replicate", pooling)]
+            value, note = findings.percent(row, "identical_share"), "identical to unshifted"
+            if findings.is_exact(row):
+                value = f"{100 * row['identical_share']:.1f} %"
+                note += (
+                    f": {findings.exact_count(row, 'identical_share').split(' =')[0]} shifts, exact; "
+                    f"{100 * row['identical_course_share']:.1f} % under the course's shifts"
+                )
             cards.append(
                 {
                     "key": f"ring_{pooling}_identical",
-                    "value": findings.percent(row, "identical_share"),
+                    "value": value,
                     "label": f"ring, ±{jitter} px, {int(d.summary_by_jitter['depth'].max())} {pooling} pools",
-                    "note": "identical to unshifted",
+                    "note": note,
                 }
             )
     return cards
@@ -220,14 +229,10 @@ def exercise_section(d: PageData) -> Section:
 
 
 def share_pivot(summary: pd.DataFrame, input_name: str, jitter: int, column: str) -> pd.DataFrame:
-    """Fill × pooling rows, one column per depth, cells ``share [low, high]`` in percent."""
+    """Fill × pooling rows, one column per depth, cells ``share [low, high]`` in percent
+    (``share (k/n, exact)`` where every shift was enumerated)."""
     rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
-    cells = rows.assign(
-        cell=[
-            f"{100 * r[column]:.1f} [{100 * r[column + '_lo']:.1f}, {100 * r[column + '_hi']:.1f}]"
-            for _, r in rows.iterrows()
-        ]
-    )
+    cells = rows.assign(cell=[findings.share_cell(r, column) for _, r in rows.iterrows()])
     pivot = cells.pivot_table(index=["fill", "pooling"], columns="depth", values="cell", aggfunc="first")
     pivot.columns = [f"depth {c} (%)" for c in pivot.columns]
     return pivot.reset_index()
@@ -239,7 +244,10 @@ def invariance_section(d: PageData) -> Section:
     blocks = [
         paragraph(
             "Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
-            "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts."
+            "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts. "
+            "A synthetic shape is one fixed image, so up to the largest jitter whose every shift is enumerated its "
+            "shares are exact (the random trials only estimate them); the grey dataset images' intervals resample "
+            "the images, since trials of one image are not independent."
         ),
         figure(a.depth_figure, cap["identical_vs_depth"]),
         figure(a.gap_equal_figure, cap["gap_equal_vs_depth"]),
@@ -250,7 +258,8 @@ def invariance_section(d: PageData) -> Section:
             table(
                 share_pivot(s, name, jitter, "identical_share"),
                 left=["fill", "pooling"],
-                caption=f"Identical output, {label}, shifts up to ±{jitter} px: share of trials [95% interval].",
+                caption=f"Identical output, {label}, shifts up to ±{jitter} px: share of trials [95% interval], "
+                "or of every shift where exact.",
             )
         )
         blocks.append(

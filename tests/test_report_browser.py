@@ -96,7 +96,11 @@ def expected_finding(key: str, results: Path) -> list[float]:
             & (summary["fill"] == fill)
         ]
         row = rows[rows["depth"] == rows["depth"].max()].iloc[0]
+        if metric.endswith("_course"):  # exact rows: the share under the course's shifts
+            return [100 * row[f"{metric.removesuffix('_course')}_course_share"]]
         column = f"{metric}_share"
+        if row["interval_method"] == "exact":  # "k/n = share %": no interval
+            return [100 * row[column]]
         return [100 * row[column], 100 * row[f"{column}_lo"], 100 * row[f"{column}_hi"]]
     if kind == "consistency":
         table = pd.read_csv(results / "head/shift_consistency.tsv", sep="\t").set_index("max_shift")

@@ -87,6 +87,20 @@ def test_invariance_outputs(tiny_run):
     wrap_aps = summary.query("pooling == 'aps' and fill == 'wrap'")
     assert (wrap_aps["gap_equal_share"] == 1.0).all()  # APS under circular shifts, every input and depth
     assert (summary["identical_share_lo"] <= summary["identical_share"]).all()
+    # How each row's interval was made: exact where every shift of a synthetic input was enumerated
+    # (J <= 1 here, random rows too), Wilson/t beyond, the dataset's images resampled.
+    methods = summary.groupby(["input", "mode", "jitter"])["interval_method"].unique().map(list).to_dict()
+    assert methods == {
+        **{(shape, mode, 1): ["exact"] for shape in ("ring", "square") for mode in ("grid", "random")},
+        ("ring", "random", 3): ["wilson_t"],
+        ("square", "random", 3): ["wilson_t"],
+        **{("dataset", mode, j): ["image_bootstrap"] for mode, j in (("grid", 1), ("random", 1), ("random", 3))},
+    }
+    assert (summary.loc[summary["input"] == "dataset", "n_images"] == 2).all()
+    exact = summary[summary["interval_method"] == "exact"]
+    assert (exact["n_shifts"] == 9).all() and (exact["identical_share_hi"] == exact["identical_share_lo"]).all()
+    ring = summary.query("input == 'ring' and mode == 'random' and jitter == 1 and depth == 4 and fill == 'replicate'")
+    assert ring.set_index("pooling").loc["avg", "identical_course_share"] == pytest.approx(1 / 4)  # zero shift
     shift = pd.read_parquet(tiny_run / "results/invariance/shift_features.parquet")
     assert len(shift) == 4 * 2 * 2 and sorted(shift["max_shift"].unique()) == [2, 8]
     assert shift.groupby(["image_id", "max_shift"])["copy"].apply(lambda c: "".join(sorted(c))).eq("ab").all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,30 @@ def percent(row: pd.Series | dict[str, Any], column: str) -> str:
     return f"{100 * row[column]:.1f} % [{100 * row[column + '_lo']:.1f}, {100 * row[column + '_hi']:.1f}]"
 
 
+def is_exact(row: pd.Series | dict[str, Any]) -> bool:
+    """Whether a summary row's values are exact (every shift of a synthetic input enumerated)."""
+    return row.get("interval_method") == "exact"
+
+
+def exact_count(row: pd.Series | dict[str, Any], column: str) -> str:
+    """An exact share as a count of the enumerated shifts: ``36/49 = 73.5 %``."""
+    n = int(row["n_shifts"])
+    return f"{round(row[column] * n)}/{n} = {100 * row[column]:.1f} %"
+
+
+def share(row: pd.Series | dict[str, Any], column: str) -> str:
+    """A summary row's share: ``36/49 = 73.5 %`` where exact, else with its 95% interval (:func:`percent`)."""
+    return exact_count(row, column) if is_exact(row) else percent(row, column)
+
+
+def share_cell(row: pd.Series | dict[str, Any], column: str) -> str:
+    """A share in a table whose header says percent: ``73.5 (36/49, exact)`` or ``14.1 [9.9, 16.8]``."""
+    if is_exact(row):
+        n = int(row["n_shifts"])
+        return f"{100 * row[column]:.1f} ({round(row[column] * n)}/{n}, exact)"
+    return f"{100 * row[column]:.1f} [{100 * row[column + '_lo']:.1f}, {100 * row[column + '_hi']:.1f}]"
+
+
 def interval(value: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
     """``0.750 [0.690, 0.810]`` (``+`` on positive values where ``signed``)."""
     sign = "+" if signed else ""
@@ -77,29 +102,50 @@ def caveat(weights_source: str, dataset_source: str) -> Finding | None:
     )
 
 
-def _pooling_list(rows: pd.DataFrame, fill: str, column: str, key: str) -> list[str | Number]:
+def _pooling_list(
+    rows: pd.DataFrame, fill: str, column: str, key: str, text: Callable[[pd.Series, str], str] = share
+) -> list[str | Number]:
     parts: list[str | Number] = []
     poolings = [p for p in ("max", "avg", "blur", "aps") if (fill, p) in rows.index]
     for i, pooling in enumerate(poolings):
-        parts += [f"{pooling} ", Number(f"{key}.{pooling}.{fill}", percent(rows.loc[(fill, pooling)], column))]
+        parts += [f"{pooling} ", Number(f"{key}.{pooling}.{fill}", text(rows.loc[(fill, pooling)], column))]
         parts.append("; " if i < len(poolings) - 1 else ".")
     return parts
 
 
+def _course_percent(row: pd.Series, column: str) -> str:
+    return f"{100 * row[column.replace('_share', '_course_share')]:.1f} %"
+
+
 def ring_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
-    """Identical outputs and unchanged global averages of the exercise's ring."""
+    """Identical outputs and unchanged global averages of the exercise's ring: exact shares (every
+    shift enumerated, uniform and under the course's shift distribution) where the grid covers the
+    jitter, else shares of random trials with Wilson intervals."""
     rows = deepest_rows(summary, "ring", jitter)
     if rows.empty:
         return []
     depth, n = int(summary["depth"].max()), int(rows["n_trials"].iloc[0])
     fill = "replicate" if "replicate" in rows.index.get_level_values(0) else rows.index[0][0]
-    identical = Finding(
-        [
+    exact = bool((rows["interval_method"] == "exact").all()) if "interval_method" in rows else False
+    if exact:
+        shifts = int(rows["n_shifts"].iloc[0])
+        opening = (
+            f"The exercise's ring, shifted by each of the {shifts} integer shifts up to ±{jitter} px "
+            f"(exact: every shift enumerated, {fill} fill): after {depth} pooling steps the output was identical "
+            "to the unshifted one for — "
+        )
+    else:
+        opening = (
             f"The exercise's ring, shifted at random by up to ±{jitter} px ({n:,} trials, {fill} fill): "
             f"after {depth} pooling steps the output was identical to the unshifted one in — "
-        ]
-    )
+        )
+    identical = Finding([opening])
     identical.add(*_pooling_list(rows, fill, "identical_share", "ring.identical"))
+    if exact:
+        identical.add(
+            f" Under the course's random_transform, whose shifts of ±{jitter} px are half as likely as the others: "
+        )
+        identical.add(*_pooling_list(rows, fill, "identical_share", "ring.identical_course", _course_percent))
     identical.add(" APS outputs are circular shifts of the unshifted one rather than identical copies.")
     gap = Finding([f"What a GAP head after those {depth} steps sees, the global average, was unchanged in — "])
     gap.add(*_pooling_list(rows, fill, "gap_equal_share", "ring.gap_equal"))
@@ -114,6 +160,7 @@ def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
     if not {"wrap", "replicate"} <= fills or ("wrap", "aps") not in rows.index:
         return []
     depth = int(summary["depth"].max())
+    images = f" {int(rows['n_images'].max())}" if "n_images" in rows else ""
     finding = Finding(
         [
             f"Circular shifts (up to ±{jitter} px) of grey validation images: APS kept the global average "
@@ -133,7 +180,8 @@ def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
         )
         finding.add(" under circular shifts")
     finding.add(
-        ". APS is exactly invariant only to circular shifts; the ring shows no difference between fills "
+        f" (intervals resample the{images} images: trials of one image are not independent)."
+        " APS is exactly invariant only to circular shifts; the ring shows no difference between fills "
         "because it never touches the border."
     )
     return [finding]
@@ -263,10 +311,16 @@ def run_summary(
         rows = deepest_rows(summary, "ring", shown)
         fill = "replicate" if "replicate" in rows.index.get_level_values(0) else None
         if fill and (fill, "max") in rows.index:
+            row = rows.loc[(fill, "max")]
+            found = (
+                f"{exact_count(row, 'identical_share')} of shifts (exact: every shift enumerated; "
+                f"{_course_percent(row, 'identical_share')} under the course's shift distribution)"
+                if is_exact(row)
+                else f"{percent(row, 'identical_share')} of trials"
+            )
             lines.append(
                 f"Exercise ring shifted by up to ±{shown} px, after {int(summary['depth'].max())} max pools: "
-                f"output identical in {percent(rows.loc[(fill, 'max')], 'identical_share')} of trials "
-                f"({summary_by_jitter})"
+                f"output identical in {found} ({summary_by_jitter})"
             )
     if Path(variant_consistency).is_file():
         table = pd.read_csv(variant_consistency, sep="\t")

@@ -296,6 +296,132 @@ def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+# --------------------------------------------------------------------------- the stage's summaries
+#: Groups of the summary by shift size (random trials of every jitter): ``shift = max(|dx|, |dy|)``.
+SHIFT_GROUP = ["input", "fill", "pooling", "depth", "shift"]
+#: Image resamples behind the ``dataset`` input's intervals, and their seed.
+N_BOOT = 1000
+BOOT_SEED = 0
+#: The ``interval_method`` of a summary row: how its values and 95% intervals were made.
+INTERVAL_METHODS = {
+    "exact": "a synthetic input with every shift enumerated (the grid): the value over all of them, no interval",
+    "wilson_t": "trials of one fixed image as independent draws: Wilson intervals for shares, t for means",
+    "image_bootstrap": f"dataset images resampled with replacement ({N_BOOT} times): percentile intervals",
+}
+
+
+def per_image_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """:func:`group_sums` per group of ``by`` and image (``image_id``): what every interval needs."""
+    return group_sums(trials, [*by, "image_id"])
+
+
+def exact_by_jitter(grid: pd.DataFrame) -> pd.DataFrame:
+    """Exact values per (input, fill, jitter, pooling, depth) of grid trials of synthetic inputs
+    (one fixed image, every shift of the (2J+1)² square once): each share and mean over all shifts
+    alike (what uniform random trials estimate), ``{metric}_course_share`` under the course's
+    ``random_transform`` (:func:`exact_shares`), and ``n_shifts``."""
+    keys = ["input", "fill", "jitter", "pooling", "depth"]
+    rows = []
+    for key, part in grid.groupby(keys, sort=True, observed=True):
+        jitter = int(part["jitter"].iloc[0])
+        dx, dy = part["dx"].to_numpy(), part["dy"].to_numpy()
+        row: dict[str, Any] = dict(zip(keys, key, strict=True)) | {"n_shifts": (2 * jitter + 1) ** 2}
+        for metric in SHARE_METRICS:
+            course, uniform = exact_shares(grid_outcome(dx, dy, part[metric].to_numpy(), jitter))
+            row[f"{metric}_share"], row[f"{metric}_course_share"] = uniform, course
+        for metric in MEAN_METRICS:
+            row[metric] = float(grid_outcome(dx, dy, part[metric].to_numpy(), jitter).mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(keys) if rows else pd.DataFrame()
+
+
+def exact_by_shift(grid: pd.DataFrame) -> pd.DataFrame:
+    """Exact values per (input, fill, pooling, depth, shift size) from grid trials of synthetic inputs:
+    each share and mean over every shift of that Chebyshev size (8s of them, 1 for no shift), taken
+    from the largest grid. Random trials of any jitter >= s, given their size is s, are uniform on
+    exactly these shifts, so this is what the random trials of that size estimate."""
+    keys = ["input", "fill", "pooling", "depth"]
+    rows = []
+    for key, part in grid.groupby(keys, sort=True, observed=True):
+        jitter = int(part["jitter"].max())
+        part = part[part["jitter"] == jitter]
+        dx, dy = part["dx"].to_numpy(), part["dy"].to_numpy()
+        axis = np.abs(np.arange(-jitter, jitter + 1))
+        size = np.maximum(axis[:, None], axis[None, :])
+        grids = {m: grid_outcome(dx, dy, part[m].to_numpy(), jitter) for m in [*SHARE_METRICS, *MEAN_METRICS]}
+        for shift in range(jitter + 1):
+            mask = size == shift
+            row: dict[str, Any] = dict(zip(keys, key, strict=True)) | {"shift": shift, "n_shifts": int(mask.sum())}
+            for metric, values in grids.items():
+                row[f"{metric}_share" if metric in SHARE_METRICS else metric] = float(values[mask].mean())
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(SHIFT_GROUP) if rows else pd.DataFrame()
+
+
+def summarise_trials(
+    per_image: pd.DataFrame,
+    by: Sequence[str],
+    exact: pd.DataFrame | None = None,
+    *,
+    course: bool = False,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+) -> pd.DataFrame:
+    """One row per group of ``by``: the trials' shares and means with 95% intervals made as each
+    group's design allows, named in ``interval_method`` (see :data:`INTERVAL_METHODS`).
+
+    ``per_image``: :func:`per_image_sums` (index ``by`` + ``image_id``). Synthetic inputs: Wilson
+    and t intervals; the ``dataset`` input: its trials are clustered by image, so images are
+    resampled (:func:`poolkit.stats.cluster_bootstrap_ratios`, the same resamples for groups with
+    as many images). Rows of synthetic inputs whose key (without ``mode``) is in ``exact``
+    (:func:`exact_by_jitter`, :func:`exact_by_shift`) take its exact values instead, with
+    ``_lo = _hi`` = the value and ``n_shifts``. ``course``: add ``{metric}_course_share`` columns
+    (exact rows only). Columns: ``by``, ``interval_method``, ``n_trials``, ``n_images``,
+    ``n_shifts``, then each share (``_share``, ``_lo``, ``_hi``, and its course share), then each mean.
+    """
+    by = list(by)
+    out = summarise_sums(stats.collapse_sums(per_image, by))
+    for column in by:  # plain keys (no categoricals): lookups and output alike
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(object)
+    out["n_images"] = per_image.groupby(level=by, sort=True, observed=True).size().to_numpy()
+    out["interval_method"] = np.where(out["input"] == "dataset", "image_bootstrap", "wilson_t")
+    out["n_shifts"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    values = [*(f"{m}_share" for m in SHARE_METRICS), *MEAN_METRICS]
+    sums = [f"{m}:sum" for m in [*SHARE_METRICS, *MEAN_METRICS]]
+    position = {key: i for i, key in enumerate(out[by].itertuples(index=False, name=None))}
+    lows, highs = out[[f"{v}_lo" for v in values]].to_numpy(), out[[f"{v}_hi" for v in values]].to_numpy()
+    clustered = per_image[per_image.index.get_level_values("input") == "dataset"]
+    for key, part in clustered.groupby(level=by, sort=True, observed=True):
+        row = position[key]
+        low, high = stats.cluster_bootstrap_ratios(part["n"].to_numpy(), part[sums].to_numpy(), n_boot, seed)
+        lows[row], highs[row] = low, high
+    out[[f"{v}_lo" for v in values]], out[[f"{v}_hi" for v in values]] = lows, highs
+    courses = [f"{m}_course_share" for m in SHARE_METRICS] if course else []
+    for column in courses:
+        out[column] = np.nan
+    if exact is not None and not exact.empty:
+        keys = list(exact.index.names)
+        found = exact.index.get_indexer(pd.MultiIndex.from_frame(out[keys]))
+        rows = (found >= 0) & (out["input"] != "dataset").to_numpy()
+        matched = exact.iloc[found[rows]]
+        for value in values:
+            column = matched[value].to_numpy()
+            out.loc[rows, value] = out.loc[rows, f"{value}_lo"] = out.loc[rows, f"{value}_hi"] = column
+        for column in courses:
+            out.loc[rows, column] = matched[column].to_numpy()
+        out.loc[rows, "n_shifts"] = matched["n_shifts"].to_numpy()
+        out.loc[rows, "interval_method"] = "exact"
+    shares = [
+        column
+        for m in SHARE_METRICS
+        for column in (f"{m}_share", f"{m}_share_lo", f"{m}_share_hi", *([f"{m}_course_share"] if course else []))
+    ]
+    means = [column for m in MEAN_METRICS for column in (m, f"{m}_lo", f"{m}_hi")]
+    order = [*by, "interval_method", "n_trials", "n_images", "n_shifts", *shares, *means]
+    return out[order]
+
+
 # --------------------------------------------------------------------------- exact shares
 def course_shift_probabilities(jitter: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer shifts ``-jitter..jitter`` and their probabilities, per axis, under the course's

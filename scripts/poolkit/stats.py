@@ -55,8 +55,35 @@ def group_sums(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -
 def combine_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """Add up :func:`group_sums` of several tables (e.g. one per shard or batch of rows)."""
     stacked = pd.concat(list(parts))
-    ops = {c: ("min" if c.endswith(":min") else "max" if c.endswith(":max") else "sum") for c in stacked.columns}
-    return stacked.groupby(level=list(stacked.index.names), sort=True).agg(ops)
+    return collapse_sums(stacked, list(stacked.index.names))
+
+
+def collapse_sums(sums: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """:func:`group_sums` per group of the index levels ``by`` from sums per finer group (e.g. per
+    group and image): sums added, minima and maxima of the minima and maxima."""
+    ops = {c: ("min" if c.endswith(":min") else "max" if c.endswith(":max") else "sum") for c in sums.columns}
+    return sums.groupby(level=list(by), sort=True, observed=True).agg(ops)
+
+
+def cluster_bootstrap_ratios(
+    counts: np.ndarray, totals: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of ratios ``sum(totals) / sum(counts)`` when whole clusters are resampled.
+
+    ``counts`` (k,) holds each cluster's number of observations, ``totals`` (k, m) the sums of m
+    values over each cluster's observations (for a 0/1 value: its successes). Each of ``n_boot``
+    resamples draws k clusters with replacement (:func:`resample_indices`, seeded: the same
+    ``seed`` and k give the same resamples) and recomputes every ratio over all observations of the
+    drawn clusters. Returns the lower and upper ends, each (m,)."""
+    k = len(counts)
+    idx = resample_indices(k, n_boot, seed)
+    offsets = (idx + k * np.arange(n_boot)[:, None]).ravel()
+    weights = np.bincount(offsets, minlength=n_boot * k).reshape(n_boot, k).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = (weights @ np.asarray(totals, dtype=np.float64)) / (weights @ np.asarray(counts, np.float64))[:, None]
+    alpha = (1 - level) / 2
+    low, high = np.quantile(ratios, [alpha, 1 - alpha], axis=0)
+    return low, high
 
 
 def summarise_sums(

@@ -23,7 +23,20 @@ rule run_trials:
 
 
 rule aggregate_trials:
-    """Merge trial shards: shares with Wilson and means with t 95% intervals, and the figures."""
+    """Merge trial shards into summaries with 95% intervals made as each input's design allows, and the figures.
+
+    summary_by_jitter: one row per input, mode (grid, random), fill, jitter, pooling, depth;
+    summary_by_shift: one row per input, fill, pooling, depth and shift size max(|dx|, |dy|) of the
+    random trials. Columns: interval_method (exact: a synthetic input with every shift enumerated,
+    the value over all of them, _lo = _hi = the value; wilson_t: a synthetic input beyond the grid,
+    trials independent, Wilson intervals for shares and t for means; image_bootstrap: the dataset
+    input, whose trials are clustered by image, 1000 resamples of its images, percentile intervals),
+    n_trials (trials of the row in the shards), n_images (distinct images among them), n_shifts
+    (exact rows: shifts enumerated), each share {metric}_share with _lo and _hi (and, by jitter,
+    {metric}_course_share: exact rows' share under the course's random_transform shift
+    distribution), each mean with _lo and _hi. Random rows of a synthetic input at a jitter up to
+    invariance.exhaustive_max_jitter report the grid's exact values: the random trials only
+    estimate them."""
     input:
         trials=expand(rules.run_trials.output.out, tshard=TRIAL_SHARDS),
     output:

@@ -1,0 +1,177 @@
+"""The invariance summaries' intervals: images resampled for the dataset input, exact values where
+every shift of a synthetic input is enumerated, Wilson and t intervals elsewhere."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from poolkit.invariance import (
+    MEAN_METRICS,
+    SHARE_METRICS,
+    TRIAL_GROUP,
+    TrialSettings,
+    course_shift_probabilities,
+    per_image_sums,
+    run_shard,
+    summarise_trials,
+)
+from poolkit.io import write_parquet
+from poolkit.stats import cluster_bootstrap_ratios, resample_indices, share_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clustered_trials(sizes: list[int], outcomes: list[int], input_name: str = "dataset") -> pd.DataFrame:
+    """Trials of one group, ``sizes[i]`` of them on image i, every one with the image's outcome."""
+    image = np.repeat([f"im{i:02d}" for i in range(len(sizes))], sizes)
+    outcome = np.repeat(outcomes, sizes).astype(bool)
+    frame = pd.DataFrame(
+        {"input": input_name, "mode": "random", "fill": "replicate", "jitter": 3, "pooling": "max", "depth": 4}
+        | {"image_id": image, "dx": 0, "dy": 0}
+        | {m: outcome for m in SHARE_METRICS}
+        | {m: outcome.astype(float) * 0.5 for m in MEAN_METRICS}
+    )
+    return frame
+
+
+def test_the_dataset_interval_resamples_images_not_trials():
+    """20 images of 50 trials each, all trials of an image alike, 6 images with the outcome: the share
+    is 30 % over 1,000 trials, but it is known only as well as 20 images tell it."""
+    outcomes = [1] * 6 + [0] * 14
+    trials = clustered_trials([50] * 20, outcomes)
+    row = summarise_trials(per_image_sums(trials, TRIAL_GROUP), TRIAL_GROUP).iloc[0]
+    assert row["interval_method"] == "image_bootstrap" and row["n_images"] == 20 and row["n_trials"] == 1000
+    assert row["identical_share"] == pytest.approx(0.3)
+    _, wilson_low, wilson_high = share_interval(np.array([300]), np.array([1000]))
+    low, high = row["identical_share_lo"], row["identical_share_hi"]
+    # Resampling 20 images: 2.5 % and 97.5 % points of Binomial(20, 0.3) / 20 are 0.10 and 0.50.
+    assert 0.05 <= low <= 0.15 and 0.45 <= high <= 0.55
+    assert high - low > 5 * (wilson_high[0] - wilson_low[0])  # Wilson on the trials: about ±2.8 points
+    assert (row["nl2_lo"], row["nl2_hi"]) == pytest.approx((low / 2, high / 2))  # means resample alike
+    # The same trials as 1,000 independent ones of one synthetic image: Wilson, as before.
+    synthetic = summarise_trials(per_image_sums(clustered_trials([1000], [1], "ring"), TRIAL_GROUP), TRIAL_GROUP)
+    assert synthetic["interval_method"].item() == "wilson_t"
+
+
+def test_the_image_bootstrap_is_the_loop_over_resampled_images_and_is_seeded():
+    """Unequal images: each resample's share is over every trial of the drawn images (with repeats)."""
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 40, size=12).tolist()
+    trials = clustered_trials(sizes, [0] * 12)
+    trials["identical"] = rng.random(len(trials)) < np.repeat(rng.random(12), sizes)  # mixed within images
+    sums = per_image_sums(trials, TRIAL_GROUP)
+    a = summarise_trials(sums, TRIAL_GROUP, n_boot=400, seed=3)
+    assert a.equals(summarise_trials(sums, TRIAL_GROUP, n_boot=400, seed=3))
+    other = summarise_trials(sums, TRIAL_GROUP, n_boot=400, seed=4)
+    assert other["identical_share_lo"].item() != a["identical_share_lo"].item()
+    by_image = trials.groupby("image_id")["identical"]
+    successes, counts = by_image.sum().to_numpy(), by_image.size().to_numpy()
+    resampled = resample_indices(12, 400, 3)
+    shares = np.array([successes[r].sum() / counts[r].sum() for r in resampled])
+    assert (a["identical_share_lo"].item(), a["identical_share_hi"].item()) == pytest.approx(
+        tuple(np.quantile(shares, [0.025, 0.975])), abs=1e-12
+    )
+    low, high = cluster_bootstrap_ratios(counts, successes[:, None], 400, 3)
+    assert (low[0], high[0]) == pytest.approx(tuple(np.quantile(shares, [0.025, 0.975])), abs=1e-12)
+
+
+def run_stage(tmp_path: Path, settings: TrialSettings, shards: list[str], **data) -> tuple[pd.DataFrame, ...]:
+    paths = []
+    for shard in shards:
+        paths.append(tmp_path / f"{shard}.parquet")
+        write_parquet(run_shard(shard, settings, **data), paths[-1])
+    out = {name: tmp_path / f"{name}.{ext}" for name, ext in [("by_jitter", "tsv"), ("by_shift", "tsv")]}
+    figures = [f"--{name}={tmp_path / name}.png" for name in ("depth-figure", "gap-equal-figure", "shift-figure")]
+    cmd = [sys.executable, str(ROOT / "scripts/aggregate_trials.py"), "--trials", *map(str, paths)]
+    cmd += [f"--by-jitter={out['by_jitter']}", f"--by-shift={out['by_shift']}", "--figure-jitter=1", *figures]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return tuple(pd.read_csv(path, sep="\t") for path in out.values())
+
+
+def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerated(tmp_path):
+    settings = TrialSettings(
+        inputs=["ring", "dataset"],
+        jitters=[1, 2],
+        trials_per_jitter=60,
+        exhaustive_max_jitter=1,
+        poolings=["max", "avg"],
+        max_depth=4,
+        fills=["replicate"],
+        size=64,
+        r_shrink=4,
+    )
+    images = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    by_jitter, by_shift = run_stage(
+        tmp_path, settings, ["grid", "s0", "s1"], dataset_images=images, dataset_ids=["a", "b", "c"]
+    )
+    ring = by_jitter[by_jitter["input"] == "ring"].set_index(["mode", "jitter", "pooling", "depth"])
+    # By hand: at depth 4 average pooling leaves the ring unchanged only for the zero shift: 1 of the
+    # 9 shifts, and under the course's shifts (1/4, 1/2, 1/4 per axis) with probability 1/2 · 1/2.
+    for mode in ("grid", "random"):
+        row = ring.loc[(mode, 1, "avg", 4)]
+        assert row["interval_method"] == "exact" and row["n_shifts"] == 9 and row["n_images"] == 1
+        assert row["identical_share"] == pytest.approx(1 / 9, abs=1e-6)
+        assert row["identical_share_lo"] == row["identical_share_hi"] == row["identical_share"]
+        assert row["identical_course_share"] == pytest.approx(1 / 4, abs=1e-6)
+    assert ring.loc[("random", 1, "avg", 4), "n_trials"] == 120  # the random trials, estimating 1/9
+    # Every exact row is the count over the grid's trials, weighted alike and by the course.
+    grid = pd.read_parquet(tmp_path / "grid.parquet").query("input == 'ring'")
+    _, p = course_shift_probabilities(1)
+    for (pooling, depth), part in grid.groupby(["pooling", "depth"]):
+        row = ring.loc[("random", 1, pooling, depth)]
+        assert row["identical_share"] == pytest.approx(part["identical"].sum() / 9, abs=1e-6)
+        course = (p[part["dx"] + 1] * p[part["dy"] + 1] * part["identical"]).sum()
+        assert row["identical_course_share"] == pytest.approx(course, abs=1e-6)
+        assert row["nl2"] == pytest.approx(part["nl2"].mean(), rel=1e-5)
+    # Beyond the grid: random trials with Wilson intervals, no course share.
+    beyond = ring.loc[("random", 2, "avg", 1)]
+    assert beyond["interval_method"] == "wilson_t" and beyond["identical_share_lo"] < beyond["identical_share_hi"]
+    assert np.isnan(beyond["identical_course_share"]) and np.isnan(beyond["n_shifts"])
+    dataset = by_jitter[by_jitter["input"] == "dataset"]
+    assert (dataset["interval_method"] == "image_bootstrap").all() and (dataset["n_images"] == 3).all()
+    # By shift size: the shifts of size 0 and 1 are enumerated (1 and 8 of them), size 2 is not.
+    shift = by_shift.query("input == 'ring' and pooling == 'avg' and depth == 4").set_index("shift")
+    assert shift["interval_method"].tolist() == ["exact", "exact", "wilson_t"]
+    assert shift["n_shifts"].tolist()[:2] == [1, 8] and shift["identical_share"].tolist()[:2] == [1.0, 0.0]
+
+
+def test_the_findings_state_the_rings_exact_share_and_the_course_weighted_one(tmp_path):
+    from poolkit import findings
+    from poolkit.invariance import exact_by_jitter, exact_shares, grid_outcome
+
+    settings = TrialSettings(
+        inputs=["ring"],
+        jitters=[3],
+        trials_per_jitter=50,
+        exhaustive_max_jitter=3,
+        poolings=["max", "aps"],
+        max_depth=4,
+        fills=["replicate"],
+        size=64,
+        r_shrink=4,
+    )
+    grid = run_shard("grid", settings)
+    trials = pd.concat([grid, run_shard("s0", settings)], ignore_index=True)
+    summary = summarise_trials(per_image_sums(trials, TRIAL_GROUP), TRIAL_GROUP, exact_by_jitter(grid), course=True)
+    aps = grid.query("pooling == 'aps' and depth == 4")
+    assert aps["identical"].sum() == 36  # the issue's count: APS keeps the ring for 36 of the 49 shifts
+    course, _ = exact_shares(grid_outcome(aps["dx"], aps["dy"], aps["identical"], 3))
+    identical, _gap = findings.ring_findings(summary, 3)
+    numbers = {part.key: part.text for part in identical.parts if isinstance(part, findings.Number)}
+    assert numbers["ring.identical.aps.replicate"] == "36/49 = 73.5 %"
+    assert numbers["ring.identical.max.replicate"] == "49/49 = 100.0 %"
+    assert numbers["ring.identical_course.aps.replicate"] == f"{100 * course:.1f} %"
+    text = "".join(part if isinstance(part, str) else part.text for part in identical.parts)
+    assert "exact: every shift enumerated" in text and "50 trials" not in text
+    path = tmp_path / "summary.tsv"
+    summary.to_csv(path, sep="\t", index=False)
+    lines = findings.run_summary(metrics="-", summary_by_jitter=path, shift_consistency="-", report="-", jitter=3)
+    assert lines == [
+        "Exercise ring shifted by up to ±3 px, after 4 max pools: output identical in 49/49 = 100.0 % of shifts "
+        f"(exact: every shift enumerated; 100.0 % under the course's shift distribution) ({path})"
+    ]
