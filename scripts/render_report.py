@@ -287,7 +287,7 @@ def variant_table(heads: pd.DataFrame, consistency: pd.DataFrame) -> pd.DataFram
     ).pivot(index="variant", columns="column", values="cell")
     order = list(dict.fromkeys(f"{r.protocol} s={r.max_shift} (%)" for r in consistency.itertuples()))
     accuracy = [findings.interval(r.accuracy, r.accuracy_lo, r.accuracy_hi) for r in heads.itertuples()]
-    shown = pd.DataFrame({"variant": heads["variant"], "accuracy": accuracy, "C": heads["c"]})
+    shown = pd.DataFrame({"variant": heads["variant"], "accuracy": accuracy, "C": heads["chosen_C"]})
     return shown.join(cells[order], on="variant")
 
 
@@ -311,7 +311,7 @@ def network_section(d: PageData) -> Section:
         table(variant_table(heads, consistency), left=["variant"], caption=cap["variant_consistency"]),
         figure(a.consistency_figure, cap["variant_consistency_fig"]),
         table(
-            heads[["variant", "c", "accuracy", "n_sample", "sample_accuracy", "centre_accuracy"]],
+            heads[["variant", "chosen_C", "accuracy", "n_sample", "sample_accuracy", "centre_accuracy"]],
             left=["variant"],
             caption=cap["variant_heads"],
         ),

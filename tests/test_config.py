@@ -32,7 +32,7 @@ def test_defaults_are_filled_in():
     config = validate_config({}, SCHEMA)
     assert config["dataset"]["source"] == "kaggle"
     assert config["features"]["image_size"] == 128
-    assert config["invariance"]["vgg"]["shifts"] == [1, 2, 4, 8, 16]
+    assert config["invariance"]["network"]["variants"] == ["max", "blur", "aps", "aps_circular"]
 
 
 def test_every_schema_key_has_description_and_default():
@@ -222,3 +222,21 @@ def test_a_renamed_key_gets_one_error_line_naming_the_new_key():
     assert len(lines) == 1 and lines[0].startswith("ERROR:")
     assert "'invariance.depths'" in lines[0] and "'invariance.max_depth'" in lines[0]
     assert validate_config({"invariance": {"max_depth": 3}}, SCHEMA)["invariance"]["max_depth"] == 3
+
+
+def test_the_replaced_fill_based_study_gets_one_error_line_naming_its_successor():
+    config = {"invariance": {"vgg": {"n_images": 8, "shifts": [1, 2], "fill": "replicate"}}}
+    with pytest.raises(UserError) as caught:
+        validate_config(config, SCHEMA)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR: config key 'invariance.vgg' was replaced by")
+    assert "invariance.network" in lines[0]
+
+
+def test_network_sizes_are_checked_against_the_crop_size():
+    config = {"features": {"image_size": 64}, "invariance": {"network": {"resize_to": 60, "max_shifts": [2, 64]}}}
+    with pytest.raises(UserError) as caught:
+        validate_config(config, SCHEMA)
+    text = str(caught.value)
+    assert "invariance.network.resize_to': 60 is smaller than features.image_size 64" in text
+    assert "invariance.network.max_shifts': shift 64 is not smaller than features.image_size 64" in text

@@ -10,10 +10,8 @@ from poolkit.invariance import (
     group_sums,
     run_shard,
     summarise_sums,
-    vgg_shift_pairs,
 )
 from poolkit.io import UserError
-from poolkit.pooling import shift_images
 
 COMMON = {
     "trials_per_jitter": 30,
@@ -124,23 +122,6 @@ def test_summary_has_intervals_around_the_means():
     for name in ("identical_share", "nl2", "cosine"):
         assert (summary[f"{name}_lo"] <= summary[name] + 1e-12).all()
         assert (summary[name] <= summary[f"{name}_hi"] + 1e-12).all()
-
-
-def test_vgg_pairs_follow_zhangs_protocol():
-    """Two copies per image and maximum shift, offsets drawn independently within [-s, s]²."""
-    images = np.random.default_rng(0).integers(0, 255, size=(3, 32, 32, 3), dtype=np.uint8)
-    stack, table = vgg_shift_pairs(images, [1, 4], seed=0, fill="replicate")
-    assert stack.shape == (3 * 2 * 2, 32, 32, 3)
-    assert table["copy"].tolist() == ["a", "b"] * 6 and table["max_shift"].tolist() == [1, 1, 4, 4] * 3
-    assert (np.maximum(table["dx"].abs(), table["dy"].abs()) <= table["max_shift"]).all()
-    wide = table[table["max_shift"] == 4]
-    a, b = wide[wide["copy"] == "a"], wide[wide["copy"] == "b"]
-    assert not np.array_equal(a[["dx", "dy"]].to_numpy(), b[["dx", "dy"]].to_numpy())  # independent draws
-    first = table.iloc[0]
-    assert np.array_equal(
-        stack[0],
-        shift_images(np.moveaxis(images[0], -1, 0), [first.dx] * 3, [first.dy] * 3, "replicate").transpose(1, 2, 0),
-    )
 
 
 def test_several_fills_see_the_same_shifts_and_wrap_makes_aps_gap_invariant_on_images():

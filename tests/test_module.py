@@ -47,7 +47,7 @@ SAME = [
     "results/invariance/summary_by_jitter.tsv",
     "results/head/metrics.json",
     "results/head/heads.tsv",
-    "results/head/shift_consistency.tsv",
+    "results/network/consistency.tsv",
 ]
 
 

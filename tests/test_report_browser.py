@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.system]
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-SECTIONS = ["findings", "data", "exercise", "invariance", "features", "heads", "run"]
+SECTIONS = ["findings", "data", "exercise", "invariance", "network", "features", "heads", "run"]
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 NUMBER = re.compile(r"[-+]?\d+\.\d+")
 
@@ -102,9 +102,15 @@ def expected_finding(key: str, results: Path) -> list[float]:
         if row["interval_method"] == "exact":  # "k/n = share %": no interval
             return [100 * row[column]]
         return [100 * row[column], 100 * row[f"{column}_lo"], 100 * row[f"{column}_hi"]]
-    if kind == "consistency":
-        table = pd.read_csv(results / "head/shift_consistency.tsv", sep="\t").set_index("max_shift")
-        row = table.loc[int(rest[0])]
+    if kind == "network" and rest[0] == "accuracy":
+        row = pd.read_csv(results / "network/heads.tsv", sep="\t").set_index("variant").loc[rest[1]]
+        return [row["accuracy"], row["accuracy_lo"], row["accuracy_hi"]]
+    if kind == "network":
+        variant, protocol, max_shift = rest
+        table = pd.read_csv(results / "network/consistency.tsv", sep="\t").set_index(
+            ["variant", "protocol", "max_shift"]
+        )
+        row = table.loc[(variant, protocol, int(max_shift))]
         return [100 * row["consistency"], 100 * row["consistency_lo"], 100 * row["consistency_hi"]]
     if kind in ("accuracy", "roc_auc"):
         row = pd.read_csv(results / "head/heads.tsv", sep="\t").set_index("model").loc[rest[0]]
@@ -128,8 +134,10 @@ def test_findings_numbers_equal_the_results_files(tiny_run, browser):
         "ring.identical.max.replicate",
         "ring.gap_equal.aps.replicate",
         "dataset.gap_equal.aps.wrap",
-        "consistency.2",
-        "consistency.8",
+        "network.accuracy.max",
+        "network.accuracy.aps_circular",
+        "network.max.crop.8",
+        "network.aps_circular.circular.8",
         "accuracy.gap",
         "accuracy.flatten",
         "accuracy.gmp",

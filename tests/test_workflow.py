@@ -22,7 +22,7 @@ from poolkit.machine import native_bfloat16
 from tests.workflow_runs import ROOT, planned_jobs, run_workflow, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
-STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head"]
+STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head", "network"]
 
 
 def sha(path: Path) -> str:
@@ -66,8 +66,9 @@ def test_feature_outputs(tiny_run):
     gap = maps.reshape(40, 4, 512).mean(axis=1)
     assert np.allclose(gap, features.iloc[:, 3:].to_numpy(), rtol=1e-5, atol=1e-6)
     assert info["maps_file_bytes"] == (tiny_run / "results/features/maps.parquet").stat().st_size
-    shift_log = (tiny_run / "logs/shift_features/shift_features.log").read_text()
-    assert f"precision: {info['precision']} (as the features: {info['precision_reason']})" in shift_log
+    for variant in ("max", "aps_circular"):
+        variant_log = (tiny_run / f"logs/variant_features/{variant}.log").read_text()
+        assert f"variant {variant}; device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
     pixels = pd.read_parquet(tiny_run / "results/features/pixels.parquet")
     assert pixels.shape == (40, 3 + 8 * 8 * 3)
 
@@ -101,9 +102,6 @@ def test_invariance_outputs(tiny_run):
     assert (exact["n_shifts"] == 9).all() and (exact["identical_share_hi"] == exact["identical_share_lo"]).all()
     ring = summary.query("input == 'ring' and mode == 'random' and jitter == 1 and depth == 4 and fill == 'replicate'")
     assert ring.set_index("pooling").loc["avg", "identical_course_share"] == pytest.approx(1 / 4)  # zero shift
-    shift = pd.read_parquet(tiny_run / "results/invariance/shift_features.parquet")
-    assert len(shift) == 4 * 2 * 2 and sorted(shift["max_shift"].unique()) == [2, 8]
-    assert shift.groupby(["image_id", "max_shift"])["copy"].apply(lambda c: "".join(sorted(c))).eq("ab").all()
 
 
 def test_head_outputs(tiny_run):
@@ -137,16 +135,47 @@ def test_head_outputs(tiny_run):
     differences = pd.read_csv(tiny_run / "results/head/differences.tsv", sep="\t").set_index(["comparison", "metric"])
     expected = heads.loc["gap", "accuracy"] - heads.loc["flatten", "accuracy"]
     assert differences.loc[("gap - flatten", "accuracy"), "difference"] == pytest.approx(expected)
-    consistency = pd.read_csv(tiny_run / "results/head/shift_consistency.tsv", sep="\t")
-    assert consistency["max_shift"].tolist() == [2, 8] and (consistency["n_pairs"] == 4).all()
-    assert ((consistency["consistency"] >= 0) & (consistency["consistency"] <= 1)).all()
     coefficients = pd.read_csv(tiny_run / "results/head/coefficients.tsv", sep="\t")
     assert len(coefficients) == 512 and coefficients["abs_coefficient"].is_monotonic_decreasing
 
 
+def test_network_outputs(tiny_run):
+    """Each base variant's head and consistency; max's head is the head stage's GAP head."""
+    heads = pd.read_csv(tiny_run / "results/network/heads.tsv", sep="\t").set_index("variant")
+    gap = pd.read_csv(tiny_run / "results/head/heads.tsv", sep="\t").set_index("model").loc["gap"]
+    assert list(heads.index) == ["max", "aps_circular"]
+    assert heads.loc["max", "accuracy"] == gap["accuracy"] and heads.loc["max", "chosen_C"] == gap["chosen_C"]
+    features = pd.read_parquet(tiny_run / "results/features/features.parquet")
+    assert pd.read_parquet(tiny_run / "results/network/max/scores.parquet").equals(features)
+    scores = pd.read_parquet(tiny_run / "results/network/aps_circular/scores.parquet")
+    assert scores["image_id"].tolist() == features["image_id"].tolist()
+    assert not np.allclose(scores.iloc[:, 3:].to_numpy(), features.iloc[:, 3:].to_numpy())
+    consistency = pd.read_csv(tiny_run / "results/network/consistency.tsv", sep="\t")
+    assert len(consistency) == 2 * 2 * 2 and (consistency["n_pairs"] == 4 * 2).all()
+    assert (consistency["n_images"] == 4).all()
+    crop = consistency[consistency["protocol"] == "crop"]
+    assert sorted(set(crop["offset_max"])) == [2, 8]  # 73 px resized, 64 px crops: offsets up to 9
+    pairs = pd.read_parquet(tiny_run / "results/network/pairs.parquet")
+    plan = ["protocol", "max_shift", "pass", "image_id", "a_y", "a_x", "b_y", "b_x"]
+    by_variant = {v: rows[plan].reset_index(drop=True) for v, rows in pairs.groupby("variant")}
+    assert by_variant["max"].equals(by_variant["aps_circular"])  # the very same pairs for every variant
+    recount = pairs.groupby(["variant", "protocol", "max_shift"], sort=False).agg(
+        consistency=("same_class", "mean"), same=("same_offset", "sum")
+    )
+    table = consistency.set_index(["variant", "protocol", "max_shift"])
+    assert np.allclose(table.loc[recount.index, "consistency"], recount["consistency"])
+    assert (table.loc[recount.index, "n_same_offset"] == recount["same"]).all()
+    assert (table["consistency_lo"] <= table["consistency"]).all() and (
+        table["consistency"] <= table["consistency_hi"]
+    ).all()
+    # APS with circular padding: exactly invariant to circular shifts, whatever the (random) weights
+    circular = table.loc["aps_circular"].loc["circular"]
+    assert (circular["consistency"] == 1.0).all() and np.allclose(circular["cosine"], 1.0, atol=1e-6)
+
+
 def test_figures_are_real_pngs(tiny_run):
     pngs = sorted((tiny_run / "results").rglob("*.png"))
-    assert len(pngs) == 1 + 3 + 3 + 7  # dataset, exercise, invariance, head
+    assert len(pngs) == 1 + 3 + 3 + 6 + 1  # dataset, exercise, invariance, head, network
     for path in pngs:
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 150
@@ -178,7 +207,10 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
         share = ring.loc[(ring["pooling"] == pooling) & (ring["fill"] == "replicate"), "identical_share"].item()
         assert shown[f"ring_{pooling}_identical"].startswith(f"{100 * share:.1f} %")
     headings = re.findall(r"<h2>([^<]+)</h2>", page)
-    assert headings == ["Findings", "Data", "The exercise", "Invariance", "Features", "Heads", "Run details"]
+    assert headings == [
+        "Findings", "Data", "The exercise", "Invariance", "Whole network: pooling swapped", "Features", "Heads",
+        "Run details",
+    ]  # fmt: skip
     assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
     assert page.count('download="') == 8  # the full tables, one click away (no skipped files here)
     features = json.loads((tiny_run / "results/features/features.json").read_text())
@@ -200,9 +232,10 @@ def test_a_finished_run_prints_what_it_found(tiny_run):
         100 * ring[column] for column in ("identical_share", "identical_share_lo", "identical_share_hi")
     )
     assert f"after 4 max pools: output identical in {value:.1f} % [{low:.1f}, {high:.1f}]" in output
-    consistency = pd.read_csv(tiny_run / "results/head/shift_consistency.tsv", sep="\t").set_index("max_shift")
-    for shift in (2, 8):
-        assert f"{100 * consistency.loc[shift, 'consistency']:.1f} % [" in output
+    consistency = pd.read_csv(tiny_run / "results/network/consistency.tsv", sep="\t")
+    for row in consistency[consistency["max_shift"] == 8].itertuples():
+        value, low, high = (100 * getattr(row, c) for c in ("consistency", "consistency_lo", "consistency_hi"))
+        assert f"{row.variant} {value:.1f} % [{low:.1f}, {high:.1f}]" in output
     assert "Report: results/report.html" in output
 
 
@@ -226,7 +259,7 @@ def test_changing_head_regularisation_reruns_only_head_and_report(tiny_run):
     result = run_workflow(tiny_run, tiny_config(head={"c_grid": [0.1, 10.0]}), "-n")
     jobs = planned_jobs(result.stdout)
     assert {"fit_head", "render_report"} <= set(jobs)
-    assert set(jobs) <= {"fit_head", "shift_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
 
 
 def test_changing_trials_does_not_touch_features_or_head(tiny_run):
@@ -239,7 +272,7 @@ def test_changing_trials_does_not_touch_features_or_head(tiny_run):
 def test_changing_precision_reruns_features_and_what_uses_them(tiny_run):
     result = run_workflow(tiny_run, tiny_config(features={"precision": "bfloat16"}), "-n")
     jobs = planned_jobs(result.stdout)
-    assert jobs.get("extract_features") == 2 and {"merge_features", "shift_features", "fit_head"} <= set(jobs)
+    assert jobs.get("extract_features") == 2 and {"merge_features", "variant_features", "fit_head"} <= set(jobs)
     assert not {"run_trials", "aggregate_trials", "build_manifest", "prepare_weights"} & set(jobs)
 
 
@@ -258,7 +291,7 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
     head_module.write_text(original + "\n# a change\n")
     jobs = planned_jobs(run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile, env=env).stdout)
     assert "fit_head" in jobs
-    assert set(jobs) <= {"fit_head", "shift_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
     head_module.write_text(original)
     caption = tmp_path / "scripts/poolkit/page/captions/roc.rst"  # package data of the report page
     caption.write_text(caption.read_text() + " A change.\n")

@@ -483,25 +483,3 @@ def exact_grid_shares(trials: pd.DataFrame, by: Sequence[str], metrics: Sequence
             course, uniform = exact_shares(grid)
             rows.append((*group, metric, course, uniform, grid.size, len(part)))
     return pd.DataFrame(rows, columns=[*keys, "metric", "share_course", "share_uniform", "n_shifts", "n_trials"])
-
-
-# --------------------------------------------------------------------------- VGG16 level
-def vgg_shift_pairs(images: np.ndarray, shifts: Sequence[int], seed: int, fill: str) -> tuple[np.ndarray, pd.DataFrame]:
-    """Two independently shifted copies of each RGB image (n, H, W, 3) per maximum shift (Zhang 2019).
-
-    For each image and each ``s`` in ``shifts``, copies ``a`` and ``b`` are moved by offsets
-    drawn independently and uniformly from ``[-s, s]²``; consistency is then whether the
-    classifier gives both copies the same class.
-    """
-    rng = np.random.default_rng(seed)
-    rows, stack = [], []
-    for index, image in enumerate(images):
-        channels = np.moveaxis(image, -1, 0)
-        for s in shifts:
-            offsets = rng.integers(-s, s + 1, size=(2, 2))  # (copy, (dx, dy))
-            for copy, (x, y) in zip("ab", offsets, strict=True):
-                moved = shift_images(channels, np.repeat(x, 3), np.repeat(y, 3), fill)
-                stack.append(np.moveaxis(moved, 0, -1))
-                rows.append((index, int(s), copy, int(x), int(y)))
-    table = pd.DataFrame(rows, columns=["image_index", "max_shift", "copy", "dx", "dy"])
-    return np.stack(stack).astype(np.uint8), table

@@ -1,15 +1,9 @@
 """Shift consistency of the whole network (VGG16 base variant + GAP + a refitted head), under the
-two protocols of :mod:`poolkit.protocols`, with intervals that resample images.
-
-The pair plan is the same for every base variant (seeded by protocol and max shift only), so the
-variants are compared on the very same pairs of copies.
-"""
+two protocols of :mod:`poolkit.protocols` (whose pair plan is the same for every variant), with
+intervals that resample images."""
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,63 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from .head import HeadFit, HeadSettings, evaluate, fit_heads
 from .io import UserError, feature_columns
-from .protocols import PROTOCOLS, circular_pairs, crop_pairs
-from .stats import cluster_share_intervals
-from .variants import VARIANTS
-
-
-@dataclass(frozen=True, kw_only=True)
-class NetworkSettings:
-    """The config's ``invariance.network`` section, plus the crop size (``features.image_size``)."""
-
-    variants: Sequence[str]
-    protocols: Sequence[str]
-    max_shifts: Sequence[int]
-    resize_to: int
-    passes: int
-    n_images: int
-    seed: int
-    crop: int
-
-    def __post_init__(self) -> None:
-        unknown = [v for v in self.variants if v not in VARIANTS] + [p for p in self.protocols if p not in PROTOCOLS]
-        if unknown:
-            raise UserError(f"invariance.network: unknown variant or protocol {', '.join(unknown)}")
-        if self.resize_to < self.crop:
-            raise UserError(
-                f"invariance.network.resize_to ({self.resize_to}) must be at least features.image_size ({self.crop})"
-            )
-
-
-def zhang_max_shift(settings: NetworkSettings) -> int:
-    """The crop protocol's widest offset range, ``resize_to - crop``: Zhang's 0..31 at 256 → 224."""
-    return settings.resize_to - settings.crop
-
-
-def pair_rng(seed: int, protocol: str, max_shift: int) -> np.random.Generator:
-    """The random stream of one protocol and max shift (keyed by name, not by position in the config)."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(protocol.encode()), max_shift]))
-
-
-def pair_plan(n_images: int, settings: NetworkSettings) -> pd.DataFrame:
-    """Every pair of copies of the study: protocol × max shift × pass × image (protocols' PAIR_COLUMNS)."""
-    tables = []
-    for protocol in settings.protocols:
-        for max_shift in settings.max_shifts:
-            rng = pair_rng(settings.seed, protocol, int(max_shift))
-            if protocol == "crop":
-                table = crop_pairs(
-                    n_images,
-                    max_shift=int(max_shift),
-                    passes=settings.passes,
-                    resize_to=settings.resize_to,
-                    crop=settings.crop,
-                    rng=rng,
-                )
-            else:
-                table = circular_pairs(n_images, max_shift=int(max_shift), passes=settings.passes, rng=rng)
-            tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+from .stats import cluster_share_interval
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -93,7 +31,7 @@ def consistency_summary(pairs: pd.DataFrame, n_boot: int, seed: int) -> pd.DataF
     rows = []
     for key, group in pairs.groupby(keys, sort=False):
         shifted = group[~group["same_offset"]]
-        share, low, high = cluster_share_intervals(group["same_class"], group["image_id"], n_boot, seed)
+        share, low, high = cluster_share_interval(group["same_class"], group["image_id"], n_boot, seed)
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
@@ -148,7 +86,7 @@ def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: He
     centre_accuracy = evaluate(y_sample, p_truck(fit.model, centre), n_boot, seed)["accuracy"]
     return {
         "variant": variant,
-        "c": fit.chosen_c,
+        "chosen_C": fit.chosen_c,
         "c_at_edge": fit.c_at_edge,
         "n_valid": len(valid),
         "accuracy": accuracy["value"],

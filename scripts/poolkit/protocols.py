@@ -15,8 +15,15 @@ Consistency is the share of rows whose two copies get the same predicted class.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from .io import UserError
+from .variants import VARIANTS
 
 PROTOCOLS: tuple[str, ...] = ("crop", "circular")
 #: ``image``: row in the images array; ``a_y, a_x, b_y, b_x``: offsets of copies a and b (crop:
@@ -130,3 +137,61 @@ def centre_crops(images: np.ndarray, crop: int) -> np.ndarray:
     if images.shape[2] != images.shape[1]:
         raise ValueError(f"centre crops need square images, got {images.shape[1]}×{images.shape[2]}")
     return images[:, offset : offset + crop, offset : offset + crop]
+
+
+# --------------------------------------------------------------------------- the study's plan
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """The config's ``invariance.network`` section, plus the crop size (``features.image_size``)."""
+
+    variants: Sequence[str]
+    protocols: Sequence[str]
+    max_shifts: Sequence[int]
+    resize_to: int
+    passes: int
+    n_images: int
+    seed: int
+    crop: int
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        unknown += [p for p in self.protocols if p not in PROTOCOLS]
+        if unknown:
+            raise UserError(f"invariance.network: unknown variant or protocol {', '.join(unknown)}")
+        if self.resize_to < self.crop:
+            raise UserError(
+                f"invariance.network.resize_to ({self.resize_to}) must be at least features.image_size ({self.crop})"
+            )
+
+
+def zhang_max_shift(settings: NetworkSettings) -> int:
+    """The crop protocol's widest offset range, ``resize_to - crop``: Zhang's 0..31 at 256 → 224."""
+    return settings.resize_to - settings.crop
+
+
+def pair_rng(seed: int, protocol: str, max_shift: int) -> np.random.Generator:
+    """The random stream of one protocol and max shift (keyed by name, not by position in the config)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(protocol.encode()), max_shift]))
+
+
+def pair_plan(n_images: int, settings: NetworkSettings) -> pd.DataFrame:
+    """Every pair of copies of the study: protocol × max shift × pass × image (:data:`PAIR_COLUMNS`).
+    The same for every base variant (seeded by protocol and max shift only): variants are compared
+    on the very same pairs."""
+    tables = []
+    for protocol in settings.protocols:
+        for max_shift in settings.max_shifts:
+            rng = pair_rng(settings.seed, protocol, int(max_shift))
+            if protocol == "crop":
+                table = crop_pairs(
+                    n_images,
+                    max_shift=int(max_shift),
+                    passes=settings.passes,
+                    resize_to=settings.resize_to,
+                    crop=settings.crop,
+                    rng=rng,
+                )
+            else:
+                table = circular_pairs(n_images, max_shift=int(max_shift), passes=settings.passes, rng=rng)
+            tables.append(table)
+    return pd.concat(tables, ignore_index=True)

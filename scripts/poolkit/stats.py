@@ -155,24 +155,16 @@ def bootstrap_classification_ci(
     }
 
 
-def cluster_share_intervals(
-    outcome: Sequence[bool] | pd.Series,
-    cluster: Sequence[object] | pd.Series,
-    n_boot: int,
-    seed: int,
-    level: float = 0.95,
+def cluster_share_interval(
+    outcome: Sequence[bool] | pd.Series, cluster: Sequence[object] | pd.Series, n_boot: int, seed: int
 ) -> tuple[float, float, float]:
-    """A share of 0/1 outcomes and its percentile-bootstrap interval resampling clusters (e.g. the
-    images behind several trials or passes each), with the clusters' rows kept together (seeded)."""
+    """A share of 0/1 outcomes and its 95% interval resampling clusters (e.g. the images behind
+    several pairs each; :func:`cluster_bootstrap_ratios`); no resamples: the share three times."""
     codes, clusters = pd.factorize(pd.Series(cluster), sort=True)
-    values = np.asarray(outcome, dtype=np.float64)
-    sums, counts = np.bincount(codes, weights=values), np.bincount(codes).astype(np.float64)
-    share = float(sums.sum() / counts.sum())
+    successes = np.bincount(codes, weights=np.asarray(outcome, dtype=np.float64), minlength=len(clusters))
+    counts = np.bincount(codes, minlength=len(clusters))
+    share = float(successes.sum() / counts.sum())
     if n_boot <= 0:
         return share, share, share
-    draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
-    weights = np.stack([np.bincount(row, minlength=len(clusters)) for row in draws]).astype(np.float64)
-    resampled = (weights @ sums) / (weights @ counts)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(resampled, [alpha, 1 - alpha])
-    return share, float(low), float(high)
+    low, high = cluster_bootstrap_ratios(counts, successes[:, None], n_boot, seed)
+    return share, float(low[0]), float(high[0])

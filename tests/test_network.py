@@ -1,0 +1,74 @@
+"""The whole network's consistency summary: shares per variant, protocol and max shift, same-offset
+pairs counted, intervals that resample images (not pairs)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from poolkit.network import consistency_summary, cosine
+from poolkit.protocols import NetworkSettings, pair_plan
+from poolkit.stats import share_interval
+
+
+def pairs_of(outcomes_per_image: list[list[bool]], same_offset: list[list[bool]] | None = None) -> pd.DataFrame:
+    """A pair table for one variant, protocol and max shift: image i's passes get outcomes[i]."""
+    rows = []
+    for i, outcomes in enumerate(outcomes_per_image):
+        for k, outcome in enumerate(outcomes):
+            same = same_offset[i][k] if same_offset else False
+            rows.append(("max", "crop", 4, 4, f"img{i}", k, outcome, same, 1.0))
+    columns = ["variant", "protocol", "max_shift", "offset_max", "image_id", "pass", "same_class", "same_offset"]
+    return pd.DataFrame(rows, columns=[*columns, "cosine"])
+
+
+def test_summary_counts_pairs_images_and_same_offset_pairs():
+    pairs = pairs_of([[True, True], [True, False], [False, False]], [[True, False], [False, False], [False, True]])
+    row = consistency_summary(pairs, n_boot=200, seed=0).iloc[0]
+    assert (row["n_images"], row["n_pairs"], row["n_same_offset"]) == (3, 6, 2)
+    assert row["consistency"] == pytest.approx(3 / 6)
+    assert row["consistency_shifted"] == pytest.approx(2 / 4)  # without the two identical-by-construction pairs
+
+
+def test_interval_resamples_images_not_pairs():
+    """20 images × 10 passes, each image's passes all alike: 20 independent units, not 200."""
+    outcomes = [[i % 4 != 0] * 10 for i in range(20)]  # 15 consistent images, 5 not
+    row = consistency_summary(pairs_of(outcomes), n_boot=2000, seed=0).iloc[0]
+    _, wilson_low, wilson_high = share_interval(150, 200)
+    assert row["consistency"] == pytest.approx(0.75)
+    assert row["consistency_hi"] - row["consistency_lo"] > 1.5 * (wilson_high - wilson_low)
+    assert row["consistency_lo"] == pytest.approx(0.55, abs=0.06) and row["consistency_hi"] == pytest.approx(
+        0.95, abs=0.06
+    )
+    again = consistency_summary(pairs_of(outcomes), n_boot=2000, seed=0).iloc[0]
+    assert (again["consistency_lo"], again["consistency_hi"]) == (row["consistency_lo"], row["consistency_hi"])
+
+
+def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_variant_or_order():
+    settings = dict(
+        protocols=["crop", "circular"], max_shifts=[2, 9], resize_to=73, passes=2, n_images=5, seed=0, crop=64
+    )
+    plan = pair_plan(5, NetworkSettings(variants=["max"], **settings))
+    other = pair_plan(5, NetworkSettings(variants=["aps_circular"], **{**settings, "max_shifts": [9, 2]}))
+    key = ["protocol", "max_shift", "pass", "image"]
+    assert plan.sort_values(key).reset_index(drop=True).equals(other.sort_values(key).reset_index(drop=True))
+    crop = plan[plan["protocol"] == "crop"]
+    assert crop["offset_max"].tolist() == [2] * 10 + [9] * 10
+    assert (crop[["a_y", "a_x", "b_y", "b_x"]].to_numpy() <= crop[["offset_max"]].to_numpy()).all()
+    assert len(plan) == 2 * 2 * 2 * 5
+
+
+def test_settings_refuse_unknown_names_and_a_resize_smaller_than_the_crop():
+    from poolkit.io import UserError
+
+    with pytest.raises(UserError, match="unknown variant or protocol zoom"):
+        NetworkSettings(variants=["max"], protocols=["zoom"], max_shifts=[2], resize_to=73, passes=1, n_images=2,
+                        seed=0, crop=64)  # fmt: skip
+    with pytest.raises(UserError, match="resize_to"):
+        NetworkSettings(variants=["max"], protocols=["crop"], max_shifts=[2], resize_to=60, passes=1, n_images=2,
+                        seed=0, crop=64)  # fmt: skip
+
+
+def test_cosine_of_rows():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    b = np.array([[0.0, 1.0], [2.0, 2.0], [0.0, 0.0]])
+    assert np.allclose(cosine(a, b), [0.0, 1.0, 1.0])
