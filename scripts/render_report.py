@@ -29,6 +29,7 @@ TSV_INPUTS = {
     "summary_by_shift": "invariance summary per shift size",
     "variant_heads": "each base variant's refitted head",
     "variant_consistency": "consistency per base variant, protocol and max shift",
+    "variant_differences": "each variant's consistency minus max's, on the same pairs",
     "heads": "every head's metrics",
     "differences": "paired differences between heads",
     "cv": "cross-validation per head and C",
@@ -82,6 +83,7 @@ class PageData:
     summary_by_shift: pd.DataFrame
     variant_heads: pd.DataFrame
     variant_consistency: pd.DataFrame
+    variant_differences: pd.DataFrame
     heads: pd.DataFrame
     differences: pd.DataFrame
     cv: pd.DataFrame
@@ -113,7 +115,9 @@ def findings_section(d: PageData) -> Section:
         findings.caveat(d.weights_info["source"], d.config["dataset"]["source"]),
         *findings.ring_findings(d.summary_by_jitter, jitter),
         *findings.circular_findings(d.summary_by_jitter, jitter),
-        *findings.network_findings(d.variant_heads, d.variant_consistency, d.weights_info["source"] == "random"),
+        *findings.network_findings(
+            d.variant_heads, d.variant_consistency, d.variant_differences, d.weights_info["source"] == "random"
+        ),
         *findings.head_findings(d.heads, d.differences),
     ]
     block = {"kind": "findings", "items": [item for item in items if item is not None]}
@@ -316,6 +320,7 @@ def network_section(d: PageData) -> Section:
             caption=cap["variant_heads"],
         ),
         download(a.variant_consistency, "Consistency per variant, protocol and max shift"),
+        download(a.variant_differences, "Each variant's consistency minus max's, with paired intervals"),
         download(a.variant_heads, "Each variant's refitted head"),
     ]
     return Section("network", "Whole network: pooling swapped", blocks)

@@ -10,7 +10,7 @@ import pandas as pd
 from poolkit import cli, plots
 from poolkit.head import HeadSettings
 from poolkit.io import UserError, write_parquet, write_tsv
-from poolkit.network import consistency_summary, head_row, pairs_table, refit_gap_head
+from poolkit.network import consistency_differences, consistency_summary, head_row, pairs_table, refit_gap_head
 
 HEAD_KEYS = ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed")
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli.config_option(p, f"head.{key}")
     p.add_argument("--heads", required=True, help="output TSV: one row per variant")
     p.add_argument("--consistency", required=True, help="output TSV: variant × protocol × max shift")
+    p.add_argument("--differences", required=True, help="output TSV: each variant's consistency minus max's")
     p.add_argument("--pairs", required=True, help="output Parquet: one row per variant and pair")
     p.add_argument("--figure", required=True, help="output PNG: consistency against max shift")
     return p
@@ -45,6 +46,7 @@ def main(args: argparse.Namespace) -> None:
     summary = consistency_summary(table, args.n_boot, args.seed)
     write_tsv(pd.DataFrame(heads), args.heads)
     write_tsv(summary, args.consistency)
+    write_tsv(consistency_differences(table, args.n_boot, args.seed), args.differences)
     write_parquet(table, args.pairs)
     plots.setup()
     plots.variant_consistency_figure(summary, args.figure)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from poolkit.network import consistency_summary, cosine
+from poolkit.network import consistency_differences, consistency_summary, cosine
 from poolkit.protocols import NetworkSettings, pair_plan
 from poolkit.stats import share_interval
 
@@ -72,3 +72,21 @@ def test_cosine_of_rows():
     a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     b = np.array([[0.0, 1.0], [2.0, 2.0], [0.0, 0.0]])
     assert np.allclose(cosine(a, b), [0.0, 1.0, 1.0])
+
+
+def test_differences_to_max_are_paired_on_the_same_pairs():
+    """Two variants on the same 10 images × 2 passes: blur consistent where max is not on images 0-3."""
+    rows = []
+    for variant in ("max", "blur"):
+        for i in range(10):
+            for k in range(2):
+                same = True if variant == "blur" else i >= 4
+                rows.append((variant, "crop", 4, 4, f"img{i}", k, same, False, 1.0))
+    columns = ["variant", "protocol", "max_shift", "offset_max", "image_id", "pass", "same_class", "same_offset"]
+    pairs = pd.DataFrame(rows, columns=[*columns, "cosine"])
+    table = consistency_differences(pairs, n_boot=2000, seed=0)
+    row = table.iloc[0]
+    assert (row["variant"], row["protocol"], row["max_shift"]) == ("blur", "crop", 4)
+    assert row["difference"] == pytest.approx(0.4)
+    assert 0 < row["difference_lo"] < 0.4 < row["difference_hi"] <= 0.8
+    assert consistency_differences(pairs[pairs["variant"] == "blur"], n_boot=10, seed=0).empty  # no baseline

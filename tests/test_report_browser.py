@@ -105,6 +105,13 @@ def expected_finding(key: str, results: Path) -> list[float]:
     if kind == "network" and rest[0] == "accuracy":
         row = pd.read_csv(results / "network/heads.tsv", sep="\t").set_index("variant").loc[rest[1]]
         return [row["accuracy"], row["accuracy_lo"], row["accuracy_hi"]]
+    if kind == "network" and rest[0] == "difference":
+        variant, protocol, max_shift = rest[1:]
+        table = pd.read_csv(results / "network/differences.tsv", sep="\t").set_index(
+            ["variant", "protocol", "max_shift"]
+        )
+        row = table.loc[(variant, protocol, int(max_shift))]
+        return [100 * row["difference"], 100 * row["difference_lo"], 100 * row["difference_hi"]]
     if kind == "network":
         variant, protocol, max_shift = rest
         table = pd.read_csv(results / "network/consistency.tsv", sep="\t").set_index(
@@ -138,6 +145,7 @@ def test_findings_numbers_equal_the_results_files(tiny_run, browser):
         "network.accuracy.aps_circular",
         "network.max.crop.8",
         "network.aps_circular.circular.8",
+        "network.difference.aps_circular.circular.8",
         "accuracy.gap",
         "accuracy.flatten",
         "accuracy.gmp",

@@ -168,6 +168,13 @@ def test_network_outputs(tiny_run):
     assert (table["consistency_lo"] <= table["consistency"]).all() and (
         table["consistency"] <= table["consistency_hi"]
     ).all()
+    differences = pd.read_csv(tiny_run / "results/network/differences.tsv", sep="\t")
+    for row in differences.itertuples():
+        expected = table.loc[(row.variant, row.protocol, row.max_shift), "consistency"]
+        assert row.difference == pytest.approx(
+            expected - table.loc[("max", row.protocol, row.max_shift), "consistency"]
+        )
+    assert set(differences["variant"]) == {"aps_circular"} and len(differences) == 4
     # APS with circular padding: exactly invariant to circular shifts, whatever the (random) weights
     circular = table.loc["aps_circular"].loc["circular"]
     assert (circular["consistency"] == 1.0).all() and np.allclose(circular["cosine"], 1.0, atol=1e-6)
@@ -212,7 +219,7 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
         "Run details",
     ]  # fmt: skip
     assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
-    assert page.count('download="') == 8  # the full tables, one click away (no skipped files here)
+    assert page.count('download="') == 9  # the full tables, one click away (no skipped files here)
     features = json.loads((tiny_run / "results/features/features.json").read_text())
     assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 

@@ -203,9 +203,27 @@ def _consistency_numbers(rows: pd.DataFrame, protocol: str, max_shift: int) -> l
     return parts
 
 
-def network_findings(heads: pd.DataFrame, consistency: pd.DataFrame, random_weights: bool) -> list[Finding]:
+def _against_max(differences: pd.DataFrame, protocol: str, max_shift: int) -> list[str | Number]:
+    """`` Against max, on the same pairs: blur +4.0 points [..], higher; ...`` (nothing without rows)."""
+    rows = differences[(differences["protocol"] == protocol) & (differences["max_shift"] == max_shift)]
+    parts: list[str | Number] = [" Against the stock max pools, on the very same pairs: "] if len(rows) else []
+    for i, row in enumerate(rows.itertuples()):
+        value, low, high = (100 * v for v in (row.difference, row.difference_lo, row.difference_hi))
+        verdict = "higher" if low > 0 else "lower" if high < 0 else "no clear difference"
+        parts += ["; " if i else "", f"{row.variant} "]
+        parts += [
+            Number(f"network.difference.{row.variant}.{protocol}.{max_shift}", interval(value, low, high, 1, True))
+        ]
+        parts.append(f" points, {verdict}")
+    return [*parts, "."] if parts else []
+
+
+def network_findings(
+    heads: pd.DataFrame, consistency: pd.DataFrame, differences: pd.DataFrame, random_weights: bool
+) -> list[Finding]:
     """What swapping the pooling of the frozen VGG16 did to its refitted head: accuracy per variant,
-    consistency at the crop protocol's widest range (Zhang's) and the circular protocol's widest shift."""
+    consistency at each protocol's widest max shift (the crop protocol's is Zhang's range), and each
+    variant against max on the same pairs, in words."""
     if heads.empty or consistency.empty:
         return []
     found = [Finding(["Swapping the pooling of the frozen VGG16 (no retraining), each variant's refitted GAP head: "])]
@@ -221,6 +239,7 @@ def network_findings(heads: pd.DataFrame, consistency: pd.DataFrame, random_weig
         where = f"offsets 0..{offset}" if protocol == "crop" else f"rolls −{offset}..{offset}"
         text = f"{protocol.capitalize()} protocol, {where} ({n_images} images × {passes} pairs), same class: "
         finding = Finding([text, *_consistency_numbers(widest, str(protocol), shift), "."])
+        finding.add(*_against_max(differences, str(protocol), shift))
         if random_weights:
             finding.add(" The weights are random, so no published figure applies.")
         elif protocol == "crop":

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from .head import HeadFit, HeadSettings, evaluate, fit_heads
 from .io import UserError, feature_columns
-from .stats import cluster_share_interval
+from .stats import cluster_bootstrap_ratios, cluster_share_interval
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -98,3 +98,33 @@ def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: He
         "centre_accuracy_lo": centre_accuracy["ci_low"],
         "centre_accuracy_hi": centre_accuracy["ci_high"],
     }
+
+
+def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baseline: str = "max") -> pd.DataFrame:
+    """Per variant other than ``baseline``, protocol and max shift: its consistency minus the baseline's
+    on the very same pairs, with a 95% paired interval resampling images (both variants' pairs of a
+    drawn image go together). Empty without the baseline."""
+    keys = ["protocol", "max_shift"]
+    if baseline not in set(pairs["variant"]):
+        return pd.DataFrame(columns=["variant", *keys, "difference", "difference_lo", "difference_hi"])
+    base = pairs[pairs["variant"] == baseline].set_index([*keys, "image_id", "pass"])["same_class"]
+    rows = []
+    for (variant, protocol, max_shift), group in pairs[pairs["variant"] != baseline].groupby(
+        ["variant", *keys], sort=False
+    ):
+        mine = group.set_index([*keys, "image_id", "pass"])["same_class"]
+        delta = mine.astype(float) - base.loc[mine.index].astype(float)
+        codes, _ = pd.factorize(delta.index.get_level_values("image_id"), sort=True)
+        sums, counts = np.bincount(codes, weights=delta.to_numpy()), np.bincount(codes)
+        low, high = cluster_bootstrap_ratios(counts, sums[:, None], n_boot, seed) if n_boot > 0 else ([np.nan],) * 2
+        rows.append(
+            {
+                "variant": variant,
+                "protocol": protocol,
+                "max_shift": max_shift,
+                "difference": float(sums.sum() / counts.sum()),
+                "difference_lo": float(low[0]),
+                "difference_hi": float(high[0]),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -56,6 +56,7 @@ rule variant_consistency:
             caption=caption("variant_consistency"),
             category="3. Invariance",
         ),
+        differences="results/network/differences.tsv",
         pairs="results/network/pairs.parquet",
         figure=report(
             "results/network/consistency.png",

@@ -53,6 +53,7 @@ rule render_report:
         summary_by_shift=rules.aggregate_trials.output.by_shift,
         variant_heads=rules.variant_consistency.output.heads,
         variant_consistency=rules.variant_consistency.output.consistency,
+        variant_differences=rules.variant_consistency.output.differences,
         heads=rules.fit_head.output.heads,
         differences=rules.fit_head.output.differences,
         cv=rules.fit_head.output.cv,
