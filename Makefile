@@ -109,6 +109,7 @@ config-docs: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python tools/bench.py --out results/benchmarks
+	$(BIN)/python tools/precision_agreement.py --out results/benchmarks
 
 # The real config at full size (synthetic images of Car or Truck's size, random weights), from scratch.
 bench-full: $(VENV)/.installed

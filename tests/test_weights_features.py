@@ -301,3 +301,19 @@ def test_merge_refuses_shards_of_different_precisions(tmp_path):
     assert "shard 0: bfloat16" in result.stderr and "shard 1: float32" in result.stderr
     assert "features.precision to float32" in result.stderr
     assert not (tmp_path / "features.parquet").exists() and not (tmp_path / "features.json").exists()
+
+
+def test_peak_bounds_follow_the_cpus_units_and_clock(tmp_path):
+    from poolkit.machine import clock_ghz, flop_per_cycle, theoretical_peaks
+
+    amx = {"avx512f", "avx2", "fma", "avx512_bf16", "amx_bf16"}
+    assert flop_per_cycle(amx) == {"float32": 64, "bfloat16": 1024}
+    assert flop_per_cycle({"avx512f", "avx512_bf16"}) == {"float32": 64, "bfloat16": 128}
+    assert flop_per_cycle({"avx2", "fma"}) == {"float32": 32, "bfloat16": None}  # the AVX2-only EPYC
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\ncpu MHz\t\t: 2100.000\n\nprocessor\t: 1\ncpu MHz\t\t: 2450.5\n")
+    assert clock_ghz(str(cpuinfo)) == pytest.approx(2.4505)
+    assert np.isnan(clock_ghz(str(tmp_path / "missing")))
+    peaks = theoretical_peaks(amx, cores=2, ghz=3.0)
+    assert peaks == {"float32": pytest.approx(384.0), "bfloat16": pytest.approx(6144.0)}
+    assert np.isnan(theoretical_peaks({"avx2", "fma"}, cores=2, ghz=3.0)["bfloat16"])

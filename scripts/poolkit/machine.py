@@ -38,3 +38,25 @@ def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
 def describe_machine() -> str:
     """One line: CPU model, core count and platform."""
     return f"{cpu_model()}, {os.cpu_count()} cores, {platform.platform()}"
+
+
+def flop_per_cycle(flags: set[str]) -> dict[str, int | None]:
+    """FLOP per cycle per core of each precision's widest native unit, two FMA ports assumed:
+    float32 64 with AVX-512, 32 with AVX2 + FMA, 16 otherwise; bfloat16 1,024 with AMX (its tile
+    unit), 128 with AVX512-BF16 (VDPBF16PS), None where bfloat16 is only emulated."""
+    float32 = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 16
+    bfloat16 = 1024 if "amx_bf16" in flags else 128 if "avx512_bf16" in flags else None
+    return {"float32": float32, "bfloat16": bfloat16}
+
+
+def clock_ghz(cpuinfo: str = "/proc/cpuinfo") -> float:
+    """The highest clock Linux reports for any core (``cpu MHz``), in GHz; NaN where it reports none.
+    A core can briefly run faster (turbo) than a virtual machine reports."""
+    values = [float(v) for v in _cpuinfo_values("cpu MHz", cpuinfo)]
+    return max(values) / 1000 if values else float("nan")
+
+
+def theoretical_peaks(flags: set[str], cores: int, ghz: float) -> dict[str, float]:
+    """GFLOP/s each precision cannot exceed at ``ghz``: FLOP per cycle × clock × cores (NaN for
+    bfloat16 where it is emulated)."""
+    return {name: (rate or float("nan")) * ghz * cores for name, rate in flop_per_cycle(flags).items()}
