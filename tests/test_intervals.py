@@ -170,7 +170,7 @@ def test_the_findings_state_the_rings_exact_share_and_the_course_weighted_one(tm
     assert "exact: every shift enumerated" in text and "50 trials" not in text
     path = tmp_path / "summary.tsv"
     summary.to_csv(path, sep="\t", index=False)
-    lines = findings.run_summary(metrics="-", summary_by_jitter=path, shift_consistency="-", report="-", jitter=3)
+    lines = findings.run_summary(metrics="-", summary_by_jitter=path, variant_consistency="-", report="-", jitter=3)
     assert lines == [
         "Exercise ring shifted by up to ±3 px, after 4 max pools: output identical in 49/49 = 100.0 % of shifts "
         f"(exact: every shift enumerated; 100.0 % under the course's shift distribution) ({path})"

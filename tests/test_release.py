@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_one_version_in_package_citation_and_changelog():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
-    newest = re.search(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    # An [Unreleased] section on top (Keep a Changelog) holds what the next version will bring.
+    newest = re.search(r"^## \[(?!Unreleased\])([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
     assert poolkit.__version__ == version == str(citation["version"]) == newest.group(1)
 
 
