@@ -45,14 +45,14 @@ $(UV):
 
 # The CPU environment, exactly as locked (with the test and lint tools), poolkit installed editable.
 $(VENV)/.installed: uv.lock pyproject.toml | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 # The GPU environment: the same lock with tensorflow[and-cuda] in place of tensorflow-cpu, built in its
 # own folder. GPU TensorFlow also runs on CPU-only nodes, so on a cluster this one environment can
 # serve every job. A failed build removes only .venv-gpu.
 $(VENV_GPU)/.installed: uv.lock pyproject.toml | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV_GPU) $(UV) sync --frozen --python $(PYTHON) --extra gpu \
+	UV_PROJECT_ENVIRONMENT=$(VENV_GPU) $(UV) sync --frozen --compile-bytecode --python $(PYTHON) --extra gpu \
 		--no-install-package tensorflow-cpu \
 		|| { rm -rf $(VENV_GPU); echo "ERROR: the GPU environment could not be built (see above); $(VENV_GPU) was removed, $(VENV) is untouched" >&2; exit 1; }
 	touch $@

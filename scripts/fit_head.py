@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixels", required=True)
     for key in ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed", "n_top"):
         cli.config_option(p, f"head.{key}")
+    cli.add_threads_option(p, "CV splits fitted at once")
     for name, text in OUTPUTS.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
     return p
@@ -113,7 +114,7 @@ def main(args: argparse.Namespace) -> None:
     images, matrices, map_shape = read_inputs(args)
     settings = HeadSettings(
         c_grid=args.c_grid, cv_folds=args.cv_folds, cv_repeats=args.cv_repeats, c_rule=args.c_rule,
-        max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed,
+        max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed, threads=cli.job_threads(args.threads),
     )  # fmt: skip
     results = fit_and_evaluate(images, matrices, settings)
     write_tables(results, args)

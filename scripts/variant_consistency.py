@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre", required=True, nargs="+", help="each variant's centre crops, in order")
     for key in HEAD_KEYS:
         cli.config_option(p, f"head.{key}")
+    cli.add_threads_option(p, "CV splits fitted at once")
     p.add_argument("--heads", required=True, help="output TSV: one row per variant")
     p.add_argument("--consistency", required=True, help="output TSV: variant × protocol × max shift")
     p.add_argument("--differences", required=True, help="output TSV: each variant's consistency minus max's")
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if not len(args.variants) == len(args.scores) == len(args.copies) == len(args.centre):
         raise UserError("one --scores, --copies and --centre file per variant, in the order of --variants")
-    settings = HeadSettings(**{key: getattr(args, key) for key in HEAD_KEYS})
+    settings = HeadSettings(**{key: getattr(args, key) for key in HEAD_KEYS}, threads=cli.job_threads(args.threads))
     heads, pairs = [], []
     for variant, scores_file, copies, centre in zip(args.variants, args.scores, args.copies, args.centre, strict=True):
         scores = pd.read_parquet(scores_file)

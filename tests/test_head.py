@@ -178,3 +178,49 @@ def test_vectorised_resample_metrics_equal_scikit_learn():
         assert ours["brier"][row] == pytest.approx(brier_score_loss(yb, pb))
     single = resampled_classification_metrics(np.array([1, 1, 1]), np.array([0.2, 0.7, 0.9]), np.array([[0, 1, 2]]))
     assert np.isnan(single["roc_auc"][0]) and single["accuracy"][0] == pytest.approx(2 / 3)
+
+
+def test_log_loss_without_checks_is_scikit_learns_to_the_bit():
+    from sklearn.metrics import log_loss
+
+    from poolkit.head import binary_log_loss
+
+    rng = np.random.default_rng(5)
+    for n in (1, 17, 4001):
+        y = rng.integers(0, 2, n)
+        p = rng.random(n)
+        p[: min(n, 3)] = [0.0, 1.0, 1e-300][: min(n, 3)]  # clipped at both ends
+        assert binary_log_loss(y, p) == log_loss(y, p, labels=[0, 1])
+
+
+def test_column_statistics_in_blocks_are_numpys_to_the_bit():
+    from poolkit.head import column_mean_std
+
+    x = (np.random.default_rng(6).standard_normal((1000, 33)) * 4 + 7).astype(np.float32)
+    for block in (1, 7, 256, 5000):
+        mean, std = column_mean_std(x, block=block)
+        assert np.array_equal(mean, x.mean(axis=0, dtype=np.float64))
+        assert np.array_equal(std, x.std(axis=0, dtype=np.float64))
+
+
+def test_cv_results_do_not_depend_on_the_number_of_threads():
+    x, y = blobs(50, 1.0, 4)
+    runs = [fit(x.astype(np.float32), y, [0.01, 0.1, 1.0], repeats=3, threads=threads) for threads in (1, 2, 5)]
+    for model, table in runs[1:]:
+        assert table.equals(runs[0][1])
+        assert np.array_equal(model.named_steps["logreg"].coef_, runs[0][0].named_steps["logreg"].coef_)
+
+
+def test_mann_whitney_counts_equal_the_rank_formula_to_the_bit():
+    from scipy.stats import rankdata
+
+    from poolkit.stats import resample_indices, resampled_mann_whitney
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.random(300), 2)  # many ties
+    idx = resample_indices(300, 200, 0)
+    yb = y[idx].astype(np.float64)
+    n_pos = yb.sum(axis=1)
+    ranked = (rankdata(p[idx], axis=1) * yb).sum(axis=1) - n_pos * (n_pos + 1) / 2
+    assert np.array_equal(resampled_mann_whitney(y, p, idx), ranked)

@@ -44,3 +44,18 @@ def test_a_finished_write_replaces_the_old_file_whole(tmp_path):
         tmp.write_text("new")
         assert (tmp_path / "out.txt").read_text() == "old"  # until the block ends
     assert (tmp_path / "out.txt").read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("n_images", [0, 1, 37])
+def test_maps_read_in_batches_are_the_maps_written(tmp_path, n_images):
+    import numpy as np
+
+    from poolkit.io import read_maps, write_maps
+
+    maps = np.random.default_rng(n_images).random((n_images, 2, 3, 4)).astype(np.float32)
+    meta = pd.DataFrame({"image_id": [f"i{k}" for k in range(n_images)], "label": np.arange(n_images) % 2})
+    write_maps(meta, maps, tmp_path / "maps.parquet")
+    for batch_rows in (1, 5, 100):
+        read_meta, values = read_maps(tmp_path / "maps.parquet", batch_rows=batch_rows)
+        assert read_meta.equals(meta) and values.dtype == np.float32
+        assert np.array_equal(values, maps.reshape(n_images, 2 * 3 * 4))

@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", default="max", help=argparse.SUPPRESS)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
-    parser.add_argument("--scripts", type=Path, nargs="+", default=[REPO / "scripts"], help="poolkit folders to compare")
+    parser.add_argument(
+        "--scripts", type=Path, nargs="+", default=[REPO / "scripts"], help="poolkit folders to compare"
+    )
     parser.add_argument("--size", type=int, default=128, help="image side in px")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=4, help="timed batches after the tracing one")

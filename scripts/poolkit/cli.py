@@ -73,6 +73,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--threads`` for a stage whose results do not depend on it (``what`` says what runs on them)."""
+    p.add_argument(
+        "--threads", type=int, default=None, help=f"{what} (default: the CPUs this process may use); same results"
+    )
+
+
 def job_threads(threads: int | None) -> int:
     """``threads``, or the number of CPUs this process may run on."""
     return threads or len(os.sched_getaffinity(0))
