@@ -1,4 +1,4 @@
-"""Shared test helpers: a tiny HTTP server on 127.0.0.1 and image-folder builders."""
+"""Shared test helpers: a tiny HTTP server on 127.0.0.1, image-folder builders, small trial settings."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
+
+from poolkit.invariance import TrialSettings
+
+
+def ring_trial_settings(**chosen: Any) -> TrialSettings:
+    """Small, fast trial settings on the 64-px shapes, replicate fill, depths 1 to 4; ``chosen`` gives
+    the rest (inputs, jitters, trials per jitter, exhaustive range, poolings) or overrides these."""
+    return TrialSettings(**{"max_depth": 4, "fills": ["replicate"], "size": 64, "r_shrink": 4, **chosen})
 
 
 class Route:

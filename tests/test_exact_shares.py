@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from poolkit.invariance import (
-    TrialSettings,
     course_shift_probabilities,
     exact_grid_shares,
     exact_shares,
@@ -14,6 +13,7 @@ from poolkit.invariance import (
     grid_shifts,
     run_shard,
 )
+from tests.helpers import ring_trial_settings
 
 
 def test_course_probabilities_are_1_12_and_1_6_for_jitter_3_and_sum_to_one():
@@ -65,16 +65,12 @@ def test_grid_outcome_averages_repeated_shifts_and_refuses_an_incomplete_grid():
 
 
 def test_exact_grid_shares_of_the_ring_trials():
-    settings = TrialSettings(
+    settings = ring_trial_settings(
         inputs=["ring"],
         jitters=[1, 3],
         trials_per_jitter=1,
         exhaustive_max_jitter=3,
         poolings=["max", "avg"],
-        max_depth=4,
-        fills=["replicate"],
-        size=64,
-        r_shrink=4,
     )
     trials = run_shard("grid", settings)
     shares = exact_grid_shares(trials, ["input", "fill", "pooling", "depth"], metrics=["identical"])

@@ -224,3 +224,20 @@ def test_mann_whitney_counts_equal_the_rank_formula_to_the_bit():
     n_pos = yb.sum(axis=1)
     ranked = (rankdata(p[idx], axis=1) * yb).sum(axis=1) - n_pos * (n_pos + 1) / 2
     assert np.array_equal(resampled_mann_whitney(y, p, idx), ranked)
+
+
+@pytest.mark.parametrize("n_boot", [0, 1, 300])
+def test_accuracy_interval_is_evaluates_accuracy(n_boot):
+    from poolkit.stats import accuracy_interval
+
+    rng = np.random.default_rng(n_boot)
+    y, p = rng.integers(0, 2, 80), np.round(rng.random(80), 1)  # p = 0.5 exactly on some images
+    full = evaluate(y, p, n_boot, seed=3)["accuracy"]
+    assert accuracy_interval(y, p, n_boot, seed=3) == (full["value"], full["ci_low"], full["ci_high"])
+
+
+def test_cluster_intervals_without_resamples_are_not_numbers():
+    from poolkit.stats import cluster_bootstrap_ratios
+
+    low, high = cluster_bootstrap_ratios(np.array([2, 3]), np.array([[1.0, 2.0], [0.0, 3.0]]), 0, seed=0)
+    assert low.shape == high.shape == (2,) and np.isnan(low).all() and np.isnan(high).all()

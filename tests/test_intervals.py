@@ -21,6 +21,7 @@ from poolkit.invariance import (
 )
 from poolkit.io import write_parquet
 from poolkit.stats import cluster_bootstrap_ratios, resample_indices, share_interval
+from tests.helpers import ring_trial_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,16 +95,12 @@ def run_stage(tmp_path: Path, settings: TrialSettings, shards: list[str], **data
 
 
 def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerated(tmp_path):
-    settings = TrialSettings(
+    settings = ring_trial_settings(
         inputs=["ring", "dataset"],
         jitters=[1, 2],
         trials_per_jitter=60,
         exhaustive_max_jitter=1,
         poolings=["max", "avg"],
-        max_depth=4,
-        fills=["replicate"],
-        size=64,
-        r_shrink=4,
     )
     images = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
     by_jitter, by_shift = run_stage(
@@ -144,16 +141,12 @@ def test_the_findings_state_the_rings_exact_share_and_the_course_weighted_one(tm
     from poolkit import findings
     from poolkit.invariance import exact_by_jitter, exact_shares, grid_outcome
 
-    settings = TrialSettings(
+    settings = ring_trial_settings(
         inputs=["ring"],
         jitters=[3],
         trials_per_jitter=50,
         exhaustive_max_jitter=3,
         poolings=["max", "aps"],
-        max_depth=4,
-        fills=["replicate"],
-        size=64,
-        r_shrink=4,
     )
     grid = run_shard("grid", settings)
     trials = pd.concat([grid, run_shard("s0", settings)], ignore_index=True)

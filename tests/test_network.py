@@ -10,13 +10,15 @@ from poolkit.protocols import NetworkSettings, pair_plan
 from poolkit.stats import share_interval
 
 
-def pairs_of(outcomes_per_image: list[list[bool]], same_offset: list[list[bool]] | None = None) -> pd.DataFrame:
-    """A pair table for one variant, protocol and max shift: image i's passes get outcomes[i]."""
+def pairs_of(
+    outcomes_per_image: list[list[bool]], same_offset: list[list[bool]] | None = None, variant: str = "max"
+) -> pd.DataFrame:
+    """A pair table for one variant, the crop protocol and max shift 4: image i's passes get outcomes[i]."""
     rows = []
     for i, outcomes in enumerate(outcomes_per_image):
         for k, outcome in enumerate(outcomes):
             same = same_offset[i][k] if same_offset else False
-            rows.append(("max", "crop", 4, 4, f"img{i}", k, outcome, same, 1.0))
+            rows.append((variant, "crop", 4, 4, f"img{i}", k, outcome, same, 1.0))
     columns = ["variant", "protocol", "max_shift", "offset_max", "image_id", "pass", "same_class", "same_offset"]
     return pd.DataFrame(rows, columns=[*columns, "cosine"])
 
@@ -76,14 +78,8 @@ def test_cosine_of_rows():
 
 def test_differences_to_max_are_paired_on_the_same_pairs():
     """Two variants on the same 10 images × 2 passes: blur consistent where max is not on images 0-3."""
-    rows = []
-    for variant in ("max", "blur"):
-        for i in range(10):
-            for k in range(2):
-                same = True if variant == "blur" else i >= 4
-                rows.append((variant, "crop", 4, 4, f"img{i}", k, same, False, 1.0))
-    columns = ["variant", "protocol", "max_shift", "offset_max", "image_id", "pass", "same_class", "same_offset"]
-    pairs = pd.DataFrame(rows, columns=[*columns, "cosine"])
+    max_pairs = pairs_of([[i >= 4] * 2 for i in range(10)], variant="max")
+    pairs = pd.concat([max_pairs, pairs_of([[True] * 2] * 10, variant="blur")], ignore_index=True)
     table = consistency_differences(pairs, n_boot=2000, seed=0)
     row = table.iloc[0]
     assert (row["variant"], row["protocol"], row["max_shift"]) == ("blur", "crop", 4)

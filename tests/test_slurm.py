@@ -121,3 +121,37 @@ def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path
     assert "ERROR: weights file" in output and "does not fit the VGG16 notop" in output  # the job's log, shown
     assert "FAILED" in sacct_states(cluster, job_ids).values()
     assert not (tmp_path / "work/resources/weights/vgg16_notop.weights.h5").exists()
+
+
+def stale_link_case(tmp_path: Path, cluster_name: str, daemons: list[tuple[str, int]]) -> tuple[Path, dict]:
+    """A link at a moved default location to an earlier test cluster's slurm.conf, with its pids file."""
+    other = tmp_path / "earlier"
+    other.mkdir()
+    (other / "slurm.conf").write_text(f"ClusterName={cluster_name}\n")
+    (other / "pids").write_text("".join(f"{name} {pid}\n" for name, pid in daemons))
+    link = tmp_path / "etc/slurm/slurm.conf"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(other / "slurm.conf")
+    return link, {**os.environ, "CLUSTER_CONF_LINK": str(link)}
+
+
+@pytest.mark.parametrize(
+    ("cluster_name", "daemon_alive", "removed"),
+    [("pooltest", False, True), ("pooltest", True, False), ("production", False, False)],
+    ids=["dead-test-cluster", "live-test-cluster", "someone-elses"],
+)
+def test_only_a_link_left_by_a_dead_test_cluster_is_cleared(tmp_path, cluster_name, daemon_alive, removed):
+    """No SLURM needed: cluster.sh clear-stale on a link to a test cluster's config (cluster pooltest,
+    pids file beside it) whose daemons are gone, still running, or to another cluster's config."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        pid = sleeper.pid if daemon_alive else 2**22 + 1  # above pid_max's default: no such process
+        link, env = stale_link_case(tmp_path, cluster_name, [("sleep", pid)])
+        script = ROOT / "tests/slurm/cluster.sh"
+        done = subprocess.run(["bash", str(script), "clear-stale", str(tmp_path / "new")], env=env, text=True,
+                              capture_output=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert link.is_symlink() is not removed
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .head import HeadFit, HeadSettings, evaluate, fit_heads
+from .head import HeadFit, HeadSettings, fit_heads
 from .io import UserError, feature_columns
-from .stats import cluster_bootstrap_ratios, cluster_share_interval
+from .stats import accuracy_interval, cluster_bootstrap_ratios, cluster_share_interval
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -78,25 +78,25 @@ def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: He
     """A variant's head: C, validation accuracy (interval resampling images), and on the sampled
     images the accuracy at the feature stage's size against that of their centre crops."""
     valid = features[features["split"] == "valid"].reset_index(drop=True)
-    accuracy = evaluate(valid["label"].to_numpy(int), fit.p_valid, n_boot, seed)["accuracy"]
+    accuracy = accuracy_interval(valid["label"].to_numpy(int), fit.p_valid, n_boot, seed)
     position = pd.Index(valid["image_id"]).get_indexer(centre["image_id"])
     if (position < 0).any():
         raise UserError("variant copies: the sampled images are not all in the validation split of the features")
     y_sample, p_sample = centre["label"].to_numpy(int), fit.p_valid[position]
-    centre_accuracy = evaluate(y_sample, p_truck(fit.model, centre), n_boot, seed)["accuracy"]
+    centre_accuracy = accuracy_interval(y_sample, p_truck(fit.model, centre), n_boot, seed)
     return {
         "variant": variant,
         "chosen_C": fit.chosen_c,
         "c_at_edge": fit.c_at_edge,
         "n_valid": len(valid),
-        "accuracy": accuracy["value"],
-        "accuracy_lo": accuracy["ci_low"],
-        "accuracy_hi": accuracy["ci_high"],
+        "accuracy": accuracy[0],
+        "accuracy_lo": accuracy[1],
+        "accuracy_hi": accuracy[2],
         "n_sample": len(centre),
         "sample_accuracy": float(((p_sample >= 0.5) == y_sample).mean()),
-        "centre_accuracy": centre_accuracy["value"],
-        "centre_accuracy_lo": centre_accuracy["ci_low"],
-        "centre_accuracy_hi": centre_accuracy["ci_high"],
+        "centre_accuracy": centre_accuracy[0],
+        "centre_accuracy_lo": centre_accuracy[1],
+        "centre_accuracy_hi": centre_accuracy[2],
     }
 
 
@@ -116,7 +116,7 @@ def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baselin
         delta = mine.astype(float) - base.loc[mine.index].astype(float)
         codes, _ = pd.factorize(delta.index.get_level_values("image_id"), sort=True)
         sums, counts = np.bincount(codes, weights=delta.to_numpy()), np.bincount(codes)
-        low, high = cluster_bootstrap_ratios(counts, sums[:, None], n_boot, seed) if n_boot > 0 else ([np.nan],) * 2
+        low, high = cluster_bootstrap_ratios(counts, sums[:, None], n_boot, seed)
         rows.append(
             {
                 "variant": variant,

@@ -74,7 +74,9 @@ def cluster_bootstrap_ratios(
     values over each cluster's observations (for a 0/1 value: its successes). Each of ``n_boot``
     resamples draws k clusters with replacement (:func:`resample_indices`, seeded: the same
     ``seed`` and k give the same resamples) and recomputes every ratio over all observations of the
-    drawn clusters. Returns the lower and upper ends, each (m,)."""
+    drawn clusters. Returns the lower and upper ends, each (m,); NaN without resamples."""
+    if n_boot <= 0:
+        return np.full(np.shape(totals)[1], np.nan), np.full(np.shape(totals)[1], np.nan)
     k = len(counts)
     idx = resample_indices(k, n_boot, seed)
     offsets = (idx + k * np.arange(n_boot)[:, None]).ravel()
@@ -151,6 +153,22 @@ def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     """The bootstrap's resamples: ``n_boot`` rows of ``n`` indices drawn with replacement (seeded).
     Every model scored with the same ``seed`` is scored on the same resampled images."""
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def accuracy_interval(
+    y_true: np.ndarray, p_pos: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Accuracy at threshold 0.5 and its 95% percentile interval over the resamples of
+    :func:`resample_indices` (the value three times without resamples): the accuracy entries of
+    :func:`poolkit.head.evaluate`, without the other four metrics' resamples."""
+    y_true, p_pos = np.asarray(y_true), np.asarray(p_pos)
+    value = float(((p_pos >= 0.5) == y_true).mean())
+    if n_boot <= 0:
+        return value, value, value
+    idx = resample_indices(len(y_true), n_boot, seed)
+    alpha = (1 - level) / 2  # as bootstrap_classification_ci computes it, to the bit
+    low, high = np.nanquantile(((p_pos[idx] >= 0.5) == y_true[idx]).mean(axis=1), [alpha, 1 - alpha])
+    return value, float(low), float(high)
 
 
 def bootstrap_classification_ci(

@@ -3,11 +3,14 @@
 # slurmctld and slurmd, all started by hand (no systemd) with their PIDs recorded.
 #   cluster.sh start DIR   writes DIR/slurm.conf and DIR/pids, exits 0 when jobs can run
 #   cluster.sh stop DIR    stops exactly the daemons listed in DIR/pids
+#   cluster.sh clear-stale DIR   removes the default-location link if a dead test cluster left it
 # Exit code 77 from start means "cannot run here" (with the reason on stderr).
+# CLUSTER_CONF_LINK moves the default location (/etc/slurm/slurm.conf), for the tests of this script.
 set -euo pipefail
-cmd=${1:?start or stop}
+cmd=${1:?start, stop or clear-stale}
 dir=$(realpath -m "${2:?state folder}")
 pids="$dir/pids"
+link=${CLUSTER_CONF_LINK:-/etc/slurm/slurm.conf}
 
 skip() { echo "cluster.sh: $*" >&2; exit 77; }
 
@@ -24,8 +27,8 @@ stop() {
   done
   rm -f "$pids"
   # Remove the default-location link to our slurm.conf, only if it is ours.
-  if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$dir/slurm.conf" ]; then
-    rm -f /etc/slurm/slurm.conf && echo "removed /etc/slurm/slurm.conf link"
+  if [ "$(readlink "$link" 2>/dev/null)" = "$dir/slurm.conf" ]; then
+    rm -f "$link" && echo "removed $link link"
   fi
 }
 
@@ -41,12 +44,19 @@ left_by_dead_test_cluster() {
   # True when the default-location link points to a test cluster's slurm.conf (ours: cluster
   # "pooltest", with a pids file beside it) none of whose daemons is still running.
   local conf other
-  conf=$(readlink /etc/slurm/slurm.conf) || return 1
+  conf=$(readlink "$link") || return 1
   other=$(dirname "$conf")
   grep -qx "ClusterName=pooltest" "$conf" 2>/dev/null && [ -f "$other/pids" ] || return 1
   while read -r name pid; do
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && return 1
   done < "$other/pids"
+  return 0
+}
+
+clear_stale() {
+  if [ -L "$link" ] && { [ ! -e "$link" ] || left_by_dead_test_cluster; }; then
+    rm -f "$link" && echo "removed $link: left by an earlier, interrupted test"
+  fi
   return 0
 }
 
@@ -58,11 +68,9 @@ start() {
   export PATH="/usr/sbin:$PATH"
   # Jobs' inner srun (snakemake-executor-plugin-slurm-jobstep) drops SLURM_CONF from its
   # environment, so the config must also sit at the default path: a link we remove on stop.
-  if [ -L /etc/slurm/slurm.conf ] && { [ ! -e /etc/slurm/slurm.conf ] || left_by_dead_test_cluster; }; then
-    rm -f /etc/slurm/slurm.conf  # a link left by an earlier, interrupted test
-  fi
-  if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" != "$dir/slurm.conf" ]; then
-    skip "/etc/slurm/slurm.conf exists (a real cluster's?); not replacing it"
+  clear_stale
+  if [ -e "$link" ] && [ "$(readlink "$link")" != "$dir/slurm.conf" ]; then
+    skip "$link exists (a real cluster's?); not replacing it"
   fi
   mkdir -p "$dir"/{spool,state,mysql}
   : > "$pids"
@@ -138,7 +146,7 @@ NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF="$dir/slurm.conf"
-  mkdir -p /etc/slurm && ln -sfn "$dir/slurm.conf" /etc/slurm/slurm.conf
+  mkdir -p "$(dirname "$link")" && ln -sfn "$dir/slurm.conf" "$link"
 
   slurmdbd -D >"$dir/slurmdbd.out" 2>&1 &
   echo "slurmdbd $!" >> "$pids"
@@ -160,5 +168,6 @@ CONF
 case "$cmd" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  clear-stale) clear_stale ;;
+  *) echo "usage: $0 start|stop|clear-stale DIR" >&2; exit 2 ;;
 esac
