@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from poolkit.variants import VARIANTS
+
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("max", "blur", "aps", "aps_circular")
 
 
 def time_one(args: argparse.Namespace) -> None:

@@ -62,9 +62,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every script that runs the VGG16 + GAP model."""
     for key in ("batch_size", "image_size", "resize", "preprocessing", "precision"):
         config_option(p, f"features.{key}")
-    p.add_argument(
-        "--threads", type=int, default=None, help="threads for TensorFlow (default: the CPUs this process may use)"
-    )
+    add_threads_option(p, "threads for TensorFlow")
     p.add_argument(
         "--require-gpu",
         action=argparse.BooleanOptionalAction,
@@ -74,10 +72,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_threads_option(p: argparse.ArgumentParser, what: str) -> None:
-    """``--threads`` for a stage whose results do not depend on it (``what`` says what runs on them)."""
-    p.add_argument(
-        "--threads", type=int, default=None, help=f"{what} (default: the CPUs this process may use); same results"
-    )
+    """``--threads`` (``what`` says what runs on them); Snakemake jobs fill it from the profile."""
+    p.add_argument("--threads", type=int, default=None, help=f"{what} (default: the CPUs this process may use)")
 
 
 def job_threads(threads: int | None) -> int:

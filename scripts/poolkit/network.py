@@ -78,25 +78,25 @@ def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: He
     """A variant's head: C, validation accuracy (interval resampling images), and on the sampled
     images the accuracy at the feature stage's size against that of their centre crops."""
     valid = features[features["split"] == "valid"].reset_index(drop=True)
-    accuracy = accuracy_interval(valid["label"].to_numpy(int), fit.p_valid, n_boot, seed)
+    accuracy, accuracy_lo, accuracy_hi = accuracy_interval(valid["label"].to_numpy(int), fit.p_valid, n_boot, seed)
     position = pd.Index(valid["image_id"]).get_indexer(centre["image_id"])
     if (position < 0).any():
         raise UserError("variant copies: the sampled images are not all in the validation split of the features")
     y_sample, p_sample = centre["label"].to_numpy(int), fit.p_valid[position]
-    centre_accuracy = accuracy_interval(y_sample, p_truck(fit.model, centre), n_boot, seed)
+    centre_acc, centre_lo, centre_hi = accuracy_interval(y_sample, p_truck(fit.model, centre), n_boot, seed)
     return {
         "variant": variant,
         "chosen_C": fit.chosen_c,
         "c_at_edge": fit.c_at_edge,
         "n_valid": len(valid),
-        "accuracy": accuracy[0],
-        "accuracy_lo": accuracy[1],
-        "accuracy_hi": accuracy[2],
+        "accuracy": accuracy,
+        "accuracy_lo": accuracy_lo,
+        "accuracy_hi": accuracy_hi,
         "n_sample": len(centre),
         "sample_accuracy": float(((p_sample >= 0.5) == y_sample).mean()),
-        "centre_accuracy": centre_accuracy[0],
-        "centre_accuracy_lo": centre_accuracy[1],
-        "centre_accuracy_hi": centre_accuracy[2],
+        "centre_accuracy": centre_acc,
+        "centre_accuracy_lo": centre_lo,
+        "centre_accuracy_hi": centre_hi,
     }
 
 

@@ -155,6 +155,13 @@ def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap values (NaN ones ignored) at ``level``."""
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def accuracy_interval(
     y_true: np.ndarray, p_pos: np.ndarray, n_boot: int, seed: int, level: float = 0.95
 ) -> tuple[float, float, float]:
@@ -166,9 +173,7 @@ def accuracy_interval(
     if n_boot <= 0:
         return value, value, value
     idx = resample_indices(len(y_true), n_boot, seed)
-    alpha = (1 - level) / 2  # as bootstrap_classification_ci computes it, to the bit
-    low, high = np.nanquantile(((p_pos[idx] >= 0.5) == y_true[idx]).mean(axis=1), [alpha, 1 - alpha])
-    return value, float(low), float(high)
+    return value, *percentile_interval(((p_pos[idx] >= 0.5) == y_true[idx]).mean(axis=1), level)
 
 
 def bootstrap_classification_ci(
@@ -178,11 +183,8 @@ def bootstrap_classification_ci(
     over the resamples ``idx`` (rows of :func:`resample_indices`; none: no intervals)."""
     if len(idx) == 0:
         return {}
-    alpha = (1 - level) / 2
-    return {
-        name: tuple(float(q) for q in np.nanquantile(values, [alpha, 1 - alpha]))  # type: ignore[misc]
-        for name, values in resampled_classification_metrics(y_true, p_pos, idx).items()
-    }
+    metrics = resampled_classification_metrics(y_true, p_pos, idx)
+    return {name: percentile_interval(values, level) for name, values in metrics.items()}
 
 
 def cluster_share_interval(
