@@ -97,29 +97,46 @@ def test_edge_choice_is_logged_as_a_warning(caplog):
     assert "head gap: the chosen C=1e-05 is at the edge of head.c_grid" in caplog.text
 
 
-@pytest.mark.parametrize("tol, p_tolerance, d", [(1e-4, 2e-3, 60), (1e-8, 1e-4, 60), (1e-4, 2e-3, 400)])
-def test_fast_path_equals_grid_search_over_the_same_folds(tol, p_tolerance, d):
-    # with d > n the problem is nearly separable at large C, where a solver stopped at tol 1e-4 is not at
-    # the optimum: both stop at different points and the CV loss at C=10 differs by up to 2% (0.9% here)
-    loss_tolerance = {"rel": 0.02} if d > 240 else {"abs": p_tolerance}
-    """The warm-started, scale-once, float32 path chooses the C that GridSearchCV over a scaler +
-    logistic-regression pipeline chooses on the same splits, with nearly the same CV log loss and
-    validation probabilities: within 2e-3 at the product's tol, 1e-4 when both solve tightly (what remains is
-    the float32 input). d > n is the Flatten head's case, where a warm start from another split's
-    solution would leak its held-out images into the CV loss at large C."""
+def _regression_problem(n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signal in a few of ``d`` features, noise features of unequal scales, and validation rows."""
     rng = np.random.default_rng(3)
-    n = 240  # random problem with signal in a few features, and noise features
     x = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.uniform(-2, 2, size=d)
     y = (x[:, :5] @ rng.normal(size=5) + rng.logistic(size=n) * 3 > 0).astype(int)
-    xv = x[:100] + rng.normal(0, 0.1, size=(100, d))
+    return x, y, x[:100] + rng.normal(0, 0.1, size=(100, d))
+
+
+@pytest.mark.parametrize("tol, p_tolerance, d", [(1e-4, 2e-3, 60), (1e-8, 1e-4, 60), (1e-8, 5e-4, 400)])
+def test_fast_path_equals_grid_search_over_the_same_folds(tol, p_tolerance, d):
+    """The batched, scale-once, float32 paths choose the C that GridSearchCV over a scaler + logistic-
+    regression pipeline chooses on the same splits, with nearly the same CV log loss and validation
+    probabilities: within 2e-3 at the product's tol, 1e-4 when both solve tightly (what remains is the
+    float32 input; 5e-4 with d > n, the Flatten head's case, where the large weights at C = 10 keep
+    float32 products from a gradient of 1e-8: a few fits stop when the objective stalls)."""
+    x, y, xv = _regression_problem(240, d)
     grid = [0.001, 0.01, 0.1, 1.0, 10.0]
     splits = cv_splits(y, 5, 3, 0)
     reference = GridSearchCV(make_pipeline(5000, tol), {"logreg__C": grid}, scoring="neg_log_loss", cv=splits)
     reference.fit(x, y)
     model, table = fit_with_cv(x.astype(np.float32), y, grid, splits, folds=5, max_iter=5000, rule="min", tol=tol)
     assert reference.best_params_["logreg__C"] == model.named_steps["logreg"].C
-    assert table["cv_log_loss"].to_numpy() == pytest.approx(-reference.cv_results_["mean_test_score"], **loss_tolerance)
+    assert table["cv_log_loss"].to_numpy() == pytest.approx(-reference.cv_results_["mean_test_score"], abs=p_tolerance)
     assert np.abs(model.predict_proba(xv)[:, 1] - reference.predict_proba(xv)[:, 1]).max() < p_tolerance
+
+
+def test_nearly_separable_fits_stop_within_the_tolerance_not_at_one_point():
+    """With d > n the problem is nearly separable at large C: many points meet the gradient test at the
+    product's tol 1e-4, and two solvers stop at different ones. Below C = 1 the CV loss is the
+    optimum's (the choice of C is made there); at C = 10 both stop a few % from it (here scikit-learn
+    +1.0 %, the batched paths -3.5 %), and solving tightly removes the difference."""
+    x, y, _ = _regression_problem(240, 400)
+    grid = [0.001, 0.01, 0.1, 1.0, 10.0]
+    splits = cv_splits(y, 5, 3, 0)
+    tight = GridSearchCV(make_pipeline(100000, 1e-10), {"logreg__C": grid}, scoring="neg_log_loss", cv=splits)
+    optimum = -tight.fit(x, y).cv_results_["mean_test_score"]
+    model, table = fit_with_cv(x.astype(np.float32), y, grid, splits, folds=5, max_iter=5000, rule="min", tol=1e-4)
+    assert grid[np.argmin(optimum)] == model.named_steps["logreg"].C  # the optimum's choice
+    relative = np.abs(table["cv_log_loss"].to_numpy() / optimum - 1)
+    assert relative[:3].max() < 2e-3 and relative.max() < 0.05
 
 
 def test_metrics_and_intervals():
@@ -183,7 +200,7 @@ def test_vectorised_resample_metrics_equal_scikit_learn():
 def test_log_loss_without_checks_is_scikit_learns_to_the_bit():
     from sklearn.metrics import log_loss
 
-    from poolkit.head import binary_log_loss
+    from poolkit.stats import binary_log_loss
 
     rng = np.random.default_rng(5)
     for n in (1, 17, 4001):
@@ -191,16 +208,6 @@ def test_log_loss_without_checks_is_scikit_learns_to_the_bit():
         p = rng.random(n)
         p[: min(n, 3)] = [0.0, 1.0, 1e-300][: min(n, 3)]  # clipped at both ends
         assert binary_log_loss(y, p) == log_loss(y, p, labels=[0, 1])
-
-
-def test_column_statistics_in_blocks_are_numpys_to_the_bit():
-    from poolkit.head import column_mean_std
-
-    x = (np.random.default_rng(6).standard_normal((1000, 33)) * 4 + 7).astype(np.float32)
-    for block in (1, 7, 256, 5000):
-        mean, std = column_mean_std(x, block=block)
-        assert np.array_equal(mean, x.mean(axis=0, dtype=np.float64))
-        assert np.array_equal(std, x.std(axis=0, dtype=np.float64))
 
 
 def test_cv_results_do_not_depend_on_the_number_of_threads():

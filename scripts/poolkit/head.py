@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
 from sklearn.calibration import calibration_curve
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
@@ -31,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from . import paths
 from .io import UserError, feature_columns
 from .stats import bootstrap_classification_ci, resample_indices, resampled_classification_metrics
 
@@ -100,101 +98,6 @@ def c_at_edge(c_grid: Sequence[float], chosen: float) -> bool:
     return len(set(c_grid)) > 1 and chosen in (min(c_grid), max(c_grid))
 
 
-def _logistic_objective(theta: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
-    """scikit-learn's binary L2 logistic objective, mean log loss + l2/2·‖w‖² (intercept unpenalised),
-    and its gradient, with the matrix products in ``x``'s precision (float32 here: no float64 copy of
-    ``x`` per evaluation, which is what scikit-learn's lbfgs does with a float32 matrix)."""
-    w, b = theta[:-1].astype(x.dtype), theta[-1]
-    z = (x @ w).astype(np.float64) + b
-    loss = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * theta[:-1] @ theta[:-1]
-    r = (expit(z) - y) / len(y)
-    gradient = np.empty_like(theta)
-    gradient[:-1] = (r.astype(x.dtype) @ x).astype(np.float64) + l2 * theta[:-1]
-    gradient[-1] = r.sum()
-    return float(loss), gradient
-
-
-def _lbfgs(x: np.ndarray, y: np.ndarray, c: float, start: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
-    """Coefficients and intercept minimising the objective from ``start`` (scikit-learn's lbfgs options)."""
-    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
-    args = (x, y.astype(np.float64), 1.0 / (c * len(y)))
-    return minimize(_logistic_objective, start, args=args, method="L-BFGS-B", jac=True, options=options).x
-
-
-def binary_log_loss(y: np.ndarray, p_pos: np.ndarray) -> float:
-    """scikit-learn's ``log_loss(y, p_pos, labels=[0, 1])`` with its arithmetic (each image's
-    probability of its true class clipped to [eps, 1 − eps], then the mean of −log), without its input
-    checks, which cost more than the fits of the small heads (6 ms a call, 700 calls a head)."""
-    eps = np.finfo(np.float64).eps
-    p_pos = np.asarray(p_pos, dtype=np.float64)
-    p_true = np.where(np.asarray(y) == 1, np.clip(p_pos, eps, 1 - eps), np.clip(1 - p_pos, eps, 1 - eps))
-    return float(np.mean(-np.log(p_true)))
-
-
-def column_mean_std(x: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations in float64, as ``x.mean(axis=0, dtype=np.float64)`` and
-    ``x.std(axis=0, dtype=np.float64)`` compute them (the same row-by-row sums, so the same bits),
-    a block of rows at a time: no float64 copy of the whole matrix (268 MB for a Flatten fold)."""
-    mean = x.mean(axis=0, dtype=np.float64)
-    squares = np.zeros(x.shape[1])
-    for start in range(0, len(x), block):
-        centred = x[start : start + block] - mean
-        np.multiply(centred, centred, out=centred)
-        for row in centred:
-            squares += row
-    return mean, np.sqrt(squares / len(x))
-
-
-def _fold_path(
-    x: np.ndarray,
-    y: np.ndarray,
-    split: tuple[np.ndarray, np.ndarray],
-    c_sorted: Sequence[float],
-    max_iter: int,
-    tol: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One split: scale once (on its training rows), then fit the regularisation path in increasing C,
-    each fit warm-started from the previous one. Held-out log loss and coefficients (intercept last)
-    per C. Never warm-start from another split's solution: it has seen this split's held-out images,
-    and at a large C it already meets the tolerance, so the held-out loss would leak (measured on the
-    demo: the Flatten head's CV log loss at C=10 fell from 1.2 to 0.11)."""
-    train, test = split
-    x_fit, x_test = x[train], x[test]  # copies, in x's precision
-    mean, scale = column_mean_std(x_fit)
-    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # constant features, as StandardScaler
-    for part in (x_fit, x_test):
-        part -= mean.astype(x.dtype)
-        part /= scale.astype(x.dtype)
-    losses, coefs = np.empty(len(c_sorted)), np.zeros((len(c_sorted), x.shape[1] + 1))
-    previous = np.zeros(x.shape[1] + 1)
-    for i, c in enumerate(c_sorted):
-        previous = coefs[i] = _lbfgs(x_fit, y[train], c, previous, max_iter, tol)
-        p_test = expit((x_test @ previous[:-1].astype(x_test.dtype)).astype(np.float64) + previous[-1])
-        losses[i] = binary_log_loss(y[test], p_test)
-    return losses, coefs
-
-
-def cv_paths(
-    x: np.ndarray,
-    y: np.ndarray,
-    splits: Sequence[tuple[np.ndarray, np.ndarray]],
-    c_sorted: Sequence[float],
-    max_iter: int,
-    tol: float,
-    threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_fold_path` of every split, ``threads`` splits at a time, each on one BLAS thread, so the
-    results are the same bits whatever ``threads`` is: held-out log losses (splits × C) and
-    coefficients (splits × C × features + 1)."""
-
-    def path(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        return _fold_path(x, y, split, c_sorted, max_iter, tol)
-
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        paths = list(pool.map(path, splits))
-    return np.array([loss for loss, _ in paths]), np.array([coef for _, coef in paths])
-
-
 def fit_with_cv(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -210,21 +113,30 @@ def fit_with_cv(
     """Choose C by cross-validated log loss over ``splits`` (see :func:`cv_summary`) and fit the
     chosen C on the whole training split.
 
-    Each split is scaled once and its regularisation path fitted in increasing C with warm starts,
-    ``threads`` splits at a time (:func:`cv_paths`: the same results for any ``threads``); the final
-    fit starts from the splits' mean coefficients at the chosen C. The same optimum as
-    ``GridSearchCV`` over a scaler + logistic-regression pipeline, within the solver's tolerance."""
+    Every split (scaled by its own training rows) and the whole training split are fitted along the
+    grid together (:func:`poolkit.paths.solve`: warm-started paths in increasing C, one batched
+    L-BFGS, the same bits for any ``threads``); the final model is scikit-learn's fit at the chosen C,
+    started from the whole split's solution. The same optimum as ``GridSearchCV`` over a scaler +
+    logistic-regression pipeline, within the solver's tolerance."""
     c_sorted = sorted(set(float(c) for c in c_grid))
-    losses, coefs = cv_paths(x_train, y_train, splits, c_sorted, max_iter, tol, threads)
+    scaler = StandardScaler().fit(x_train)
+    problems = paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
+    solved = paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
+    del problems
+    unconverged = int((~solved.converged).sum())
+    if unconverged:
+        log.warning("%d of %d fits stopped before the tolerance %g (max_iter %d or no further decrease)",
+                    unconverged, solved.converged.size, tol, max_iter)  # fmt: skip
     with threadpool_limits(1):
-        table = cv_summary(c_sorted, losses, folds, rule)
+        table = cv_summary(c_sorted, solved.losses[:-1], folds, rule)
         chosen = int(np.flatnonzero(table["chosen"])[0])
         model = make_pipeline(max_iter, tol)
-        model.named_steps["logreg"].set_params(C=c_sorted[chosen], warm_start=True)
-        start = coefs[:, chosen].mean(axis=0)
-        model.named_steps["logreg"].coef_, model.named_steps["logreg"].intercept_ = start[None, :-1], start[-1:]
-        model.fit(x_train, y_train)
-        model.named_steps["logreg"].set_params(warm_start=False)
+        logreg = model.named_steps["logreg"].set_params(C=c_sorted[chosen], warm_start=True)
+        start = solved.coefs[-1, chosen]
+        logreg.coef_, logreg.intercept_ = start[None, :-1], start[-1:]
+        logreg.fit(scaler.transform(x_train), y_train)  # the pipeline's own fit, without fitting the scaler again
+        logreg.set_params(warm_start=False)
+        model.steps[0] = ("scale", scaler)
     return model, table
 
 
