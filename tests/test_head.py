@@ -153,6 +153,21 @@ def test_metrics_and_intervals():
     assert evaluate(y, p, 200, 0) == metrics  # seeded
 
 
+def test_metrics_from_resamples_computed_once_are_the_same():
+    from poolkit.stats import resample_indices, resampled_classification_metrics
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 150)
+    p = {"a": rng.random(150), "b": np.clip(y + rng.normal(0, 0.4, 150), 0, 1)}
+    idx = resample_indices(150, 300, 7)
+    boot = {name: resampled_classification_metrics(y, values, idx) for name, values in p.items()}
+    for name, values in p.items():
+        assert evaluate(y, values, 300, 7, boot[name]) == evaluate(y, values, 300, 7)
+    pairs = [("a", "b"), ("b", "a")]
+    assert paired_differences(y, p, pairs, 300, 7, boot).equals(paired_differences(y, p, pairs, 300, 7))
+    assert not paired_differences(y, p, pairs, 300, 8).equals(paired_differences(y, p, pairs, 300, 7))
+
+
 def test_majority_baseline_predicts_the_prior():
     p = majority_baseline(np.array([0, 0, 0, 1]), 5)
     assert np.allclose(p, 0.25)

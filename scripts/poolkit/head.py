@@ -30,7 +30,12 @@ from threadpoolctl import threadpool_limits
 
 from . import paths
 from .io import UserError, feature_columns
-from .stats import bootstrap_classification_ci, resample_indices, resampled_classification_metrics
+from .stats import (
+    bootstrap_classification_ci,
+    percentile_interval,
+    resample_indices,
+    resampled_classification_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +145,11 @@ def fit_with_cv(
     return model, table
 
 
-def evaluate(y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
-    """Validation metrics (scikit-learn) with 95% bootstrap intervals (resampling images)."""
+def evaluate(
+    y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int, resampled: dict[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Validation metrics (scikit-learn) with 95% bootstrap intervals (resampling images); ``resampled``:
+    the metrics on :func:`resample_indices` ``(len(y_true), n_boot, seed)`` when already computed."""
     predicted = (p_truck >= 0.5).astype(int)
     values = {
         "accuracy": accuracy_score(y_true, predicted),
@@ -150,7 +158,10 @@ def evaluate(y_true: np.ndarray, p_truck: np.ndarray, n_boot: int, seed: int) ->
         "log_loss": log_loss(y_true, p_truck, labels=[0, 1]),
         "brier": brier_score_loss(y_true, p_truck),
     }
-    intervals = bootstrap_classification_ci(y_true, p_truck, resample_indices(len(y_true), max(n_boot, 0), seed))
+    if resampled is None:
+        intervals = bootstrap_classification_ci(y_true, p_truck, resample_indices(len(y_true), max(n_boot, 0), seed))
+    else:
+        intervals = {name: percentile_interval(values) for name, values in resampled.items()} if n_boot > 0 else {}
     metrics: dict[str, Any] = {
         name: {
             "value": float(value),
@@ -193,15 +204,23 @@ def global_max_scores(flat_maps: np.ndarray, map_shape: Sequence[int]) -> np.nda
 
 
 def paired_differences(
-    y_true: np.ndarray, p_by_model: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]], n_boot: int, seed: int
+    y_true: np.ndarray,
+    p_by_model: dict[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    n_boot: int,
+    seed: int,
+    resampled: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Differences of accuracy and ROC AUC between models (first − second) with paired 95% bootstrap
-    intervals: every model is scored on the same resampled images, those of :func:`evaluate`."""
-    idx = resample_indices(len(y_true), max(n_boot, 0), seed)
+    intervals: every model is scored on the same resampled images, those of :func:`evaluate`
+    (``resampled``: each model's metrics on them, when already computed)."""
     every = np.arange(len(y_true))[None, :]
     models = sorted({name for pair in pairs for name in pair})
     point = {m: resampled_classification_metrics(y_true, p_by_model[m], every) for m in models}
-    boot = {m: resampled_classification_metrics(y_true, p_by_model[m], idx) for m in models} if n_boot > 0 else {}
+    if resampled is None:
+        idx = resample_indices(len(y_true), max(n_boot, 0), seed)
+        resampled = {m: resampled_classification_metrics(y_true, p_by_model[m], idx) for m in models}
+    boot = resampled if n_boot > 0 else {}
     rows = []
     for first, second in pairs:
         for metric in ("accuracy", "roc_auc"):
@@ -337,9 +356,12 @@ def fit_and_evaluate(images: pd.DataFrame, matrices: dict[str, np.ndarray], sett
     """Fit every head, then its validation metrics with intervals and the paired differences."""
     fits = fit_heads(images, matrices, settings)
     y_valid = images.loc[images["split"] == "valid", "label"].to_numpy(int)
-    evaluated = {name: evaluate(y_valid, fit.p_valid, settings.n_boot, settings.seed) for name, fit in fits.items()}
     p_valid = {name: fit.p_valid for name, fit in fits.items()}
-    differences = paired_differences(y_valid, p_valid, PAIRS, settings.n_boot, settings.seed)
+    n_boot, seed = settings.n_boot, settings.seed
+    idx = resample_indices(len(y_valid), max(n_boot, 0), seed)  # every model on the same resamples, once
+    boot = {name: resampled_classification_metrics(y_valid, p, idx) for name, p in p_valid.items() if len(idx)}
+    evaluated = {name: evaluate(y_valid, p, n_boot, seed, boot.get(name)) for name, p in p_valid.items()}
+    differences = paired_differences(y_valid, p_valid, PAIRS, n_boot, seed, boot)
     return HeadResults(images, fits, evaluated, differences)
 
 
