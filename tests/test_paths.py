@@ -4,6 +4,7 @@ bits do not depend on threads or blocks."""
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from poolkit import paths
@@ -39,7 +40,7 @@ def gradient_in_float64(x, y, rows, mean, scale, c, theta) -> np.ndarray:
 @pytest.mark.parametrize("d", [30, 200])  # 200 > n: nearly separable at C = 10
 def test_every_fit_meets_the_gradient_test_in_its_own_scaling(d):
     x, y = problem(d=d)
-    splits, _, result = solved(x, y, tol=1e-5)
+    splits, _, result = solved(x, y, tol=1e-4)
     scaler = StandardScaler().fit(x)
     scalings = [StandardScaler().fit(x[fit_rows]) for fit_rows, _ in splits] + [scaler]
     rows = [fit_rows for fit_rows, _ in splits] + [np.arange(len(y))]
@@ -47,7 +48,7 @@ def test_every_fit_meets_the_gradient_test_in_its_own_scaling(d):
         for k, c in enumerate(GRID):
             theta = result.coefs[p, k]
             gradient = gradient_in_float64(x, y, fit_rows, scaling.mean_, scaling.scale_, c, theta)
-            assert np.abs(gradient).max() < 1.2e-5, (p, c)  # tol 1e-5, met with float32 products
+            assert np.abs(gradient).max() < 1.5e-4, (p, c)  # the product's tol 1e-4, met with float32 products
             if p < len(splits):
                 held = splits[p][1]
                 xs = (x[held].astype(np.float64) - scaling.mean_) / scaling.scale_
@@ -95,7 +96,7 @@ def test_the_preconditioner_inverts_the_curvature_model(monkeypatch):
 
 
 def test_the_bits_do_not_depend_on_threads_or_on_other_problems_finishing(monkeypatch):
-    monkeypatch.setattr(paths, "BLOCK", 16)  # several row and column blocks on small data
+    monkeypatch.setattr(paths, "BLOCKS", 5)  # blocks of 30 rows and 10 columns
     x, y = problem(d=50)
     results = [solved(x, y, tol=1e-4, threads=threads)[2] for threads in (1, 3)]
     for name in ("losses", "coefs", "iterations", "evaluations"):
@@ -110,7 +111,8 @@ def test_a_fit_stopped_by_max_iter_is_not_converged_and_is_reported(caplog):
     _, _, result = solved(x, y, tol=1e-8, max_iter=3)
     assert (result.iterations <= 3).all() and not result.converged.all()
     assert (~result.converged[result.iterations < 3]).sum() == 0  # fewer steps: the test was met
-    fit_with_cv(x, y, GRID, cv_splits(y, 3, 1, 0), folds=3, max_iter=3, tol=1e-8)
+    with pytest.warns(ConvergenceWarning):  # scikit-learn's final fit, also held to 3 iterations
+        fit_with_cv(x, y, GRID, cv_splits(y, 3, 1, 0), folds=3, max_iter=3, tol=1e-8)
     assert "fits stopped before the tolerance 1e-08" in caplog.text
 
 
