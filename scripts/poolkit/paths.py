@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.special import expit
@@ -139,7 +140,7 @@ def split_problems(
 def _blocks(size: int) -> list[slice]:
     """:data:`BLOCKS` near-equal consecutive parts of ``range(size)``, by size alone (not by threads)."""
     edges = np.linspace(0, size, BLOCKS + 1).round().astype(int)
-    return [slice(start, stop) for start, stop in zip(edges[:-1], edges[1:], strict=True) if stop > start]
+    return [slice(int(start), int(stop)) for start, stop in pairwise(edges) if stop > start]
 
 
 class _Products:
