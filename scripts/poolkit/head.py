@@ -124,7 +124,9 @@ def fit_with_cv(
     started from the whole split's solution. The same optimum as ``GridSearchCV`` over a scaler +
     logistic-regression pipeline, within the solver's tolerance."""
     c_sorted = sorted(set(float(c) for c in c_grid))
-    scaler = StandardScaler().fit(x_train)
+    scaler = StandardScaler()
+    for start in range(0, len(x_train), 1024):  # a block at a time: no float64 copy of the matrix
+        scaler.partial_fit(x_train[start : start + 1024])
     problems = paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
     solved = paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
     del problems
@@ -327,6 +329,15 @@ def design_matrices(
     }
 
 
+def _rows(mask: np.ndarray) -> slice | np.ndarray:
+    """The rows a boolean mask selects: a slice (so a view, not a copy of the Flatten head's 168 MB)
+    when they are consecutive, as the feature stage writes them (training images first)."""
+    where = np.flatnonzero(mask)
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        return slice(int(where[0]), int(where[-1]) + 1)
+    return where
+
+
 def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], settings: HeadSettings) -> dict[str, HeadFit]:
     """Fit every head on the training split (C by repeated CV on folds shared by all heads), plus the
     majority class. A C at the grid's edge is logged as a warning."""
@@ -334,13 +345,14 @@ def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], settings: H
     y_train = images.loc[train, "label"].to_numpy(int)
     splits = cv_splits(y_train, settings.cv_folds, settings.cv_repeats, settings.seed)
     fits = {}
+    fit_rows, valid_rows = _rows(train), _rows(~train)
     for name, x in matrices.items():
         model, cv = fit_with_cv(
-            x[train], y_train, settings.c_grid, splits, folds=settings.cv_folds, max_iter=settings.max_iter,
+            x[fit_rows], y_train, settings.c_grid, splits, folds=settings.cv_folds, max_iter=settings.max_iter,
             rule=settings.c_rule, threads=settings.threads,
         )  # fmt: skip
         with threadpool_limits(1):
-            p_valid = model.predict_proba(x[~train])[:, 1]
+            p_valid = model.predict_proba(x[valid_rows])[:, 1]
         fits[name] = HeadFit(name, model, cv.assign(model=name), p_valid, x.shape[1])
         log.info("head %s: %d features, C=%g", name, x.shape[1], fits[name].chosen_c)
         if fits[name].c_at_edge:
