@@ -4,8 +4,11 @@ scores, the flattened feature map and raw pixels, plus the majority class, all o
 validation metrics with 95% intervals, paired differences, figures."""
 
 import argparse
+import functools
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 from sklearn import __version__ as sklearn_version
 
@@ -18,12 +21,13 @@ from poolkit.head import (
     calibration_table,
     coefficient_table,
     cv_table,
-    design_matrices,
     fit_and_evaluate,
     heads_table,
+    map_matrices,
     metrics_record,
     predictions_table,
     roc_table,
+    score_matrices,
 )
 from poolkit.io import (
     UserError,
@@ -69,16 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def read_inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, dict, list[int]]:
-    """The images (id, split, label), each head's input matrix (rows in the same order), map shape."""
+def read_inputs(args: argparse.Namespace, background: ThreadPoolExecutor) -> tuple[pd.DataFrame, dict, list[int]]:
+    """The images (id, split, label), each head's input matrix (rows in the same order), map shape.
+    The maps are decoded on ``background`` while the heads that do not need them are fitted: their
+    heads' matrices are functions that wait for them."""
+    maps = background.submit(read_maps, args.maps)
     features = pd.read_parquet(args.features)
-    map_meta, flat_maps = read_maps(args.maps)
     pixels = pd.read_parquet(args.pixels)
     ids = features["image_id"].tolist()
-    if map_meta["image_id"].tolist() != ids or pixels["image_id"].tolist() != ids:
-        raise UserError(f"{args.features}, {args.maps} and {args.pixels} do not hold the same images in order")
+    if pixels["image_id"].tolist() != ids:
+        raise UserError(f"{args.features} and {args.pixels} do not hold the same images in order")
     shape = read_json(args.features_info)["feature_map_shape"]
-    matrices = design_matrices(features, flat_maps, shape, pixels)
+
+    @functools.cache
+    def from_maps() -> dict[str, np.ndarray]:
+        map_meta, flat_maps = maps.result()
+        if map_meta["image_id"].tolist() != ids:
+            raise UserError(f"{args.features} and {args.maps} do not hold the same images in order")
+        return map_matrices(flat_maps, shape)
+
+    scores = score_matrices(features, pixels)
+    matrices = {
+        "gap": scores["gap"],
+        "gmp": lambda: from_maps()["gmp"],
+        "flatten": lambda: from_maps()["flatten"],
+        "pixels": scores["pixels"],
+    }
     return features[["image_id", "split", "label"]], matrices, shape
 
 
@@ -111,12 +131,13 @@ def write_figures(results: HeadResults, gap_x, args: argparse.Namespace) -> None
 
 
 def main(args: argparse.Namespace) -> None:
-    images, matrices, map_shape = read_inputs(args)
-    settings = HeadSettings(
-        c_grid=args.c_grid, cv_folds=args.cv_folds, cv_repeats=args.cv_repeats, c_rule=args.c_rule,
-        max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed, threads=cli.job_threads(args.threads),
-    )  # fmt: skip
-    results = fit_and_evaluate(images, matrices, settings)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        images, matrices, map_shape = read_inputs(args, background)
+        settings = HeadSettings(
+            c_grid=args.c_grid, cv_folds=args.cv_folds, cv_repeats=args.cv_repeats, c_rule=args.c_rule,
+            max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed, threads=cli.job_threads(args.threads),
+        )  # fmt: skip
+        results = fit_and_evaluate(images, matrices, settings)
     write_tables(results, args)
     write_figures(results, matrices["gap"], args)
     write_json(metrics_record(results, settings, map_shape), args.metrics)

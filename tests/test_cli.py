@@ -195,33 +195,41 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("ERROR:")]
 
 
-def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
+def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list[str]:
+    """fit_head.py on 12 random images (``train`` of them training), maps in the same or reverse order."""
     import numpy as np
     import pandas as pd
 
+    from poolkit.io import write_maps
+
     cols = [f"f{i:03d}" for i in range(512)]
     rows = pd.DataFrame(np.random.default_rng(0).random((12, 512), dtype=np.float32), columns=cols)
-    meta = pd.DataFrame(
-        {"image_id": [f"i{i}" for i in range(12)], "split": ["train"] * 8 + ["valid"] * 4, "label": [0, 1] * 6}
-    )
+    split = ["train"] * train + ["valid"] * (12 - train)
+    meta = pd.DataFrame({"image_id": [f"i{i}" for i in range(12)], "split": split, "label": [0, 1] * 6})
     pd.concat([meta, rows], axis=1).to_parquet(tmp_path / "f.parquet")
     pd.concat([meta, rows.iloc[:, :12].set_axis([f"p{i:04d}" for i in range(12)], axis=1)], axis=1).to_parquet(
         tmp_path / "p.parquet"
     )
     (tmp_path / "f.json").write_text('{"feature_map_shape": [1, 1, 512]}')
-    from poolkit.io import write_maps
-
-    write_maps(meta, rows.to_numpy().reshape(12, 1, 1, 512), tmp_path / "m.parquet")
+    order = slice(None, None, -1) if maps_reversed else slice(None)
+    write_maps(meta.iloc[order], rows.to_numpy()[order].reshape(12, 1, 1, 512), tmp_path / "m.parquet")
     outputs = [f"--{name.replace('_', '-')}={tmp_path / name}" for name in _load_script("fit_head.py").OUTPUTS]
-    cmd = [
+    return [
         sys.executable,
         str(ROOT / "scripts/fit_head.py"),
         f"--features={tmp_path / 'f.parquet'}",
         f"--maps={tmp_path / 'm.parquet'}",
         f"--features-info={tmp_path / 'f.json'}",
         f"--pixels={tmp_path / 'p.parquet'}",
+        "--cv-folds=2",
+        "--cv-repeats=1",
         *outputs,
     ]
+
+
+def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
+    cmd = _fit_head_command(tmp_path, train=8)
+    cmd[cmd.index("--cv-folds=2")] = "--cv-folds=5"
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
     assert _error_lines(result.stderr) == [
@@ -229,6 +237,18 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
         "lower head.cv_folds or use more training images"
     ]
     assert not list(tmp_path.glob("metrics*"))
+
+
+def test_maps_of_other_images_end_in_one_error_line_after_the_heads_without_them(tmp_path):
+    """The maps are read in the background while the GAP and pixel heads are fitted; maps in another
+    image order still stop the stage with one clear line and no outputs."""
+    result = subprocess.run(_fit_head_command(tmp_path, train=8, maps_reversed=True), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert _error_lines(result.stderr) == [
+        f"ERROR: {tmp_path / 'f.parquet'} and {tmp_path / 'm.parquet'} do not hold the same images in order"
+    ]
+    assert "head gap: 512 features" in result.stderr and not list(tmp_path.glob("metrics*"))
+    assert subprocess.run(_fit_head_command(tmp_path, train=8), capture_output=True).returncode == 0
 
 
 def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):

@@ -105,6 +105,27 @@ def _regression_problem(n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x, y, x[:100] + rng.normal(0, 0.1, size=(100, d))
 
 
+def test_heads_whose_matrix_is_still_being_read_are_fitted_last_and_listed_in_order(caplog):
+    from poolkit.head import HeadSettings, fit_heads
+
+    x, y = blobs(30, 2.0, 0)
+    images = pd.DataFrame({"split": ["train"] * 40 + ["valid"] * 20, "label": np.r_[y[::3], y[1::3], y[2::3]]})
+    order = np.r_[np.arange(0, 60, 3), np.arange(1, 60, 3), np.arange(2, 60, 3)]
+    fitted = []
+
+    def later() -> np.ndarray:
+        fitted.append("read")
+        return x[order][:, :5]
+
+    settings = HeadSettings(c_grid=[0.1, 1.0], cv_folds=3, cv_repeats=1, c_rule="min", max_iter=200, n_boot=0, seed=0)
+    fits = fit_heads(images, {"late": later, "gap": x[order]}, settings)
+    assert list(fits) == ["late", "gap", "majority"] and fitted == ["read"]
+    assert caplog.text.index("head gap:") < caplog.text.index("head late:")  # the matrix at hand first
+    assert fits["late"].n_features == 5 and fits["gap"].n_features == 20
+    alone = fit_heads(images, {"late": x[order][:, :5]}, settings)["late"]
+    assert np.array_equal(alone.p_valid, fits["late"].p_valid)
+
+
 @pytest.mark.parametrize("tol, p_tolerance, d", [(1e-4, 2e-3, 60), (1e-8, 1e-4, 60), (1e-8, 5e-4, 400)])
 def test_fast_path_equals_grid_search_over_the_same_folds(tol, p_tolerance, d):
     """The batched, scale-once, float32 paths choose the C that GridSearchCV over a scaler + logistic-

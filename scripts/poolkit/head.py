@@ -5,7 +5,7 @@ majority class, all on one split; validation metrics with intervals and paired d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,6 +253,8 @@ HEADS = {
     "flatten": "the flattened last feature map",
     "pixels": "downsampled raw pixels",
 }
+#: A head's input matrix, or a function that returns it once it has been read (in the background).
+Matrix = np.ndarray | Callable[[], np.ndarray]
 #: The paired differences reported: (head, head it is compared with).
 PAIRS = [("gap", "flatten"), ("gap", "gmp")]
 
@@ -321,11 +323,23 @@ def design_matrices(
 ) -> dict[str, np.ndarray]:
     """Each head's input matrix (float32, as the features are stored; the maps are not copied), rows
     in the order of ``features``."""
+    scores = score_matrices(features, pixels)
+    return {"gap": scores["gap"], **map_matrices(flat_maps, map_shape), "pixels": scores["pixels"]}
+
+
+def score_matrices(features: pd.DataFrame, pixels: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The inputs of the heads that do not need the maps: GAP scores and pixels (float32)."""
     return {
         "gap": features[feature_columns()].to_numpy(np.float32),
+        "pixels": pixels[[c for c in pixels.columns if c.startswith("p")]].to_numpy(np.float32),
+    }
+
+
+def map_matrices(flat_maps: np.ndarray, map_shape: Sequence[int]) -> dict[str, np.ndarray]:
+    """The inputs of the heads on the maps: GMP scores and the flattened maps (not copied)."""
+    return {
         "gmp": global_max_scores(flat_maps, map_shape).astype(np.float32),
         "flatten": flat_maps.astype(np.float32, copy=False),
-        "pixels": pixels[[c for c in pixels.columns if c.startswith("p")]].to_numpy(np.float32),
     }
 
 
@@ -338,15 +352,18 @@ def _rows(mask: np.ndarray) -> slice | np.ndarray:
     return where
 
 
-def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], settings: HeadSettings) -> dict[str, HeadFit]:
+def fit_heads(images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings) -> dict[str, HeadFit]:
     """Fit every head on the training split (C by repeated CV on folds shared by all heads), plus the
-    majority class. A C at the grid's edge is logged as a warning."""
+    majority class, in the order of ``matrices``; the matrices at hand first, then those still being
+    read. A C at the grid's edge is logged as a warning."""
     train = (images["split"] == "train").to_numpy()
     y_train = images.loc[train, "label"].to_numpy(int)
     splits = cv_splits(y_train, settings.cv_folds, settings.cv_repeats, settings.seed)
     fits = {}
     fit_rows, valid_rows = _rows(train), _rows(~train)
-    for name, x in matrices.items():
+    for name in sorted(matrices, key=lambda head: callable(matrices[head])):
+        matrix = matrices[name]
+        x = matrix() if callable(matrix) else matrix
         model, cv = fit_with_cv(
             x[fit_rows], y_train, settings.c_grid, splits, folds=settings.cv_folds, max_iter=settings.max_iter,
             rule=settings.c_rule, threads=settings.threads,
@@ -360,11 +377,12 @@ def fit_heads(images: pd.DataFrame, matrices: dict[str, np.ndarray], settings: H
                 "head %s: the chosen C=%g is at the edge of head.c_grid (%g to %g); the best C may lie beyond "
                 "it: widen head.c_grid", name, fits[name].chosen_c, min(settings.c_grid), max(settings.c_grid),
             )  # fmt: skip
+    fits = {name: fits[name] for name in matrices}
     fits["majority"] = HeadFit("majority", None, None, majority_baseline(y_train, int((~train).sum())), 0)
     return fits
 
 
-def fit_and_evaluate(images: pd.DataFrame, matrices: dict[str, np.ndarray], settings: HeadSettings) -> HeadResults:
+def fit_and_evaluate(images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings) -> HeadResults:
     """Fit every head, then its validation metrics with intervals and the paired differences."""
     fits = fit_heads(images, matrices, settings)
     y_valid = images.loc[images["split"] == "valid", "label"].to_numpy(int)
