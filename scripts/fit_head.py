@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixels", required=True)
     for key in ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed", "n_top"):
         cli.config_option(p, f"head.{key}")
-    cli.add_threads_option(p, "CV splits fitted at once; the results do not depend on it")
+    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
     for name, text in OUTPUTS.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
     return p

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre", required=True, nargs="+", help="each variant's centre crops, in order")
     for key in HEAD_KEYS:
         cli.config_option(p, f"head.{key}")
-    cli.add_threads_option(p, "CV splits fitted at once; the results do not depend on it")
+    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
     p.add_argument("--heads", required=True, help="output TSV: one row per variant")
     p.add_argument("--consistency", required=True, help="output TSV: variant × protocol × max shift")
     p.add_argument("--differences", required=True, help="output TSV: each variant's consistency minus max's")
