@@ -90,7 +90,7 @@ class Paths:
     evaluations: np.ndarray  # (problems,): objective evaluations along each path
 
 
-def group_sums(x: np.ndarray, centre: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def column_sums_by_group(x: np.ndarray, centre: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per group of rows (``groups``: (n, g) 0/1), the column sums of ``x - centre`` and of its squares,
     in float64, a block of rows at a time on one BLAS thread (the same bits every time)."""
     total, squares = np.zeros((groups.shape[1], x.shape[1])), np.zeros((groups.shape[1], x.shape[1]))
@@ -117,7 +117,7 @@ def split_problems(
     groups[:, -1] = 1.0
     for i, (_, held_out) in enumerate(splits):
         groups[held_out, i] = 1.0
-    sums, squares = group_sums(x, centre, groups)
+    sums, squares = column_sums_by_group(x, centre, groups)
     n_fit = (len(x) - groups[:, :-1].sum(axis=0))[:, None]
     mean = (sums[-1] - sums[:-1]) / n_fit
     variance = (squares[-1] - squares[:-1]) / n_fit - mean**2
@@ -125,9 +125,8 @@ def split_problems(
     # column that is 0 on every training row but not on some held-out row lands here
     constant = variance <= np.finfo(np.float64).eps * squares[-1]
     scale = np.where(constant, 1.0, np.sqrt(np.maximum(variance, 0.0)))
-    train = np.ones((len(splits) + 1, len(x)), bool)
-    for i, (_, held_out) in enumerate(splits):
-        train[i, held_out] = False
+    train = groups.T == 0  # a split's training rows: those not held out
+    train[-1] = True
     return Problems(
         x=x - centre.astype(x.dtype),
         y=y.astype(np.float64),
@@ -312,7 +311,7 @@ class _Batch:
             stop = met | (self.iterations[accepted] >= max_iter)
             for p, converged in [*zip(accepted[stop], met[stop], strict=True), *((p, False) for p in stuck)]:
                 self.record(int(p), paths, bool(converged))
-            moving = np.concatenate([accepted[~stop], accepted[stop], stuck])
+            moving = np.concatenate([accepted, stuck])
             self.aim(moving[~self.done[moving]])
 
     def backtrack(self, which: np.ndarray, objective: np.ndarray) -> np.ndarray:
