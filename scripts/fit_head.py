@@ -65,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True, help="last feature maps (maps.parquet)")
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
-    for key in ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed", "n_top"):
-        cli.config_option(p, f"head.{key}")
-    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
+    HeadSettings.add_options(p)
+    cli.config_option(p, "head.n_top")
     for name, text in OUTPUTS.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
     return p
@@ -133,10 +132,7 @@ def write_figures(results: HeadResults, gap_x, args: argparse.Namespace) -> None
 def main(args: argparse.Namespace) -> None:
     with ThreadPoolExecutor(max_workers=1) as background:
         images, matrices, map_shape = read_inputs(args, background)
-        settings = HeadSettings(
-            c_grid=args.c_grid, cv_folds=args.cv_folds, cv_repeats=args.cv_repeats, c_rule=args.c_rule,
-            max_iter=args.max_iter, n_boot=args.n_boot, seed=args.seed, threads=cli.job_threads(args.threads),
-        )  # fmt: skip
+        settings = HeadSettings.from_args(args)
         results = fit_and_evaluate(images, matrices, settings)
     write_tables(results, args)
     write_figures(results, matrices["gap"], args)

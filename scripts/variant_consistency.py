@@ -12,8 +12,6 @@ from poolkit.head import HeadSettings
 from poolkit.io import UserError, write_parquet, write_tsv
 from poolkit.network import consistency_differences, consistency_summary, head_row, pairs_table, refit_gap_head
 
-HEAD_KEYS = ("c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
@@ -21,9 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", required=True, nargs="+", help="each variant's GAP scores of every image, in order")
     p.add_argument("--copies", required=True, nargs="+", help="each variant's copies (variant_features.py), in order")
     p.add_argument("--centre", required=True, nargs="+", help="each variant's centre crops, in order")
-    for key in HEAD_KEYS:
-        cli.config_option(p, f"head.{key}")
-    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
+    HeadSettings.add_options(p)
     p.add_argument("--heads", required=True, help="output TSV: one row per variant")
     p.add_argument("--consistency", required=True, help="output TSV: variant × protocol × max shift")
     p.add_argument("--differences", required=True, help="output TSV: each variant's consistency minus max's")
@@ -35,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if not len(args.variants) == len(args.scores) == len(args.copies) == len(args.centre):
         raise UserError("one --scores, --copies and --centre file per variant, in the order of --variants")
-    settings = HeadSettings(**{key: getattr(args, key) for key in HEAD_KEYS}, threads=cli.job_threads(args.threads))
+    settings = HeadSettings.from_args(args)
     heads, pairs = [], []
     for variant, scores_file, copies, centre in zip(args.variants, args.scores, args.copies, args.centre, strict=True):
         scores = pd.read_parquet(scores_file)

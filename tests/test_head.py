@@ -1,11 +1,15 @@
 """The head: cross-validated logistic regression and its metrics with intervals."""
 
+import argparse
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import GridSearchCV
 
+from poolkit.cli import schema_node
 from poolkit.head import (
+    HeadSettings,
     c_at_edge,
     choose_c,
     cv_splits,
@@ -284,3 +288,16 @@ def test_cluster_intervals_without_resamples_are_not_numbers():
 
     low, high = cluster_bootstrap_ratios(np.array([2, 3]), np.array([[1.0, 2.0], [0.0, 3.0]]), 0, seed=0)
     assert low.shape == high.shape == (2,) and np.isnan(low).all() and np.isnan(high).all()
+
+
+def test_head_settings_are_the_config_head_section_and_threads() -> None:
+    """Every setting but ``threads`` is a ``head`` key with the schema's default; given flags win."""
+    parser = argparse.ArgumentParser()
+    HeadSettings.add_options(parser)
+    settings = HeadSettings.from_args(parser.parse_args(["--seed", "7", "--c-grid", "0.5,2", "--threads", "3"]))
+    assert settings.seed == 7 and settings.c_grid == [0.5, 2.0] and settings.threads == 3
+    for key in ("cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot"):
+        assert getattr(settings, key) == schema_node(f"head.{key}")["default"], key
+    assert set(HeadSettings.config_keys()) == {
+        "c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed"
+    }  # fmt: skip

@@ -4,9 +4,10 @@ majority class, all on one split; validation metrics with intervals and paired d
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import paths
+from . import cli, paths
 from .io import UserError, feature_columns
 from .stats import (
     bootstrap_classification_ci,
@@ -270,8 +271,25 @@ class HeadSettings:
     max_iter: int
     n_boot: int
     seed: int
-    #: CV splits fitted at once (threads); the results are the same bits for any value.
+    #: threads for the batched CV fits' matrix products; the results are the same bits for any value.
     threads: int = 1
+
+    @classmethod
+    def add_options(cls, p: argparse.ArgumentParser) -> None:
+        """One option per setting (``head.<key>`` of the config) and ``--threads``."""
+        for key in cls.config_keys():
+            cli.config_option(p, f"head.{key}")
+        cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> HeadSettings:
+        """The settings a script was given (see :meth:`add_options`)."""
+        return cls(**{key: getattr(args, key) for key in cls.config_keys()}, threads=cli.job_threads(args.threads))
+
+    @classmethod
+    def config_keys(cls) -> list[str]:
+        """The settings taken from the config: every field but ``threads``."""
+        return [field.name for field in fields(cls) if field.name != "threads"]
 
 
 @dataclass(frozen=True)
