@@ -8,13 +8,14 @@ import time
 import pandas as pd
 
 from poolkit import cli
-from poolkit.io import feature_columns, write_json, write_maps, write_parquet
+from poolkit.io import check_recorded_digest, feature_columns, write_json, write_maps, write_parquet
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights", required=True, help=".weights.h5 from prepare_weights.py")
+    p.add_argument("--weights-info", required=True, help="weights.json from prepare_weights.py (the file's sha256)")
     p.add_argument("--out", required=True, help="output Parquet of the GAP scores of this shard")
     p.add_argument("--maps", required=True, help="output Parquet of the last feature maps of this shard")
     p.add_argument("--info", required=True, help="output JSON: shapes, counts, speed")
@@ -36,6 +37,7 @@ def main(args: argparse.Namespace) -> None:
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
+    check_recorded_digest(args.weights, args.weights_info, "file_sha256")
     extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision)
     device, build = compute_device(), tensorflow_build()
     cli.log.info("device: %s; precision: %s (%s)", device, extractor.precision, extractor.precision_reason)

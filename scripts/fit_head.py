@@ -32,6 +32,7 @@ from poolkit.head import (
 from poolkit.io import (
     UserError,
     atomic_path,
+    check_recorded_digest,
     feature_columns,
     read_json,
     read_maps,
@@ -76,6 +77,8 @@ def read_inputs(args: argparse.Namespace, background: ThreadPoolExecutor) -> tup
     """The images (id, split, label), each head's input matrix (rows in the same order), map shape.
     The maps are decoded on ``background`` while the heads that do not need them are fitted: their
     heads' matrices are functions that wait for them."""
+    for path, key in ((args.features, "features_sha256"), (args.maps, "maps_sha256")):
+        check_recorded_digest(path, args.features_info, key)
     maps = background.submit(read_maps, args.maps)
     features = pd.read_parquet(args.features)
     pixels = pd.read_parquet(args.pixels)

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Data stage: put the Car-or-Truck images in place (synthetic, local, url or kaggle)."""
+"""Data stage: put the Car-or-Truck images in place (synthetic, local, or from the download cache's
+verified url archive or Kaggle dataset, named by the download stage's receipt)."""
 
 import argparse
 import tempfile
 from pathlib import Path
 
 from poolkit import cli
-from poolkit.dataset import check_layout, find_dataset_root, kaggle_download, materialise_local, safe_extract
-from poolkit.download import download
-from poolkit.io import UserError, atomic_dir
+from poolkit.cache import verify_receipt
+from poolkit.dataset import check_layout, find_dataset_root, materialise_local, safe_extract
+from poolkit.io import UserError, atomic_dir, read_json
 from poolkit.synthetic import generate_dataset
 
 
@@ -28,30 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="the local folder's image files: inputs of the workflow's rule, so that a change reruns it (not read)",
     )
-    cli.config_option(p, "dataset.url.url")
-    cli.config_option(p, "dataset.url.sha256")
-    cli.config_option(p, "dataset.url.size")
-    cli.config_option(p, "dataset.url.retries")
-    cli.config_option(p, "dataset.kaggle.handle", "--kaggle-handle")
+    p.add_argument("--receipt", default="", help="url and kaggle: the download stage's receipt (JSON)")
     return p
 
 
-def fetch_archive(args: argparse.Namespace, staging: Path) -> None:
-    """Download the archive, check it, extract it safely and copy its images into ``staging``."""
-    if not args.url or not args.sha256:
-        raise UserError("dataset.source is 'url': dataset.url.url and dataset.url.sha256 are required")
-    with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as work:
-        archive = download(
-            args.url,
-            Path(work) / "archive",
-            checksum=args.sha256,
-            expected_size=args.size or None,
-            retries=args.retries,
-            what="dataset archive",
-        )
-        extracted = Path(work) / "extracted"
-        safe_extract(archive, extracted)
-        materialise_local(find_dataset_root(extracted), staging, "copy")
+def unpack_download(receipt_path: str, staging: Path) -> None:
+    """Copy the images of the cached, verified download the receipt names into ``staging``
+    (an archive is extracted safely first)."""
+    if not receipt_path:
+        raise UserError("dataset.source is 'url' or 'kaggle': the download stage's receipt (--receipt) is required")
+    receipt = read_json(receipt_path)
+    cached = verify_receipt(receipt)
+    if receipt["source"] == "kaggle":
+        materialise_local(cached, staging, "copy")
+        return
+    with tempfile.TemporaryDirectory(dir=staging.parent) as work:
+        safe_extract(cached, Path(work))
+        materialise_local(find_dataset_root(work), staging, "copy")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -63,10 +57,8 @@ def main(args: argparse.Namespace) -> None:
             if not args.local_path:
                 raise UserError("dataset.source is 'local' but dataset.local.path is empty")
             materialise_local(args.local_path, staging, args.local_mode)
-        elif args.source == "url":
-            fetch_archive(args, staging)
         else:
-            materialise_local(kaggle_download(args.kaggle_handle), staging, "copy")
+            unpack_download(args.receipt, staging)
         check_layout(staging)
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poolkit import cli
-from poolkit.io import UserError, atomic_path, read_json, write_json, write_parquet
+from poolkit.io import UserError, atomic_path, file_digest, read_json, write_json, write_parquet
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +67,9 @@ def main(args: argparse.Namespace) -> None:
             "devices": sorted({info["device"] for info in infos}),
             "tensorflow_build": first["tensorflow_build"],
             "maps_file_bytes": maps_bytes,
+            # Checked by every stage that reads them (poolkit.io.check_recorded_digest).
+            "features_sha256": file_digest(args.out),
+            "maps_sha256": file_digest(args.maps),
             "maps_bytes_per_image": round(maps_bytes / len(table), 1),
             "maps_values_per_image": int(np.prod(first["feature_map_shape"])),
             "extract_seconds": round(seconds, 3),

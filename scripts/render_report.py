@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + name.replace("_", "-"), required=True, help=text)
     for name in FIGURE_INPUTS:
         p.add_argument("--" + name.replace("_", "-"), required=True, help="PNG figure")
+    p.add_argument("--duplicates", required=True, help="the dataset's image contents found in both splits (TSV)")
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark TSVs of the stages")
     p.add_argument("--out", required=True, help="output HTML")
     cli.config_option(p, "report.title")
@@ -196,9 +197,13 @@ def data_section(d: PageData) -> Section:
         paragraph(
             f"Source: {d.config['dataset']['source']}. Colour modes: {counts['modes']}; formats: "
             f"{counts['formats']}; bad-image policy: {counts['bad_images_policy']}. Every image is converted "
-            f"to RGB before use. Skipped files: {len(skipped)}."
+            f"to RGB before use. Skipped files (unreadable, or not read: listed with the reason): {len(skipped)}. "
+            f"Image contents found in both splits (by sha256): {counts['n_split_duplicates']} (policy: "
+            f"{counts['split_duplicates_policy']})."
         ),
     ]
+    if counts["n_split_duplicates"]:
+        blocks.append(download(d.args.duplicates, "Images in both splits"))
     if not skipped.empty:
         blocks.append(
             table(skipped[["image_id", "reason"]].head(20), left=["image_id", "reason"], caption=d.captions["skipped"])
@@ -303,7 +308,8 @@ def network_section(d: PageData) -> Section:
         paragraph(
             "The whole network, VGG16 + GAP + a logistic head, with the base's five max pools swapped and its "
             "weights unchanged (no retraining); each variant's head is refitted on its own GAP scores. "
-            f"{net['n_images']} validation images, {net['passes']} pairs each per max shift. Crop protocol (Zhang, "
+            f"{int(consistency['n_images'].max())} validation images (the count used; invariance.network.n_images "
+            f"asks for {net['n_images']}), {net['passes']} pairs each per max shift. Crop protocol (Zhang, "
             f"ICML 2019): the image resized once to {net['resize_to']} px, two {d.features_info['image_size']} px "
             "crops at offsets drawn independently per copy and axis in 0..s (at most "
             f"{net['resize_to'] - d.features_info['image_size']}, Zhang's range). Circular protocol (APS): two "
@@ -415,6 +421,7 @@ def stage_timings(paths: list[str]) -> pd.DataFrame:
 def run_section(d: PageData) -> Section:
     prov, feats, weights, cfg = d.provenance, d.features_info, d.weights_info, d.config
     summary = {
+        "run": f"{cfg['run']['name']} (results/{cfg['run']['name']}/; downloads cached in {cfg['run']['cache']})",
         "dataset source": cfg["dataset"]["source"],
         "images (usable / skipped)": f"{d.counts['n_images']} / {d.counts['n_skipped']}",
         "weights": weights["source"]
@@ -453,7 +460,7 @@ def main(args: argparse.Namespace) -> None:
         run_section(d),
     ]
     with atomic_path(args.out) as tmp:
-        tmp.write_text(render(args.title, headline_cards(d), sections), encoding="utf-8")
+        tmp.write_text(render(args.title, d.config["run"]["name"], headline_cards(d), sections), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pandas as pd
 
 from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
-from poolkit.io import UserError, feature_columns, write_parquet
+from poolkit.io import UserError, check_recorded_digest, feature_columns, write_parquet
 from poolkit.protocols import NetworkSettings, centre_crops, pair_copies, pair_plan
 from poolkit.variants import VARIANTS
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--manifest", required=True)
     p.add_argument("--weights", required=True, help=".weights.h5 from prepare_weights.py")
+    p.add_argument("--weights-info", required=True, help="weights.json from prepare_weights.py (the file's sha256)")
     p.add_argument("--variant", required=True, choices=VARIANTS)
     p.add_argument(
         "--features",
@@ -49,6 +50,7 @@ def image_scores(extractor: Any, manifest: pd.DataFrame, args: argparse.Namespac
     if args.features:
         if args.variant != "max":
             raise UserError("--features gives the stock VGG16's scores: only for --variant max")
+        check_recorded_digest(args.features, args.features_info, "features_sha256")
         features = pd.read_parquet(args.features)
         if features["image_id"].tolist() != meta["image_id"].tolist():
             raise UserError(f"{args.features} does not hold the manifest's images in order")
@@ -117,6 +119,7 @@ def main(args: argparse.Namespace) -> None:
         "circular": load_images(paths, args.image_size, args.resize),
     }
     precision = feature_stage_precision(args.features_info, args.precision)
+    check_recorded_digest(args.weights, args.weights_info, "file_sha256")
     extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
     cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)
     write_parquet(image_scores(extractor, manifest, args), args.scores)

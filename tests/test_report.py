@@ -19,7 +19,7 @@ def test_title_and_values_are_escaped():
         ),
     ]
     cards = [{"key": "k", "label": "<l>", "value": "&", "note": "<n>"}]
-    page = render(title, cards, sections)
+    page = render(title, "tiny", cards, sections)
     assert "<script>alert" not in page and "<b>bold" not in page and "<i>x" not in page
     assert "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</title>" in page
     assert "<h1>&lt;script&gt;" in page and "1 &lt; 2 &amp; &lt;i&gt;x&lt;/i&gt;" in page

@@ -104,7 +104,8 @@ def test_prepare_weights_script_by_path_reports_bad_file(tmp_path):
 
 
 def test_imagenet_download_checks_md5_and_rejects_a_tampered_file(tmp_path, monkeypatch, seeded_weights):
-    from poolkit.weights import fetch_imagenet, verify_md5
+    from poolkit.cache import verified_file
+    from poolkit.weights import fetch_imagenet
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     body = seeded_weights.read_bytes()
@@ -118,8 +119,8 @@ def test_imagenet_download_checks_md5_and_rejects_a_tampered_file(tmp_path, monk
             fetch_imagenet(tmp_path / "bad.h5", url + "/tampered.h5", md5)
     assert not (tmp_path / "bad.h5").exists()
     (tmp_path / "local.h5").write_bytes(bytes(tampered))
-    with pytest.raises(UserError, match="corrupt or tampered"):
-        verify_md5(tmp_path / "local.h5", md5)
+    with pytest.raises(UserError, match=r"local.h5 is damaged: its md5 .* Remedy: delete"):
+        verified_file(tmp_path / "local.h5", "md5", md5)
 
 
 def test_imagenet_uses_a_verified_keras_cache_copy(tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _cross_checks(config: Mapping[str, Any]) -> list[str]:
-    problems = []
+    problems = _run_checks(config["run"])
     inv = config["invariance"]
     for jitter in inv["jitters"]:
         if jitter >= inv["image_size"]:
@@ -108,6 +108,18 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
     if inv["r_shrink"] >= inv["image_size"] // 2:
         problems.append("config key 'invariance.r_shrink': must be smaller than invariance.image_size // 2")
     return problems
+
+
+def _run_checks(run: Mapping[str, Any]) -> list[str]:
+    """The download cache must lie outside every folder of the run, which a rerun may rewrite."""
+    cache = Path(run["cache"])
+    run_folders = [Path(top) / run["name"] for top in ("results", "resources", "logs", "benchmarks")]
+    if any(cache == folder or folder in cache.parents for folder in run_folders):
+        return [
+            f"config key 'run.cache': {cache} lies inside this run's folders (run.name {run['name']!r}); "
+            "choose another run.name or cache folder"
+        ]
+    return []
 
 
 #: Config keys renamed in a release: old dotted key → new dotted key (same meaning).
@@ -169,6 +181,8 @@ def local_input_problems(config: Mapping[str, Any]) -> list[str]:
                 f"ERROR: config key 'dataset.local.path': folder {folder} does not exist or is not a folder "
                 f"(dataset.source is 'local'); point it at a folder in the Kaggle layout, or change dataset.source"
             )
+        else:
+            problems += _layout_problems(folder)
     if weights["source"] == "path":
         file = weights["path"]
         if not file:
@@ -182,6 +196,18 @@ def local_input_problems(config: Mapping[str, Any]) -> list[str]:
                 f"(weights.source is 'path'); point it at a VGG16 notop weights file, or change weights.source"
             )
     return problems
+
+
+def _layout_problems(folder: str) -> list[str]:
+    """A local dataset folder not in the Kaggle layout, found before any job runs (so before Snakemake
+    deletes the previous dataset to rebuild it)."""
+    from .dataset import check_layout, find_dataset_root
+
+    try:
+        check_layout(find_dataset_root(folder))
+    except UserError as error:
+        return [f"ERROR: config key 'dataset.local.path': {error}"]
+    return []
 
 
 # --------------------------------------------------------------------------- documentation

@@ -34,6 +34,9 @@ MANIFEST_COLUMNS = [
     "sha256",
 ]
 SKIPPED_COLUMNS = ["image_id", "path", "split", "class_name", "reason"]
+DUPLICATE_COLUMNS = ["sha256", "train_images", "valid_images"]
+#: Written by :func:`materialise_local` beside the splits: the source's files it did not take, and why.
+NOT_TAKEN_FILE = "not_taken.tsv"
 
 
 # --------------------------------------------------------------------------- layout
@@ -149,12 +152,31 @@ def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> 
     for split in SPLITS:
         for label in CLASSES:
             (dest / split / label).mkdir(parents=True, exist_ok=True)
-    for item in local_files(root):
+    taken = local_files(root)
+    for item in taken:
         out = dest / item.relative_to(root)
         if mode == "copy":
             shutil.copy2(item, out)
         else:
             os.symlink(item.resolve(), out)
+    not_taken(root, taken).to_csv(dest / NOT_TAKEN_FILE, sep="\t", index=False)
+
+
+def not_taken(root: Path, taken: list[Path]) -> pd.DataFrame:
+    """The files below ``root`` that are not read, each with the reason (the skipped table's columns)."""
+    chosen = set(taken)
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in chosen):
+        parts = path.relative_to(root).parts
+        in_class = len(parts) > 3 and parts[0] in SPLITS and parts[1] in CLASSES
+        reason = (
+            "in a subfolder of a class folder: only files directly in {train,valid}/{Car,Truck}/ are read"
+            if in_class
+            else "not in a {train,valid}/{Car,Truck}/ folder: not read"
+        )
+        split, label = (parts[0], parts[1]) if in_class else ("", "")
+        rows.append(["/".join(parts), str(path), split, label, reason])
+    return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
 
 
 #: Where Kaggle credentials come from (kagglehub 1.0.3 reads them in this order), for error messages.
@@ -234,6 +256,8 @@ def check_image(path: Path) -> ImageCheck:
             return ImageCheck(True, "", image.width, image.height, image.mode, image.format or "")
     except UnidentifiedImageError:
         return ImageCheck(False, "not an image (format not recognised)")
+    except Image.DecompressionBombError as error:
+        return ImageCheck(False, f"image too large to decode safely ({error})")
     except (OSError, SyntaxError, ValueError) as error:
         return ImageCheck(False, f"corrupt or truncated image ({error})")
 
@@ -280,6 +304,9 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
                         hashlib.sha256(data).hexdigest(),
                     ]
                 )
+    listed = root / NOT_TAKEN_FILE
+    if listed.is_file():
+        skipped += pd.read_csv(listed, sep="\t", keep_default_na=False).values.tolist()
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     for column in ("label", "width", "height", "bytes"):
         manifest[column] = manifest[column].astype("int64")
@@ -288,6 +315,22 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
             if not ((manifest["split"] == split) & (manifest["class_name"] == label)).any():
                 raise UserError(f"no usable image left in '{split}/{label}/' after skipping bad files")
     return manifest, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def split_duplicates(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Contents (by sha256) found in both splits: one row each, the training and validation image ids
+    holding it (``;``-joined). A validation image that is also a training image measures memory, not
+    generalisation."""
+    ids = {split: manifest[manifest["split"] == split].groupby("sha256")["image_id"].agg(";".join) for split in SPLITS}
+    shared = ids["train"].index.intersection(ids["valid"].index)
+    return pd.DataFrame(
+        {
+            "sha256": shared,
+            "train_images": ids["train"].reindex(shared).to_numpy(),
+            "valid_images": ids["valid"].reindex(shared).to_numpy(),
+        },
+        columns=DUPLICATE_COLUMNS,
+    )
 
 
 def sample_split(manifest: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:

@@ -114,6 +114,24 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+def check_recorded_digest(path: str | os.PathLike[str], info_path: str | os.PathLike[str], key: str) -> None:
+    """Raise a :class:`UserError` unless ``path``'s sha256 is the one its stage recorded as ``key`` in
+    ``info_path`` when it wrote the file: damaged or edited intermediates are never used silently."""
+    expected = read_json(info_path).get(key)
+    if expected is None:
+        raise UserError(
+            f"{info_path} records no sha256 of {path} (written by an older version); "
+            f"delete {path} and rerun the same command"
+        )
+    actual = file_digest(path)
+    if actual != expected:
+        raise UserError(
+            f"{path} is damaged or was changed after its stage wrote it: its sha256 {actual[:16]}… differs from "
+            f"the {expected[:16]}… recorded in {info_path}. Remedy: delete {path} and rerun the same command "
+            "(it is rebuilt)"
+        )
+
+
 def write_maps(meta: pd.DataFrame, maps: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write one row per image: ``meta``'s columns and ``map``, the image's feature map
     (h, w, c) flattened in row-major order as a fixed-size list of float32."""

@@ -105,8 +105,9 @@ def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baselin
     on the very same pairs, with a 95% paired interval resampling images (both variants' pairs of a
     drawn image go together). Empty without the baseline."""
     keys = ["protocol", "max_shift"]
+    columns = ["variant", *keys, "difference", "difference_lo", "difference_hi"]
     if baseline not in set(pairs["variant"]):
-        return pd.DataFrame(columns=["variant", *keys, "difference", "difference_lo", "difference_hi"])
+        return pd.DataFrame(columns=columns)
     base = pairs[pairs["variant"] == baseline].set_index([*keys, "image_id", "pass"])["same_class"]
     rows = []
     for (variant, protocol, max_shift), group in pairs[pairs["variant"] != baseline].groupby(
@@ -127,4 +128,4 @@ def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baselin
                 "difference_hi": float(high[0]),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)  # only the baseline run: the header alone

@@ -90,12 +90,12 @@ def download(path: str | Path, label: str) -> dict[str, Any]:
     return {"kind": "download", "href": data_uri(path, mime), "filename": Path(path).name, "label": label}
 
 
-def render(title: str, cards: list[dict[str, str]], sections: list[Section]) -> str:
-    """The whole page from the package's template."""
+def render(title: str, run: str, cards: list[dict[str, str]], sections: list[Section]) -> str:
+    """The whole page of run ``run`` (its name, config key run.name) from the package's template."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(__package__, "page"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template("report.html.j2").render(title=title, cards=cards, sections=sections)
+    return env.get_template("report.html.j2").render(title=title, run=run, cards=cards, sections=sections)

@@ -65,17 +65,6 @@ def save_weights(model: Any, dest: str | os.PathLike[str]) -> None:
             staged.unlink(missing_ok=True)
 
 
-def verify_md5(path: str | os.PathLike[str], expected: str) -> str:
-    """Return the file's MD5, raising when it is not ``expected``."""
-    actual = file_digest(path, "md5")
-    if actual != expected:
-        raise UserError(
-            f"weights file {path}: MD5 {actual} does not match the expected {expected} "
-            "(corrupt or tampered download; delete it and download again)"
-        )
-    return actual
-
-
 def fetch_imagenet(dest: str | os.PathLike[str], url: str, md5: str) -> Path:
     """Put the MD5-checked ImageNet notop file at ``dest``.
 

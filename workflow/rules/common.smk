@@ -41,6 +41,30 @@ if not workflow.remote_exec and (
 # One software environment for all jobs; conda users run with --use-conda.
 ENV = "../../environment.yml"
 
+RUN = config["run"]["name"]
+CACHE = config["run"]["cache"]
+
+
+def results(path):
+    """``path`` in this run's results folder, results/<run.name>/: runs never share an output."""
+    return f"results/{RUN}/{path}"
+
+
+def resources(path):
+    """``path`` in this run's working files, resources/<run.name>/ (downloads live in run.cache)."""
+    return f"resources/{RUN}/{path}"
+
+
+def logs(path):
+    """``path`` in this run's log folder, logs/<run.name>/."""
+    return f"logs/{RUN}/{path}"
+
+
+def benchmarks(path):
+    """``path`` in this run's benchmark folder, benchmarks/<run.name>/."""
+    return f"benchmarks/{RUN}/{path}"
+
+
 DATASET = config["dataset"]
 WEIGHTS = config["weights"]
 FEATURES = config["features"]
@@ -78,6 +102,44 @@ def local_dataset_files(wildcards):
     from poolkit.dataset import local_files
 
     return [str(path) for path in local_files(DATASET["local"]["path"])]
+
+
+def dataset_settings():
+    """The settings of the chosen dataset source only: a setting the source does not use never reruns it."""
+    if DATASET["source"] == "synthetic":
+        synthetic = DATASET["synthetic"]
+        return {
+            "seed": synthetic["seed"],
+            "n_train": synthetic["n_train_per_class"],
+            "n_valid": synthetic["n_valid_per_class"],
+            "jpeg_quality": synthetic["jpeg_quality"],
+        }
+    if DATASET["source"] == "local":
+        return {
+            "local_path": DATASET["local"]["path"],
+            "local_mode": DATASET["local"]["mode"],
+        }
+    return {}  # url and kaggle: the receipt names the cached download
+
+
+def download_settings():
+    """The settings that say which download the source is (and how to fetch it), for its receipt."""
+    if DATASET["source"] == "url":
+        url = DATASET["url"]
+        return {
+            "url": url["url"],
+            "sha256": url["sha256"],
+            "size": url["size"],
+            "retries": url["retries"],
+        }
+    return {"kaggle_handle": DATASET["kaggle"]["handle"]}
+
+
+def dataset_receipt(wildcards):
+    """url and kaggle: the download stage's receipt naming the cached download."""
+    if DATASET["source"] in ("url", "kaggle"):
+        return rules.download_dataset.output.out
+    return []
 
 
 def weights_source_file(wildcards):

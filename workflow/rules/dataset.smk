@@ -2,6 +2,7 @@ import os
 
 
 localrules:
+    download_dataset,
     get_dataset,
 
 
@@ -21,29 +22,36 @@ if DATASET["source"] == "kaggle" and "KAGGLE_USERNAME" in os.environ:
         "KAGGLE_KEY",
 
 
-rule get_dataset:
-    """Put the images in place: synthetic, local folder, URL archive or Kaggle."""
-    input:
-        local_files=local_dataset_files,
+rule download_dataset:
+    """Download the url archive or Kaggle dataset into the cache once (verified, never deleted); its receipt."""
     output:
-        out=directory("resources/dataset/images"),
+        out=resources("downloads/dataset.json"),
     log:
-        "logs/get_dataset/get_dataset.log",
+        logs("download_dataset/download_dataset.log"),
     conda:
         ENV
     params:
+        **download_settings(),
         source=DATASET["source"],
-        seed=DATASET["synthetic"]["seed"],
-        n_train=DATASET["synthetic"]["n_train_per_class"],
-        n_valid=DATASET["synthetic"]["n_valid_per_class"],
-        jpeg_quality=DATASET["synthetic"]["jpeg_quality"],
-        local_path=DATASET["local"]["path"],
-        local_mode=DATASET["local"]["mode"],
-        url=DATASET["url"]["url"],
-        sha256=DATASET["url"]["sha256"],
-        size=DATASET["url"]["size"],
-        retries=DATASET["url"]["retries"],
-        kaggle_handle=DATASET["kaggle"]["handle"],
+        cache=CACHE,
+    script:
+        "../../scripts/download_dataset.py"
+
+
+rule get_dataset:
+    """Put the images in place: synthetic, a local folder, or the cached url archive or Kaggle dataset."""
+    input:
+        local_files=local_dataset_files,
+        receipt=dataset_receipt,
+    output:
+        out=directory(resources("dataset/images")),
+    log:
+        logs("get_dataset/get_dataset.log"),
+    conda:
+        ENV
+    params:
+        **dataset_settings(),
+        source=DATASET["source"],
         code_digest=code_digest("get_dataset.py"),
     script:
         "../../scripts/get_dataset.py"
@@ -54,19 +62,21 @@ rule build_manifest:
     input:
         images=rules.get_dataset.output.out,
     output:
-        manifest="results/dataset/manifest.parquet",
+        manifest=results("dataset/manifest.parquet"),
         skipped=report(
-            "results/dataset/skipped.tsv",
+            results("dataset/skipped.tsv"),
             caption=caption("skipped"),
             category="1. Data",
         ),
-        counts="results/dataset/counts.json",
+        duplicates=results("dataset/duplicates.tsv"),
+        counts=results("dataset/counts.json"),
     log:
-        "logs/build_manifest/build_manifest.log",
+        logs("build_manifest/build_manifest.log"),
     conda:
         ENV
     params:
         bad_images=DATASET["bad_images"],
+        split_duplicates=DATASET["split_duplicates"],
         code_digest=code_digest("build_manifest.py"),
     script:
         "../../scripts/build_manifest.py"
@@ -78,12 +88,12 @@ rule dataset_examples:
         manifest=rules.build_manifest.output.manifest,
     output:
         figure=report(
-            "results/dataset/examples.png",
+            results("dataset/examples.png"),
             caption=caption("examples"),
             category="1. Data",
         ),
     log:
-        "logs/dataset_examples/dataset_examples.log",
+        logs("dataset_examples/dataset_examples.log"),
     conda:
         ENV
     params:

@@ -4,23 +4,23 @@ rule exercise_figures:
         manifest=rules.build_manifest.output.manifest,
     output:
         condense=report(
-            "results/exercise/condense.png",
+            results("exercise/condense.png"),
             caption=caption("condense"),
             category="2. The exercise",
         ),
         ring=report(
-            "results/exercise/ring_condensed.png",
+            results("exercise/ring_condensed.png"),
             caption=caption("ring_condensed"),
             category="2. The exercise",
         ),
         gap_maps=report(
-            "results/exercise/gap_maps.png",
+            results("exercise/gap_maps.png"),
             caption=caption("gap_maps"),
             category="2. The exercise",
         ),
-        info="results/exercise/exercise.json",
+        info=results("exercise/exercise.json"),
     log:
-        "logs/exercise_figures/exercise_figures.log",
+        logs("exercise_figures/exercise_figures.log"),
     conda:
         ENV
     params:

@@ -3,14 +3,15 @@ rule extract_features:
     input:
         manifest=rules.build_manifest.output.manifest,
         weights=rules.prepare_weights.output.out,
+        weights_info=rules.prepare_weights.output.info,
     output:
-        out="results/features/shards/{shard}.parquet",
-        maps="results/features/shards/{shard}.maps.parquet",
-        info="results/features/shards/{shard}.json",
+        out=results("features/shards/{shard}.parquet"),
+        maps=results("features/shards/{shard}.maps.parquet"),
+        info=results("features/shards/{shard}.json"),
     log:
-        "logs/extract_features/{shard}.log",
+        logs("extract_features/{shard}.log"),
     benchmark:
-        "benchmarks/extract_features/{shard}.tsv"
+        benchmarks("extract_features/{shard}.tsv")
     wildcard_constraints:
         shard="[0-9]+",
     conda:
@@ -36,11 +37,11 @@ rule merge_features:
         shard_maps=expand(rules.extract_features.output.maps, shard=FEATURE_SHARDS),
         infos=expand(rules.extract_features.output.info, shard=FEATURE_SHARDS),
     output:
-        out="results/features/features.parquet",
-        maps="results/features/maps.parquet",
-        info="results/features/features.json",
+        out=results("features/features.parquet"),
+        maps=results("features/maps.parquet"),
+        info=results("features/features.json"),
     log:
-        "logs/merge_features/merge_features.log",
+        logs("merge_features/merge_features.log"),
     conda:
         ENV
     params:
@@ -54,9 +55,9 @@ rule extract_pixels:
     input:
         manifest=rules.build_manifest.output.manifest,
     output:
-        out="results/features/pixels.parquet",
+        out=results("features/pixels.parquet"),
     log:
-        "logs/extract_pixels/extract_pixels.log",
+        logs("extract_pixels/extract_pixels.log"),
     conda:
         ENV
     params:

@@ -3,11 +3,11 @@ rule run_trials:
     input:
         manifest=rules.build_manifest.output.manifest,
     output:
-        out="results/invariance/trials/{tshard}.parquet",
+        out=results("invariance/trials/{tshard}.parquet"),
     log:
-        "logs/run_trials/{tshard}.log",
+        logs("run_trials/{tshard}.log"),
     benchmark:
-        "benchmarks/run_trials/{tshard}.tsv"
+        benchmarks("run_trials/{tshard}.tsv")
     wildcard_constraints:
         tshard="grid|s[0-9]+",
     group:
@@ -41,30 +41,30 @@ rule aggregate_trials:
         trials=expand(rules.run_trials.output.out, tshard=TRIAL_SHARDS),
     output:
         by_jitter=report(
-            "results/invariance/summary_by_jitter.tsv",
+            results("invariance/summary_by_jitter.tsv"),
             caption=caption("summary_by_jitter"),
             category="3. Invariance",
         ),
-        by_shift="results/invariance/summary_by_shift.tsv",
+        by_shift=results("invariance/summary_by_shift.tsv"),
         depth_figure=report(
-            "results/invariance/identical_vs_depth.png",
+            results("invariance/identical_vs_depth.png"),
             caption=caption("identical_vs_depth"),
             category="3. Invariance",
         ),
         gap_equal_figure=report(
-            "results/invariance/gap_equal_vs_depth.png",
+            results("invariance/gap_equal_vs_depth.png"),
             caption=caption("gap_equal_vs_depth"),
             category="3. Invariance",
         ),
         shift_figure=report(
-            "results/invariance/difference_vs_shift.png",
+            results("invariance/difference_vs_shift.png"),
             caption=caption("difference_vs_shift"),
             category="3. Invariance",
         ),
     log:
-        "logs/aggregate_trials/aggregate_trials.log",
+        logs("aggregate_trials/aggregate_trials.log"),
     benchmark:
-        "benchmarks/aggregate_trials/aggregate_trials.tsv"
+        benchmarks("aggregate_trials/aggregate_trials.tsv")
     conda:
         ENV
     params:

@@ -4,6 +4,7 @@ rule variant_features:
     input:
         manifest=rules.build_manifest.output.manifest,
         weights=rules.prepare_weights.output.out,
+        weights_info=rules.prepare_weights.output.info,
         # Same precision as the feature stage (auto resolved there), so every head sees one kind.
         features_info=rules.merge_features.output.info,
         # The stock VGG16's scores are the feature stage's: max does not compute them again.
@@ -11,13 +12,13 @@ rule variant_features:
             rules.merge_features.output.out if wildcards.variant == "max" else []
         ),
     output:
-        scores="results/network/{variant}/scores.parquet",
-        copies="results/network/{variant}/copies.parquet",
-        centre="results/network/{variant}/centre.parquet",
+        scores=results("network/{variant}/scores.parquet"),
+        copies=results("network/{variant}/copies.parquet"),
+        centre=results("network/{variant}/centre.parquet"),
     log:
-        "logs/variant_features/{variant}.log",
+        logs("variant_features/{variant}.log"),
     benchmark:
-        "benchmarks/variant_features/{variant}.tsv"
+        benchmarks("variant_features/{variant}.tsv")
     wildcard_constraints:
         variant="max|blur|aps|aps_circular",
     conda:
@@ -47,26 +48,26 @@ rule variant_consistency:
         centre=expand(rules.variant_features.output.centre, variant=NETWORK["variants"]),
     output:
         heads=report(
-            "results/network/heads.tsv",
+            results("network/heads.tsv"),
             caption=caption("variant_heads"),
             category="3. Invariance",
         ),
         consistency=report(
-            "results/network/consistency.tsv",
+            results("network/consistency.tsv"),
             caption=caption("variant_consistency"),
             category="3. Invariance",
         ),
-        differences="results/network/differences.tsv",
-        pairs="results/network/pairs.parquet",
+        differences=results("network/differences.tsv"),
+        pairs=results("network/pairs.parquet"),
         figure=report(
-            "results/network/consistency.png",
+            results("network/consistency.png"),
             caption=caption("variant_consistency_fig"),
             category="3. Invariance",
         ),
     log:
-        "logs/variant_consistency/variant_consistency.log",
+        logs("variant_consistency/variant_consistency.log"),
     benchmark:
-        "benchmarks/variant_consistency/variant_consistency.tsv"
+        benchmarks("variant_consistency/variant_consistency.tsv")
     conda:
         ENV
     params:

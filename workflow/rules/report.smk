@@ -14,9 +14,9 @@ rule record_provenance:
         weights_info=rules.prepare_weights.output.info,
     output:
         out=[
-            "results/provenance.json",
+            results("provenance.json"),
             *expand(
-                "results/{stage}/provenance.json",
+                results("{stage}/provenance.json"),
                 stage=[
                     "dataset",
                     "weights",
@@ -29,7 +29,7 @@ rule record_provenance:
             ),
         ],
     log:
-        "logs/record_provenance/record_provenance.log",
+        logs("record_provenance/record_provenance.log"),
     conda:
         ENV
     params:
@@ -49,6 +49,7 @@ rule render_report:
         exercise_info=rules.exercise_figures.output.info,
         metrics=rules.fit_head.output.metrics,
         skipped=rules.build_manifest.output.skipped,
+        duplicates=rules.build_manifest.output.duplicates,
         summary_by_jitter=rules.aggregate_trials.output.by_jitter,
         summary_by_shift=rules.aggregate_trials.output.by_shift,
         variant_heads=rules.variant_consistency.output.heads,
@@ -74,9 +75,9 @@ rule render_report:
         coefficients_figure=rules.fit_head.output.coefficients_figure,
         benchmarks=stage_benchmarks(),
     output:
-        out="results/report.html",
+        out=results("report.html"),
     log:
-        "logs/render_report/render_report.log",
+        logs("render_report/render_report.log"),
     conda:
         ENV
     params:
@@ -98,4 +99,7 @@ onsuccess:
             jitter=EXERCISE["jitter"],
         )
         if found:
-            print("\nWhat this run found (95% intervals):\n  " + "\n  ".join(found))
+            print(
+                f"\nWhat run {RUN!r} found (95% intervals; its files: results/{RUN}/):\n  "
+                + "\n  ".join(found)
+            )

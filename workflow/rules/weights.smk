@@ -3,14 +3,15 @@ localrules:
 
 
 rule download_weights:
-    """Download Keras' ImageNet VGG16 notop weights and check their MD5."""
+    """Keras' ImageNet VGG16 notop weights into the cache once (MD5-checked, never deleted); its receipt."""
     output:
-        out="resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        out=resources("downloads/weights.json"),
     log:
-        "logs/download_weights/download_weights.log",
+        logs("download_weights/download_weights.log"),
     conda:
         ENV
     params:
+        cache=CACHE,
         url=WEIGHTS["imagenet"]["url"],
         md5=WEIGHTS["imagenet"]["md5"],
     script:
@@ -22,18 +23,18 @@ rule prepare_weights:
     input:
         path=weights_source_file,
     output:
-        out="resources/weights/vgg16_notop.weights.h5",
-        info="results/weights/weights.json",
+        out=resources("weights/vgg16_notop.weights.h5"),
+        info=results("weights/weights.json"),
     log:
-        "logs/prepare_weights/prepare_weights.log",
+        logs("prepare_weights/prepare_weights.log"),
     benchmark:
-        "benchmarks/prepare_weights/prepare_weights.tsv"
+        benchmarks("prepare_weights/prepare_weights.tsv")
     conda:
         ENV
     params:
+        **({"seed": WEIGHTS["seed"]} if WEIGHTS["source"] == "random" else {}),
         source=WEIGHTS["source"],
-        seed=WEIGHTS["seed"],
-        md5=WEIGHTS["imagenet"]["md5"],
+        # The seed only where it is used: a setting of another source never reruns the stage.
         code_digest=code_digest("prepare_weights.py"),
     script:
         "../../scripts/prepare_weights.py"
