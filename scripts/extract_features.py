@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
+    check_recorded_digest(args.weights, args.weights_info, "file_sha256")  # before any work
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
@@ -37,7 +38,6 @@ def main(args: argparse.Namespace) -> None:
     manifest = pd.read_parquet(args.manifest)
     start, stop = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
     rows = manifest.iloc[start:stop]
-    check_recorded_digest(args.weights, args.weights_info, "file_sha256")
     extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision)
     device, build = compute_device(), tensorflow_build()
     cli.log.info("device: %s; precision: %s (%s)", device, extractor.precision, extractor.precision_reason)

@@ -100,6 +100,7 @@ def write_copies(table: pd.DataFrame, centre: np.ndarray, chosen: pd.DataFrame, 
 
 
 def main(args: argparse.Namespace) -> None:
+    check_recorded_digest(args.weights, args.weights_info, "file_sha256")  # before any work
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
@@ -119,7 +120,6 @@ def main(args: argparse.Namespace) -> None:
         "circular": load_images(paths, args.image_size, args.resize),
     }
     precision = feature_stage_precision(args.features_info, args.precision)
-    check_recorded_digest(args.weights, args.weights_info, "file_sha256")
     extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
     cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)
     write_parquet(image_scores(extractor, manifest, args), args.scores)

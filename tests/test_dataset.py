@@ -76,6 +76,8 @@ def test_build_manifest_script_fails_with_one_clear_line(tmp_path):
             str(tmp_path / "m.parquet"),
             "--skipped",
             str(tmp_path / "s.tsv"),
+            "--duplicates",
+            str(tmp_path / "d.tsv"),
             "--counts",
             str(tmp_path / "c.json"),
             "--bad-images",
@@ -158,13 +160,15 @@ def kaggle_stage(tmp_path: Path, proxy: str, handle: str, **env: str) -> subproc
     return subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts/get_dataset.py"),
+            str(ROOT / "scripts/download_dataset.py"),
             "--source",
             "kaggle",
             "--kaggle-handle",
             handle,
+            "--cache",
+            str(tmp_path / "downloads"),
             "--out",
-            str(tmp_path / "images"),
+            str(tmp_path / "receipt.json"),
         ],
         capture_output=True,
         text=True,
@@ -193,7 +197,8 @@ def test_kaggle_errors_say_which_and_the_remedy(tmp_path, status, credentials, e
         assert text in errors[0]
     for text in not_expected:
         assert text not in errors[0]
-    assert "Traceback" not in result.stderr and not (tmp_path / "images").exists()
+    assert "Traceback" not in result.stderr and not (tmp_path / "receipt.json").exists()
+    assert not (tmp_path / "downloads/kaggle").exists()  # no record of a download that failed
 
 
 def test_synthetic_same_seed_gives_byte_identical_files(tmp_path):

@@ -108,27 +108,16 @@ def test_zip_with_unsafe_member_is_rejected(tmp_path, member):
     assert not (tmp_path / "escape.txt").exists()
 
 
-def run_get_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/get_dataset.py"),
-            "--source",
-            "url",
-            "--url",
-            url,
-            "--sha256",
-            checksum,
-            "--retries",
-            "1",
-            "--out",
-            str(tmp_path / "images"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
+def run_stage(tmp_path: Path, script: str, *options: str) -> subprocess.CompletedProcess:
+    """A stage script by hand, in ``tmp_path``."""
+    command = [sys.executable, str(ROOT / "scripts" / script), *options]
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+
+
+def run_download_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.CompletedProcess:
+    """The url download into ``tmp_path/cache``, its receipt at ``tmp_path/receipt.json``."""
+    options = ["--source", "url", "--url", url, "--sha256", checksum, "--retries", "1"]
+    return run_stage(tmp_path, "download_dataset.py", *options, "--cache", "cache", "--out", "receipt.json")
 
 
 def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):
@@ -137,29 +126,31 @@ def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):
     with serve({"/data.zip": Route(body)}) as url:
         config = tiny_config(dataset={"source": "url", "url": {"url": url + "/data.zip", "sha256": sha(body)}})
         run_workflow(tmp_path / "work", config, "--until", "build_manifest")
-    manifest = pd.read_parquet(tmp_path / "work/results/dataset/manifest.parquet")
+    manifest = pd.read_parquet(tmp_path / "work/results/tiny/dataset/manifest.parquet")
     assert sorted(manifest["image_id"]) == sorted(files)
     expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     assert dict(zip(manifest["image_id"], manifest["sha256"], strict=True)) == expected
     assert set(manifest.loc[manifest["class_name"] == "Truck", "label"]) == {1}
-    assert not (tmp_path / "work/results/features").exists()  # --until stopped there
+    assert not (tmp_path / "work/results/tiny/features").exists()  # --until stopped there
 
 
 def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):
     body = zip_of(make_layout(tmp_path / "src", per_class=1))
     with serve({"/data.zip": Route(body)}) as url:
-        result = run_get_dataset(tmp_path, url + "/data.zip", "f" * 64)
+        result = run_download_dataset(tmp_path, url + "/data.zip", "f" * 64)
     assert result.returncode == 1
     assert "ERROR:" in result.stderr and "does not match" in result.stderr
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no images/, no temporaries
+    assert not (tmp_path / "receipt.json").exists()
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []  # nothing kept, no temporaries
 
 
 @pytest.mark.parametrize("member", ["../outside.jpeg", "/tmp/poolkit-abs-outside.jpeg"])
 def test_served_archive_with_unsafe_member_is_refused_by_the_dataset_stage(tmp_path, member):
     body = _tar_with(member, b"not really a jpeg")
     with serve({"/evil.tar": Route(body)}) as url:
-        result = run_get_dataset(tmp_path, url + "/evil.tar", sha(body))
+        assert run_download_dataset(tmp_path, url + "/evil.tar", sha(body)).returncode == 0
+    result = run_stage(tmp_path, "get_dataset.py", "--source", "url", "--receipt", "receipt.json", "--out", "images")
     assert result.returncode == 1 and "refusing" in result.stderr
     assert not (tmp_path / "outside.jpeg").exists() and not Path("/tmp/poolkit-abs-outside.jpeg").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no images/, no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "receipt.json"]  # no images/, no temporaries

@@ -57,7 +57,7 @@ def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_p
 
     def manifest_ids() -> list[str]:
         run_workflow(work, config, "--until", "build_manifest")
-        return sorted(pd.read_parquet(work / "results/dataset/manifest.parquet")["image_id"])
+        return sorted(pd.read_parquet(work / "results/tiny/dataset/manifest.parquet")["image_id"])
 
     first = manifest_ids()
     assert len(first) == 12 and plan() == {}  # unchanged: nothing to do
@@ -75,7 +75,7 @@ def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_p
     changed.write_bytes(jpeg_bytes(202))
     assert plan() == {"get_dataset": 1, "build_manifest": 1}
     manifest_ids()
-    manifest = pd.read_parquet(work / "results/dataset/manifest.parquet").set_index("image_id")
+    manifest = pd.read_parquet(work / "results/tiny/dataset/manifest.parquet").set_index("image_id")
     assert manifest.loc["valid/Truck/truck0.jpeg", "sha256"] == hashlib.sha256(jpeg_bytes(202)).hexdigest()
     assert plan() == {}
 
@@ -113,16 +113,39 @@ def fetch_command(config_file: Path) -> list[str]:
     return commands[0][1:]
 
 
+def cache_hashes(cache: Path) -> dict[str, str]:
+    """sha256 of every file in the download cache, by path."""
+    return {str(p.relative_to(cache)): hashlib.sha256(p.read_bytes()).hexdigest() for p in cache.rglob("*") if p.is_file()}
+
+
+def checkout_copy(dest: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the workflow (a user's checkout): its Snakefile, and the environment that makes its
+    jobs import its own package."""
+    dest.mkdir()
+    for name in ("workflow", "scripts", "environment.yml"):
+        subprocess.run(["cp", "-r", str(ROOT / name), str(dest / name)], check=True)
+    return dest / "workflow/Snakefile", {"PYTHONPATH": str(dest / "scripts")}
+
+
+def update_download_and_dataset_code(checkout: Path) -> None:
+    """A new statement in the download, cache and dataset modules, as a code update would bring."""
+    for module in ("download.py", "dataset.py", "cache.py"):
+        with open(checkout / "scripts/poolkit" / module, "a") as handle:
+            handle.write("\nUPDATED_IN_A_RELEASE = True\n")
+
+
 @pytest.mark.slow
-def test_fetch_then_everything_else_runs_without_network(tmp_path):
+def test_fetch_then_a_code_update_then_everything_runs_without_network(tmp_path):
     files = make_layout(tmp_path / "src", per_class=10)  # 40 images
     archive = zip_of(files)
     weights = legacy_notop_h5(tmp_path / "notop.h5")
     md5 = hashlib.md5(weights).hexdigest()
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}  # no cached copy stands in for the download
-    base = [*snakemake_base(work), "--cores", "2"]
+    snakefile, package = checkout_copy(tmp_path / "checkout")
+    # No cached Keras copy stands in for the download; the jobs import the checkout's own package.
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), **package}
+    base = [*snakemake_base(work, snakefile), "--cores", "2"]
     with serve({"/data.zip": Route(archive), "/notop.h5": Route(weights)}) as url:
         config = tiny_config(
             dataset={"source": "url", "url": {"url": f"{url}/data.zip", "sha256": hashlib.sha256(archive).hexdigest()}},
@@ -136,14 +159,27 @@ def test_fetch_then_everything_else_runs_without_network(tmp_path):
     offline = {**env, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
     for name in ("http_proxy", "https_proxy", "no_proxy"):
         offline.pop(name, None)
-    assert (work / "resources/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").read_bytes() == weights
-    assert not (work / "results/features").exists()  # the fetch ran the downloads only
+    cache = work / "resources/cache"
+    assert (cache / f"imagenet/{md5}/notop.h5").read_bytes() == weights
+    assert (cache / f"url/{hashlib.sha256(archive).hexdigest()}/archive").read_bytes() == archive
+    fetched_hashes = cache_hashes(cache)
+    assert not (work / "results/tiny/features").exists()  # the fetch ran the downloads only
     plan = subprocess.run([*base, "--configfile", str(config_file), "-n"], env=offline, capture_output=True, text=True)
     jobs = planned_jobs(plan.stdout)
-    assert "render_report" in jobs and not {"get_dataset", "download_weights"} & set(jobs)
-    rest = subprocess.run([*base, "--configfile", str(config_file)], env=offline, capture_output=True, text=True)
+    assert "render_report" in jobs and not {"download_dataset", "download_weights"} & set(jobs)
+    # A code update to the download and dataset modules reruns the dataset stage, from the cache.
+    update_download_and_dataset_code(tmp_path / "checkout")
+    updated = [*base, "--configfile", str(config_file)]
+    rest = subprocess.run(updated, env=offline, capture_output=True, text=True)
     assert rest.returncode == 0, rest.stderr[-3000:]
-    assert (work / "results/report.html").is_file()
-    info = yaml.safe_load((work / "results/weights/weights.json").read_text())
+    assert "get_dataset" in rest.stderr and "download_dataset" not in rest.stderr
+    assert cache_hashes(cache) == fetched_hashes  # nothing deleted or rewritten
+    assert (work / "results/tiny/report.html").is_file()
+    info = yaml.safe_load((work / "results/tiny/weights/weights.json").read_text())
     assert info["source"] == "imagenet" and info["source_md5"] == md5
-    assert len(pd.read_parquet(work / "results/dataset/manifest.parquet")) == 40
+    assert len(pd.read_parquet(work / "results/tiny/dataset/manifest.parquet")) == 40
+    # Settings the chosen source does not use rerun no stage: only the record of the config and the report.
+    unused = {**config, "dataset": {**config["dataset"], "synthetic": {"seed": 99}, "local": {"mode": "link"}}}
+    config_file.write_text(yaml.safe_dump(unused))
+    again = subprocess.run([*updated, "-n"], env=offline, capture_output=True, text=True)
+    assert set(planned_jobs(again.stdout)) == {"record_provenance", "render_report", "all"}, again.stdout[-2000:]

@@ -41,13 +41,13 @@ module maxpool:
 use rule * from maxpool
 """
 SAME = [
-    "results/dataset/manifest.parquet",
-    "results/features/features.parquet",
-    "results/features/maps.parquet",
-    "results/invariance/summary_by_jitter.tsv",
-    "results/head/metrics.json",
-    "results/head/heads.tsv",
-    "results/network/consistency.tsv",
+    "results/tiny/dataset/manifest.parquet",
+    "results/tiny/features/features.parquet",
+    "results/tiny/features/maps.parquet",
+    "results/tiny/invariance/summary_by_jitter.tsv",
+    "results/tiny/head/metrics.json",
+    "results/tiny/head/heads.tsv",
+    "results/tiny/network/consistency.tsv",
 ]
 
 
@@ -66,7 +66,7 @@ def run_host(host: Path, snakefile: str, *extra: str, env: dict[str, str] | None
         [sys.executable, "-m", "snakemake", "--cores", "2", *extra], cwd=host, capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "-n" in extra or (host / "results/report.html").stat().st_size > 100_000
+    assert "-n" in extra or (host / "results/tiny/report.html").stat().st_size > 100_000
 
 
 def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
@@ -234,11 +234,11 @@ def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_
         tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until", "extract_features", check=False
     )
     assert result.returncode != 0
-    logs = sorted((tmp_path / "logs/extract_features").glob("*.log"))  # the shard(s) that started
+    logs = sorted((tmp_path / "logs/tiny/extract_features").glob("*.log"))  # the shard(s) that started
     assert logs
     for path in logs:
         log = path.read_text()
         errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
         assert len(errors) == 1 and "asked for a GPU" in errors[0] and "make install-gpu" in errors[0], log[-2000:]
         assert "Traceback" not in log and "[features" not in log  # stopped before any image was read
-    assert not list((tmp_path / "results/features").glob("shards/*.parquet"))
+    assert not list((tmp_path / "results/tiny/features").glob("shards/*.parquet"))

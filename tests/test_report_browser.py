@@ -55,7 +55,7 @@ def artifacts() -> Path:
 def test_report_reads_well_at_laptop_and_phone_width(tiny_run, browser, device):
     width, height = WIDTHS[device]
     browser.set_window_size(width, height)
-    browser.get((tiny_run / "results/report.html").as_uri())
+    browser.get((tiny_run / "results/tiny/report.html").as_uri())
     assert browser.execute_script("return document.readyState") == "complete"
     images = browser.execute_script(
         "return Array.from(document.images)"
@@ -131,7 +131,7 @@ def expected_finding(key: str, results: Path) -> list[float]:
 
 
 def test_findings_numbers_equal_the_results_files(tiny_run, browser):
-    browser.get((tiny_run / "results/report.html").as_uri())
+    browser.get((tiny_run / "results/tiny/report.html").as_uri())
     shown = browser.execute_script(
         "return Array.from(document.querySelectorAll('#findings [data-finding]'))"
         ".map(e => [e.dataset.finding, e.textContent]);"
@@ -154,7 +154,7 @@ def test_findings_numbers_equal_the_results_files(tiny_run, browser):
     } <= keys
     for key, text in shown:
         numbers = [float(x) for x in NUMBER.findall(text)]
-        expected = expected_finding(key, tiny_run / "results")
+        expected = expected_finding(key, tiny_run / "results/tiny")
         tolerance = 0.051 if "%" in text else 0.00051  # one decimal in percent, three otherwise
         assert numbers == pytest.approx(expected, abs=tolerance), (key, text, expected)
     first = browser.execute_script("return document.querySelector('#findings li').textContent")

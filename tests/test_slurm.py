@@ -101,10 +101,10 @@ def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run
     assert set(states.values()) == {"COMPLETED"}, states
     assert "Group job trials" in output  # the trial shards ran as one grouped SLURM job
     compared = [
-        "results/features/features.parquet",
-        "results/head/metrics.json",
-        "results/invariance/summary_by_jitter.tsv",
-        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/invariance/trials").glob("*.parquet")),
+        "results/tiny/features/features.parquet",
+        "results/tiny/head/metrics.json",
+        "results/tiny/invariance/summary_by_jitter.tsv",
+        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tiny/invariance/trials").glob("*.parquet")),
     ]
     for rel in compared:
         assert sha(tmp_path / rel) == sha(tiny_run / rel), rel
@@ -120,7 +120,7 @@ def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path
     assert "Error in rule prepare_weights" in output
     assert "ERROR: weights file" in output and "does not fit the VGG16 notop" in output  # the job's log, shown
     assert "FAILED" in sacct_states(cluster, job_ids).values()
-    assert not (tmp_path / "work/resources/weights/vgg16_notop.weights.h5").exists()
+    assert not (tmp_path / "work/resources/tiny/weights/vgg16_notop.weights.h5").exists()
 
 
 def stale_link_case(tmp_path: Path, cluster_name: str, daemons: list[tuple[str, int]]) -> tuple[Path, dict]:

@@ -30,7 +30,7 @@ def sha(path: Path) -> str:
 
 
 def test_dataset_outputs(tiny_run):
-    manifest = pd.read_parquet(tiny_run / "results/dataset/manifest.parquet")
+    manifest = pd.read_parquet(tiny_run / "results/tiny/dataset/manifest.parquet")
     assert len(manifest) == 2 * (12 + 8)
     assert manifest.groupby(["split", "class_name"]).size().to_dict() == {
         ("train", "Car"): 12,
@@ -41,14 +41,14 @@ def test_dataset_outputs(tiny_run):
     assert (manifest["label"] == (manifest["class_name"] == "Truck")).all()
     for row in manifest.head(3).itertuples():
         assert sha(tiny_run / row.path) == row.sha256
-    assert pd.read_csv(tiny_run / "results/dataset/skipped.tsv", sep="\t").empty
-    counts = json.loads((tiny_run / "results/dataset/counts.json").read_text())
+    assert pd.read_csv(tiny_run / "results/tiny/dataset/skipped.tsv", sep="\t").empty
+    counts = json.loads((tiny_run / "results/tiny/dataset/counts.json").read_text())
     assert counts["n_images"] == 40 and counts["n_skipped"] == 0
 
 
 def test_feature_outputs(tiny_run):
-    features = pd.read_parquet(tiny_run / "results/features/features.parquet")
-    manifest = pd.read_parquet(tiny_run / "results/dataset/manifest.parquet")
+    features = pd.read_parquet(tiny_run / "results/tiny/features/features.parquet")
+    manifest = pd.read_parquet(tiny_run / "results/tiny/dataset/manifest.parquet")
     assert list(features.columns[:3]) == ["image_id", "split", "label"]
     assert list(features.columns[3:]) == [f"f{i:03d}" for i in range(512)]
     assert features["image_id"].tolist() == manifest["image_id"].tolist()
@@ -56,30 +56,30 @@ def test_feature_outputs(tiny_run):
     values = features.iloc[:, 3:].to_numpy()
     assert values.dtype == np.float32 and np.isfinite(values).all() and (values >= 0).all()  # GAP of ReLU maps
     assert values.std(axis=0).max() > 0
-    info = json.loads((tiny_run / "results/features/features.json").read_text())
+    info = json.loads((tiny_run / "results/tiny/features/features.json").read_text())
     assert info["feature_map_shape"] == [2, 2, 512] and info["shards"] == 2 and info["n_images"] == 40
     # the default precision is float32 on every machine, recorded; the shift study uses the same one
     assert (info["precision_requested"], info["precision"]) == ("float32", "float32")
-    meta, maps = read_maps(tiny_run / "results/features/maps.parquet")
+    meta, maps = read_maps(tiny_run / "results/tiny/features/maps.parquet")
     assert meta["image_id"].tolist() == manifest["image_id"].tolist() and maps.shape == (40, 2 * 2 * 512)
     # GAP is the mean of the stored map, GMP its max (the heads derive both from the same forward pass)
     gap = maps.reshape(40, 4, 512).mean(axis=1)
     assert np.allclose(gap, features.iloc[:, 3:].to_numpy(), rtol=1e-5, atol=1e-6)
-    assert info["maps_file_bytes"] == (tiny_run / "results/features/maps.parquet").stat().st_size
+    assert info["maps_file_bytes"] == (tiny_run / "results/tiny/features/maps.parquet").stat().st_size
     for variant in ("max", "aps_circular"):
-        variant_log = (tiny_run / f"logs/variant_features/{variant}.log").read_text()
+        variant_log = (tiny_run / f"logs/tiny/variant_features/{variant}.log").read_text()
         assert f"variant {variant}; device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
-    pixels = pd.read_parquet(tiny_run / "results/features/pixels.parquet")
+    pixels = pd.read_parquet(tiny_run / "results/tiny/features/pixels.parquet")
     assert pixels.shape == (40, 3 + 8 * 8 * 3)
 
 
 def test_invariance_outputs(tiny_run):
-    trials = pd.concat(pd.read_parquet(p) for p in sorted((tiny_run / "results/invariance/trials").glob("*.parquet")))
+    trials = pd.concat(pd.read_parquet(p) for p in sorted((tiny_run / "results/tiny/invariance/trials").glob("*.parquet")))
     # random: 3 inputs × 2 jitters × 40 trials × 2 seeds; grid (J=1): 9 shifts × (2 shapes + 2 images)
     n_trials = trials.groupby(["input", "mode", "seed", "jitter"])["trial"].nunique().sum()
     assert n_trials == 3 * 2 * 40 * 2 + 9 * 4
     assert len(trials) == n_trials * 4 * 4 * 2  # 4 poolings × 4 depths × 2 fills
-    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    summary = pd.read_csv(tiny_run / "results/tiny/invariance/summary_by_jitter.tsv", sep="\t")
     grid = summary.query("input == 'ring' and mode == 'grid' and depth == 4 and fill == 'replicate'").set_index(
         "pooling"
     )
@@ -105,11 +105,11 @@ def test_invariance_outputs(tiny_run):
 
 
 def test_head_outputs(tiny_run):
-    metrics = json.loads((tiny_run / "results/head/metrics.json").read_text())
+    metrics = json.loads((tiny_run / "results/tiny/head/metrics.json").read_text())
     assert metrics["n_train"] == 24 and metrics["n_valid"] == 16
     assert metrics["chosen_C"] in (0.01, 1.0)
     matrix = np.array(metrics["confusion_matrix"]["rows_true_cols_predicted"])
-    predictions = pd.read_parquet(tiny_run / "results/head/predictions.parquet")
+    predictions = pd.read_parquet(tiny_run / "results/tiny/head/predictions.parquet")
     assert matrix.sum() == 16 == len(predictions)
     accuracy = (predictions["predicted"] == predictions["label"]).mean()
     assert metrics["accuracy"]["value"] == pytest.approx(accuracy)
@@ -128,34 +128,34 @@ def test_head_outputs(tiny_run):
         "gmp": 513,
         "flatten": 2049,
     }
-    heads = pd.read_csv(tiny_run / "results/head/heads.tsv", sep="\t").set_index("model")
+    heads = pd.read_csv(tiny_run / "results/tiny/head/heads.tsv", sep="\t").set_index("model")
     for name in ("gmp", "flatten"):
         accuracy = (predictions[f"p_truck_{name}"].ge(0.5).astype(int) == predictions["label"]).mean()
         assert heads.loc[name, "accuracy"] == pytest.approx(accuracy)
-    differences = pd.read_csv(tiny_run / "results/head/differences.tsv", sep="\t").set_index(["comparison", "metric"])
+    differences = pd.read_csv(tiny_run / "results/tiny/head/differences.tsv", sep="\t").set_index(["comparison", "metric"])
     expected = heads.loc["gap", "accuracy"] - heads.loc["flatten", "accuracy"]
     assert differences.loc[("gap - flatten", "accuracy"), "difference"] == pytest.approx(expected)
-    coefficients = pd.read_csv(tiny_run / "results/head/coefficients.tsv", sep="\t")
+    coefficients = pd.read_csv(tiny_run / "results/tiny/head/coefficients.tsv", sep="\t")
     assert len(coefficients) == 512 and coefficients["abs_coefficient"].is_monotonic_decreasing
 
 
 def test_network_outputs(tiny_run):
     """Each base variant's head and consistency; max's head is the head stage's GAP head."""
-    heads = pd.read_csv(tiny_run / "results/network/heads.tsv", sep="\t").set_index("variant")
-    gap = pd.read_csv(tiny_run / "results/head/heads.tsv", sep="\t").set_index("model").loc["gap"]
+    heads = pd.read_csv(tiny_run / "results/tiny/network/heads.tsv", sep="\t").set_index("variant")
+    gap = pd.read_csv(tiny_run / "results/tiny/head/heads.tsv", sep="\t").set_index("model").loc["gap"]
     assert list(heads.index) == ["max", "aps_circular"]
     assert heads.loc["max", "accuracy"] == gap["accuracy"] and heads.loc["max", "chosen_C"] == gap["chosen_C"]
-    features = pd.read_parquet(tiny_run / "results/features/features.parquet")
-    assert pd.read_parquet(tiny_run / "results/network/max/scores.parquet").equals(features)
-    scores = pd.read_parquet(tiny_run / "results/network/aps_circular/scores.parquet")
+    features = pd.read_parquet(tiny_run / "results/tiny/features/features.parquet")
+    assert pd.read_parquet(tiny_run / "results/tiny/network/max/scores.parquet").equals(features)
+    scores = pd.read_parquet(tiny_run / "results/tiny/network/aps_circular/scores.parquet")
     assert scores["image_id"].tolist() == features["image_id"].tolist()
     assert not np.allclose(scores.iloc[:, 3:].to_numpy(), features.iloc[:, 3:].to_numpy())
-    consistency = pd.read_csv(tiny_run / "results/network/consistency.tsv", sep="\t")
+    consistency = pd.read_csv(tiny_run / "results/tiny/network/consistency.tsv", sep="\t")
     assert len(consistency) == 2 * 2 * 2 and (consistency["n_pairs"] == 4 * 2).all()
     assert (consistency["n_images"] == 4).all()
     crop = consistency[consistency["protocol"] == "crop"]
     assert sorted(set(crop["offset_max"])) == [2, 8]  # 73 px resized, 64 px crops: offsets up to 9
-    pairs = pd.read_parquet(tiny_run / "results/network/pairs.parquet")
+    pairs = pd.read_parquet(tiny_run / "results/tiny/network/pairs.parquet")
     plan = ["protocol", "max_shift", "pass", "image_id", "a_y", "a_x", "b_y", "b_x"]
     by_variant = {v: rows[plan].reset_index(drop=True) for v, rows in pairs.groupby("variant")}
     assert by_variant["max"].equals(by_variant["aps_circular"])  # the very same pairs for every variant
@@ -168,7 +168,7 @@ def test_network_outputs(tiny_run):
     assert (table["consistency_lo"] <= table["consistency"]).all() and (
         table["consistency"] <= table["consistency_hi"]
     ).all()
-    differences = pd.read_csv(tiny_run / "results/network/differences.tsv", sep="\t")
+    differences = pd.read_csv(tiny_run / "results/tiny/network/differences.tsv", sep="\t")
     for row in differences.itertuples():
         expected = table.loc[(row.variant, row.protocol, row.max_shift), "consistency"]
         assert row.difference == pytest.approx(
@@ -190,10 +190,10 @@ def test_figures_are_real_pngs(tiny_run):
 
 
 def test_provenance_in_every_results_folder(tiny_run):
-    manifest_sha = sha(tiny_run / "results/dataset/manifest.parquet")
-    weights = json.loads((tiny_run / "results/weights/weights.json").read_text())
+    manifest_sha = sha(tiny_run / "results/tiny/dataset/manifest.parquet")
+    weights = json.loads((tiny_run / "results/tiny/weights/weights.json").read_text())
     for stage in STAGES:
-        record = json.loads((tiny_run / f"results/{stage}/provenance.json").read_text())
+        record = json.loads((tiny_run / f"results/tiny/{stage}/provenance.json").read_text())
         assert record["manifest_sha256"] == manifest_sha
         assert record["weights_sha256"] == weights["weights_sha256"]
         assert record["config"]["dataset"]["synthetic"]["seed"] == 1
@@ -202,13 +202,13 @@ def test_provenance_in_every_results_folder(tiny_run):
 
 
 def test_report_headline_numbers_equal_metrics(tiny_run):
-    page = (tiny_run / "results/report.html").read_text()
-    metrics = json.loads((tiny_run / "results/head/metrics.json").read_text())
+    page = (tiny_run / "results/tiny/report.html").read_text()
+    metrics = json.loads((tiny_run / "results/tiny/head/metrics.json").read_text())
     shown = dict(re.findall(r'data-metric="([a-z_]+)">([^<]+)<', page))
     assert float(shown["accuracy"]) == pytest.approx(metrics["accuracy"]["value"], abs=5e-4)
     assert float(shown["roc_auc"]) == pytest.approx(metrics["roc_auc"]["value"], abs=5e-4)
     assert int(shown["n_valid"]) == metrics["n_valid"]
-    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    summary = pd.read_csv(tiny_run / "results/tiny/invariance/summary_by_jitter.tsv", sep="\t")
     ring = summary.query("input == 'ring' and mode == 'random' and jitter == 3 and depth == 4")
     for pooling in ("max", "avg"):
         share = ring.loc[(ring["pooling"] == pooling) & (ring["fill"] == "replicate"), "identical_share"].item()
@@ -220,17 +220,17 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
     ]  # fmt: skip
     assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
     assert page.count('download="') == 9  # the full tables, one click away (no skipped files here)
-    features = json.loads((tiny_run / "results/features/features.json").read_text())
+    features = json.loads((tiny_run / "results/tiny/features/features.json").read_text())
     assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 
 
 def test_a_finished_run_prints_what_it_found(tiny_run):
     output = (tiny_run / "run-output.txt").read_text()
     assert "What this run found (95% intervals):" in output
-    accuracy = json.loads((tiny_run / "results/head/metrics.json").read_text())["accuracy"]
+    accuracy = json.loads((tiny_run / "results/tiny/head/metrics.json").read_text())["accuracy"]
     expected = f"{accuracy['value']:.3f} [{accuracy['ci_low']:.3f}, {accuracy['ci_high']:.3f}]"
-    assert f"GAP head accuracy {expected} on 16 validation images (results/head/metrics.json)" in output
-    summary = pd.read_csv(tiny_run / "results/invariance/summary_by_jitter.tsv", sep="\t")
+    assert f"GAP head accuracy {expected} on 16 validation images (results/tiny/head/metrics.json)" in output
+    summary = pd.read_csv(tiny_run / "results/tiny/invariance/summary_by_jitter.tsv", sep="\t")
     ring = summary.query(
         "input == 'ring' and mode == 'random' and jitter == 3 and depth == 4 "
         "and pooling == 'max' and fill == 'replicate'"
@@ -239,19 +239,19 @@ def test_a_finished_run_prints_what_it_found(tiny_run):
         100 * ring[column] for column in ("identical_share", "identical_share_lo", "identical_share_hi")
     )
     assert f"after 4 max pools: output identical in {value:.1f} % [{low:.1f}, {high:.1f}]" in output
-    consistency = pd.read_csv(tiny_run / "results/network/consistency.tsv", sep="\t")
+    consistency = pd.read_csv(tiny_run / "results/tiny/network/consistency.tsv", sep="\t")
     for row in consistency[consistency["max_shift"] == 8].itertuples():
         value, low, high = (100 * getattr(row, c) for c in ("consistency", "consistency_lo", "consistency_hi"))
         assert f"{row.variant} {value:.1f} % [{low:.1f}, {high:.1f}]" in output
-    assert "Report: results/report.html" in output
+    assert "Report: results/tiny/report.html" in output
 
 
 def test_a_partial_or_dry_run_prints_only_what_exists(tiny_run, tmp_path):
-    (tmp_path / "results/head").mkdir(parents=True)
-    shutil.copy(tiny_run / "results/head/metrics.json", tmp_path / "results/head/metrics.json")
+    (tmp_path / "results/tiny/head").mkdir(parents=True)
+    shutil.copy(tiny_run / "results/tiny/head/metrics.json", tmp_path / "results/tiny/head/metrics.json")
     result = run_workflow(tmp_path, tiny_config(), "--until", "build_manifest")
     output = result.stdout + result.stderr
-    assert "GAP head accuracy" in output and "(results/head/metrics.json)" in output
+    assert "GAP head accuracy" in output and "(results/tiny/head/metrics.json)" in output
     assert "Exercise ring" not in output and "Report:" not in output and "Traceback" not in output
     dry = run_workflow(tiny_run, tiny_config(), "-n", "--forcerun", "render_report")
     assert "What this run found" not in dry.stdout + dry.stderr
@@ -308,20 +308,20 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
 
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
     for rel in (
-        "results/features/features.parquet",
-        "results/features/maps.parquet",
-        "results/dataset/manifest.parquet",
-        "results/head/metrics.json",
-        "results/head/predictions.parquet",
-        "results/invariance/summary_by_jitter.tsv",
-        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/invariance/trials").glob("*.parquet")),
+        "results/tiny/features/features.parquet",
+        "results/tiny/features/maps.parquet",
+        "results/tiny/dataset/manifest.parquet",
+        "results/tiny/head/metrics.json",
+        "results/tiny/head/predictions.parquet",
+        "results/tiny/invariance/summary_by_jitter.tsv",
+        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tiny/invariance/trials").glob("*.parquet")),
     ):
         assert sha(tiny_run / rel) == sha(unsharded_run / rel), rel
 
 
 def test_kill_9_during_features_then_rerun_gives_the_same_results(tiny_run, tmp_path):
     config = tiny_config()
-    log = tmp_path / "logs/extract_features/000.log"
+    log = tmp_path / "logs/tiny/extract_features/000.log"
     process = subprocess.Popen(
         snakemake_cmd(tmp_path, config), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -331,11 +331,11 @@ def test_kill_9_during_features_then_rerun_gives_the_same_results(tiny_run, tmp_
     assert log.exists(), "feature extraction never started"
     os.killpg(process.pid, signal.SIGKILL)  # snakemake and every job it started
     process.wait()
-    assert not (tmp_path / "results/features/features.parquet").exists()
+    assert not (tmp_path / "results/tiny/features/features.parquet").exists()
     # The documented recovery: unlock, then the same command again.
     run_workflow(tmp_path, config, "--unlock")
     run_workflow(tmp_path, config)
-    for rel in ("results/features/features.parquet", "results/head/metrics.json"):
+    for rel in ("results/tiny/features/features.parquet", "results/tiny/head/metrics.json"):
         assert sha(tmp_path / rel) == sha(tiny_run / rel), rel
     leftovers = [p for p in (tmp_path / "results").rglob("*.part")]
     assert not leftovers
