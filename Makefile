@@ -17,7 +17,7 @@ SNAKEMAKE := $(BIN)/snakemake
 CONFIG ?= config/config.yaml
 
 # Refuse an unsupported Python at once, in one line (targets that need no Python are exempt).
-NO_PYTHON_GOALS := help clean
+NO_PYTHON_GOALS := help clean clean-cache
 ifneq ($(filter-out $(NO_PYTHON_GOALS),$(or $(MAKECMDGOALS),help)),)
 PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 ifeq ($(filter $(SUPPORTED_PYTHONS),$(PYTHON_VERSION)),)
@@ -25,12 +25,12 @@ $(error ERROR: Python $(or $(PYTHON_VERSION),(none found at '$(PYTHON)')) is not
 endif
 endif
 
-.PHONY: bench-full demo run fetch test test-fast lint lock lock-check conda-env bench report unlock clean help config-docs install-gpu
+.PHONY: clean-cache bench-full demo run fetch test test-fast lint lock lock-check conda-env bench report unlock clean help config-docs install-gpu
 
 help:
 	@echo "make demo   - run the whole workflow on the embedded synthetic dataset (offline)"
 	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
-	@echo "make fetch  - only the downloads of CONFIG (default config/config.yaml), on a node with internet"
+	@echo "make fetch  - only the downloads of CONFIG (default config/config.yaml) into the cache, on a node with internet"
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
 	@echo "make lint   - ruff, snakefmt --check, mypy and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
@@ -66,12 +66,13 @@ run: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile $(CONFIG)
 
 # Offline compute nodes: on a node with internet, run only the downloads the config needs
-# (rule fetch_inputs: get_dataset, and download_weights for ImageNet weights); the rest then runs offline.
+# (rule fetch_inputs: download_dataset for a url or Kaggle source, download_weights for ImageNet weights)
+# into the download cache (run.cache); the rest then runs offline.
 fetch: $(VENV)/.installed
 	$(SNAKEMAKE) fetch_inputs --configfile $(CONFIG)
 
 report: $(VENV)/.installed
-	$(SNAKEMAKE) --configfile config/demo.yaml --report results/snakemake-report.zip
+	$(SNAKEMAKE) --configfile config/demo.yaml --report results/demo/snakemake-report.zip
 
 # After Snakemake itself was killed: release its lock, then run the same command again.
 unlock: $(VENV)/.installed
@@ -115,6 +116,12 @@ bench: $(VENV)/.installed
 bench-full: $(VENV)/.installed
 	$(BIN)/python tools/bench_full.py --out results/benchmarks/full
 
+# Every run's outputs; the download cache (resources/cache, config key run.cache) is kept: `make clean-cache`
+# removes it (the next run of a real config downloads again).
 clean:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
-	rm -rf resources logs benchmarks .snakemake
+	find resources -mindepth 1 -maxdepth 1 ! -name cache -exec rm -rf {} + 2>/dev/null || true
+	rm -rf logs benchmarks .snakemake
+
+clean-cache:
+	rm -rf resources/cache

@@ -56,7 +56,7 @@ def test_a_receipt_names_a_verified_download(tmp_path):
     (folder / "train/a.jpeg").write_bytes(b"b")
     with pytest.raises(UserError, match="is damaged"):
         cache.verify_receipt(receipt)
-    with pytest.raises(UserError, match="is missing .*make fetch"):
+    with pytest.raises(UserError, match=r"is missing .*make fetch"):
         cache.verify_receipt({**receipt, "path": str(tmp_path / "gone")})
 
 

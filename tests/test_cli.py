@@ -78,13 +78,14 @@ def test_threads_and_gpu_come_from_the_job_not_from_params(resources, gpu):
     assert vars(bare) == {"out": "x"}
 
 
-def test_every_rule_but_the_weights_download_carries_its_code_digest():
-    """So that a change in the package code a stage runs reruns that stage (see poolkit.codedeps)."""
+def test_every_rule_but_the_downloads_carries_its_code_digest():
+    """So that a change in the package code a stage runs reruns that stage (see poolkit.codedeps). The
+    downloads write receipts of the cache: a code change must not rerun them (nor could it lose data)."""
     for path in (ROOT / "workflow/rules").glob("*.smk"):
         for block in path.read_text().split("\nrule ")[1:]:
             name = block.split(":", 1)[0]
             script = block.split('"../../scripts/')[1].split('"')[0] if "../../scripts/" in block else None
-            if script and name != "download_weights":
+            if script and name not in ("download_weights", "download_dataset"):
                 assert f'code_digest=code_digest("{script}")' in block, name
 
 
@@ -200,7 +201,7 @@ def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list
     import numpy as np
     import pandas as pd
 
-    from poolkit.io import write_maps
+    from poolkit.io import file_digest, write_json, write_maps
 
     cols = [f"f{i:03d}" for i in range(512)]
     rows = pd.DataFrame(np.random.default_rng(0).random((12, 512), dtype=np.float32), columns=cols)
@@ -210,9 +211,10 @@ def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list
     pd.concat([meta, rows.iloc[:, :12].set_axis([f"p{i:04d}" for i in range(12)], axis=1)], axis=1).to_parquet(
         tmp_path / "p.parquet"
     )
-    (tmp_path / "f.json").write_text('{"feature_map_shape": [1, 1, 512]}')
     order = slice(None, None, -1) if maps_reversed else slice(None)
     write_maps(meta.iloc[order], rows.to_numpy()[order].reshape(12, 1, 1, 512), tmp_path / "m.parquet")
+    digests = {f"{name}_sha256": file_digest(tmp_path / f"{name[0]}.parquet") for name in ("features", "maps")}
+    write_json({"feature_map_shape": [1, 1, 512], **digests}, tmp_path / "f.json")
     outputs = [f"--{name.replace('_', '-')}={tmp_path / name}" for name in _load_script("fit_head.py").OUTPUTS]
     return [
         sys.executable,
@@ -275,6 +277,7 @@ def test_a_missing_input_file_ends_in_one_error_line(tmp_path):
         f"--images={tmp_path / 'none'}",
         f"--manifest={tmp_path / 'm.parquet'}",
         f"--skipped={tmp_path / 's.tsv'}",
+        f"--duplicates={tmp_path / 'd.tsv'}",
         f"--counts={tmp_path / 'c.json'}",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)

@@ -150,7 +150,8 @@ def test_a_partial_user_config_changes_only_what_it_names(tmp_path, beside_confi
     expected["head"]["cv_folds"] = 3
     assert effective_config_md5(result.stdout + result.stderr) == md5_of(expected)
     jobs = planned_jobs(result.stdout)
-    assert jobs["get_dataset"] == 1 and jobs["download_weights"] == 1 and jobs["extract_features"] == 4
+    assert jobs["download_dataset"] == jobs["get_dataset"] == jobs["download_weights"] == 1
+    assert jobs["extract_features"] == 4
 
 
 def test_text_values_are_read_as_the_schema_type():

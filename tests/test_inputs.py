@@ -115,7 +115,9 @@ def fetch_command(config_file: Path) -> list[str]:
 
 def cache_hashes(cache: Path) -> dict[str, str]:
     """sha256 of every file in the download cache, by path."""
-    return {str(p.relative_to(cache)): hashlib.sha256(p.read_bytes()).hexdigest() for p in cache.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(cache)): hashlib.sha256(p.read_bytes()).hexdigest() for p in cache.rglob("*") if p.is_file()
+    }
 
 
 def checkout_copy(dest: Path) -> tuple[Path, dict[str, str]]:

@@ -44,6 +44,7 @@ def test_dry_run_plans_every_stage(config, tmp_path):
         assert rule in result.stdout
     if config == "config/config.yaml":
         assert "download_weights" in result.stdout  # ImageNet weights are fetched first
+        assert "download_dataset" in result.stdout  # and the Kaggle dataset
         assert result.stdout.count("rule extract_features:") == 4  # features.shards: 4
 
 

@@ -18,7 +18,7 @@ from tests.workflow_runs import ROOT, snakemake_cmd, tiny_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.system]
 CLUSTER = ROOT / "tests/slurm/cluster.sh"
-LOCAL_RULES = {"get_dataset", "download_weights", "record_provenance", "all"}
+LOCAL_RULES = {"download_dataset", "get_dataset", "download_weights", "record_provenance", "all"}
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,9 @@ def test_feature_outputs(tiny_run):
 
 
 def test_invariance_outputs(tiny_run):
-    trials = pd.concat(pd.read_parquet(p) for p in sorted((tiny_run / "results/tiny/invariance/trials").glob("*.parquet")))
+    trials = pd.concat(
+        pd.read_parquet(p) for p in sorted((tiny_run / "results/tiny/invariance/trials").glob("*.parquet"))
+    )
     # random: 3 inputs × 2 jitters × 40 trials × 2 seeds; grid (J=1): 9 shifts × (2 shapes + 2 images)
     n_trials = trials.groupby(["input", "mode", "seed", "jitter"])["trial"].nunique().sum()
     assert n_trials == 3 * 2 * 40 * 2 + 9 * 4
@@ -132,7 +134,9 @@ def test_head_outputs(tiny_run):
     for name in ("gmp", "flatten"):
         accuracy = (predictions[f"p_truck_{name}"].ge(0.5).astype(int) == predictions["label"]).mean()
         assert heads.loc[name, "accuracy"] == pytest.approx(accuracy)
-    differences = pd.read_csv(tiny_run / "results/tiny/head/differences.tsv", sep="\t").set_index(["comparison", "metric"])
+    differences = pd.read_csv(tiny_run / "results/tiny/head/differences.tsv", sep="\t").set_index(
+        ["comparison", "metric"]
+    )
     expected = heads.loc["gap", "accuracy"] - heads.loc["flatten", "accuracy"]
     assert differences.loc[("gap - flatten", "accuracy"), "difference"] == pytest.approx(expected)
     coefficients = pd.read_csv(tiny_run / "results/tiny/head/coefficients.tsv", sep="\t")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -57,7 +58,7 @@ def paired_interval(per_image_delta: pd.Series) -> tuple[float, float, float]:
 
 def score_rows(runs: dict[str, Path]) -> list[tuple]:
     """The largest relative differences of the 512 GAP scores of every image."""
-    f32, bf16 = (pd.read_parquet(runs[p] / "results/features/features.parquet") for p in PRECISIONS)
+    f32, bf16 = (pd.read_parquet(runs[p] / "features/features.parquet") for p in PRECISIONS)
     a, b = f32[feature_columns()].to_numpy(np.float64), bf16[feature_columns()].to_numpy(np.float64)
     per_score = np.abs(b - a).max() / np.abs(a).mean()
     per_image = (np.linalg.norm(b - a, axis=1) / np.linalg.norm(a, axis=1)).max()
@@ -69,7 +70,7 @@ def score_rows(runs: dict[str, Path]) -> list[tuple]:
 
 def head_rows(runs: dict[str, Path]) -> list[tuple]:
     """GAP-head predictions that change, and the accuracy difference with a paired interval."""
-    f32, bf16 = (pd.read_parquet(runs[p] / "results/head/predictions.parquet") for p in PRECISIONS)
+    f32, bf16 = (pd.read_parquet(runs[p] / "head/predictions.parquet") for p in PRECISIONS)
     changed = int((f32["predicted"] != bf16["predicted"]).sum())
     correct = {p: (t["predicted"] == t["label"]).astype(float) for p, t in zip(PRECISIONS, (f32, bf16), strict=True)}
     delta = pd.Series(
@@ -77,8 +78,7 @@ def head_rows(runs: dict[str, Path]) -> list[tuple]:
     )
     value, low, high = paired_interval(delta)
     chosen = [
-        pd.read_csv(runs[p] / "results/head/heads.tsv", sep="\t").set_index("model").loc["gap", "chosen_C"]
-        for p in PRECISIONS
+        pd.read_csv(runs[p] / "head/heads.tsv", sep="\t").set_index("model").loc["gap", "chosen_C"] for p in PRECISIONS
     ]
     return [
         ("GAP head predictions that change", changed, "images", f"of {len(f32)} validation images"),
@@ -95,9 +95,7 @@ def head_rows(runs: dict[str, Path]) -> list[tuple]:
 def consistency_rows(runs: dict[str, Path]) -> list[tuple]:
     """Per base variant, protocol and max shift: consistency difference, same pairs, images resampled."""
     keys = ["variant", "protocol", "max_shift", "image_id", "pass"]
-    f32, bf16 = (
-        pd.read_parquet(runs[p] / "results/network/pairs.parquet").set_index(keys)["same_class"] for p in PRECISIONS
-    )
+    f32, bf16 = (pd.read_parquet(runs[p] / "network/pairs.parquet").set_index(keys)["same_class"] for p in PRECISIONS)
     delta = bf16.loc[f32.index].astype(float) - f32.astype(float)
     rows = []
     for (variant, protocol, max_shift), part in delta.groupby(level=["variant", "protocol", "max_shift"], sort=False):
@@ -123,12 +121,14 @@ def main() -> None:
             work.mkdir()
             print(f"demo in {precision} ...", flush=True)
             walls[precision] = run_demo(Path(args.config).resolve(), work, precision)
+        run_name = yaml.safe_load(Path(args.config).read_text())["run"]["name"]
+        results = {precision: work / "results" / run_name for precision, work in runs.items()}
         rows = [
             *((f"demo wall time, {precision}", walls[precision], "s", "from scratch") for precision in PRECISIONS),
             ("demo speed-up, bfloat16", walls["float32"] / walls["bfloat16"], "ratio", "float32 wall / bfloat16 wall"),
-            *score_rows(runs),
-            *head_rows(runs),
-            *consistency_rows(runs),
+            *score_rows(results),
+            *head_rows(results),
+            *consistency_rows(results),
         ]
     table = pd.DataFrame(rows, columns=["measure", "value", "unit", "note"])
     out = Path(args.out)

@@ -7,7 +7,7 @@ after the other in one invocation, so their ratios are comparable; absolute rate
 across machines or days. ``--scripts`` picks the folder that holds the ``poolkit`` package, to compare
 two checkouts in one run (e.g. before and after a change to a variant's layers).
 
-    python tools/variant_rates.py --weights resources/weights/vgg16_notop.weights.h5
+    python tools/variant_rates.py --weights resources/demo/weights/vgg16_notop.weights.h5
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def measure(args: argparse.Namespace, variant: str, precision: str, scripts: Pat
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="all", choices=["all", "one"], help=argparse.SUPPRESS)
-    parser.add_argument("--weights", type=Path, default=REPO / "resources/weights/vgg16_notop.weights.h5")
+    parser.add_argument("--weights", type=Path, default=REPO / "resources/demo/weights/vgg16_notop.weights.h5")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--variant", default="max", help=argparse.SUPPRESS)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"])
