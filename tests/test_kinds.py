@@ -121,8 +121,8 @@ def test_every_trial_kind_runs_in_a_shard_of_trials():
 
 
 def test_the_findings_cite_zhangs_figure_of_each_variant_that_has_one():
-    sentence = zhang_crop(["max", "blur", "aps"])
-    assert "max 88.5 %, blur (Tri-3) 89.6 %, on 224 px" in sentence
+    sentence = zhang_crop(["max", "blur", "blur_bin5", "aps"])
+    assert "max 88.5 %, blur (Tri-3) 89.6 %, blur (Bin-5) 90.2 %, on 224 px" in sentence
     assert zhang_crop(["aps", "aps_circular"]) == ""
 
 

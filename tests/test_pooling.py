@@ -95,6 +95,18 @@ def reference_aps_pool(x: np.ndarray) -> np.ndarray:
     return best
 
 
+def test_the_blur_filters_of_a_hand_made_map():
+    """One bright cell, by hand: its dense 2×2 max is 64 at rows 2-3 × columns 2-3 of an 8×8 map."""
+    x = np.zeros((8, 8), dtype=np.float32)
+    x[3, 3] = 64.0
+    # Rect-2 at kept (1, 1) = map (2, 2) averages rows 2-3 × columns 2-3: all 64; at (0, 0) rows 0-1: none.
+    assert pool(x, "blur_rect2")[1, 1] == 64.0 and pool(x, "blur_rect2")[0, 0] == 0.0
+    # Bin-5 at map (2, 2): rows and columns 0..4, of which 2 and 3 (weights 6 and 4) hold the block:
+    # 64 · (10/16)² = 25. At map (0, 0): rows −2..2, row −2 reflected to 2 (weight 1) and row 2
+    # (weight 1): 64 · (2/16)² = 1.
+    assert pool(x, "blur_bin5")[1, 1] == 25.0 and pool(x, "blur_bin5")[0, 0] == 1.0
+
+
 def test_blur_pool_of_a_hand_made_map():
     """One value 16 at (1, 1) of a 4×4 zero map: the dense max spreads it over rows 0-1 × columns 0-1;
     the blur of the kept cells, by hand, below (a wrong normalisation or stride fails it)."""
@@ -108,7 +120,9 @@ def test_blur_pool_of_a_hand_made_map():
     assert np.allclose(out, [[16.0, 4.0], [4.0, 1.0]])
 
 
-@pytest.mark.parametrize(("name", "taps"), [("blur", [1, 2, 1])])
+@pytest.mark.parametrize(
+    ("name", "taps"), [("blur_rect2", [1, 1]), ("blur", [1, 2, 1]), ("blur_bin5", [1, 4, 6, 4, 1])]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("shape", [(4, 4), (6, 6), (8, 8), (5, 7), (3, 6)])
 def test_each_blur_kind_equals_the_loop_formula(name, taps, seed, shape):

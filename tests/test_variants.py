@@ -122,7 +122,9 @@ def test_blur_pool_of_a_4x4_map_by_hand(tf_ready):
     np.testing.assert_allclose(x[0, 0], [[7.5, 8.5], [11.5, 12.5]], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("variant", "taps"), [("blur", [1, 2, 1])])
+@pytest.mark.parametrize(
+    ("variant", "taps"), [("blur_rect2", [1, 1]), ("blur", [1, 2, 1]), ("blur_bin5", [1, 4, 6, 4, 1])]
+)
 def test_each_blur_variant_equals_the_loop_formula(tf_ready, variant, taps):
     """2×2 max with stride 1 without padding (side n → n − 1), then Zhang's blur with stride 2, loop by loop."""
     maps = np.random.default_rng(5).normal(size=(2, 3, 8, 10)).astype(np.float32)

@@ -124,6 +124,28 @@ KINDS: Mapping[str, Kind] = {
             zhang_vgg16=(72.20, 89.60),
         ),
         Kind(
+            name="blur_rect2",
+            label="blur (Rect-2)",
+            description="`blur` with Zhang's 2-tap filter [1, 1] ⊗ [1, 1] / 4 (Rect-2; reflection padding by one "
+            "at the bottom and right only)",
+            colour="#9bbf3a",
+            marker="<",
+            line=":",
+            **blur_pooling((1, 1)),
+            zhang_vgg16=(72.15, 89.24),
+        ),
+        Kind(
+            name="blur_bin5",
+            label="blur (Bin-5)",
+            description="`blur` with Zhang's 5-tap binomial filter [1, 4, 6, 4, 1] ⊗ [1, 4, 6, 4, 1] / 256 "
+            "(Bin-5, his best VGG16)",
+            colour="#1f6f5c",
+            marker=">",
+            line=":",
+            **blur_pooling((1, 4, 6, 4, 1)),
+            zhang_vgg16=(72.33, 90.19),
+        ),
+        Kind(
             name="aps",
             label="aps",
             description="adaptive polyphase sampling (Chaman & Dokmanić, CVPR 2021): circular 2×2 max with stride 1, "
