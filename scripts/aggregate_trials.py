@@ -121,12 +121,9 @@ def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitte
                 group["depth"],
                 100 * group[column],
                 yerr=error_bars(group, column),
-                marker=plots.STYLE[pooling][0],
-                ls=plots.STYLE[pooling][1],
                 ms=4,
                 capsize=3,
-                label=pooling,
-                color=plots.PALETTE[pooling],
+                **plots.kind_style(str(pooling)),
             )
         ax.set_xticks(sorted(part["depth"].unique()))
         ax.set_ylim(-5, 105)
@@ -148,10 +145,9 @@ def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
 
     def draw(ax, part: pd.DataFrame) -> None:
         for pooling, group in part.groupby("pooling"):
-            colour = plots.PALETTE[pooling]
-            marker, style = plots.STYLE[pooling]
-            ax.plot(group["shift"], group["nl2"], marker=marker, ls=style, ms=3, color=colour, label=pooling)
-            ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=colour)
+            style = plots.kind_style(str(pooling))
+            ax.plot(group["shift"], group["nl2"], ms=3, **style)
+            ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=style["color"])
 
     deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
     fill_input_panels(

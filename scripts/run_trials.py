@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Invariance stage: one shard of random-shift invariance trials (max, avg, blur and APS pooling; several fills)."""
+"""Invariance stage: one shard of random-shift invariance trials (every pooling kind configured; several fills)."""
 
 import argparse
 

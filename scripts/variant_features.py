@@ -12,8 +12,8 @@ import pandas as pd
 from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
 from poolkit.io import UserError, check_recorded_digest, feature_columns, write_parquet
+from poolkit.kinds import VARIANTS
 from poolkit.protocols import NetworkSettings, centre_crops, pair_copies, pair_plan
-from poolkit.variants import VARIANTS
 
 SETTING_KEYS = ("protocols", "max_shifts", "resize_to", "passes", "n_images", "seed")
 

@@ -1,4 +1,5 @@
-"""Shared test helpers: a tiny HTTP server on 127.0.0.1, image-folder builders, small trial settings."""
+"""Shared test helpers: a tiny HTTP server on 127.0.0.1, image-folder builders, small trial settings,
+the blur of blur pooling written out loop by loop."""
 
 from __future__ import annotations
 
@@ -21,6 +22,32 @@ def ring_trial_settings(**chosen: Any) -> TrialSettings:
     """Small, fast trial settings on the 64-px shapes, replicate fill, depths 1 to 4; ``chosen`` gives
     the rest (inputs, jitters, trials per jitter, exhaustive range, poolings) or overrides these."""
     return TrialSettings(**{"max_depth": 4, "fills": ["replicate"], "size": 64, "r_shrink": 4, **chosen})
+
+
+def reflected(index: int, size: int) -> int:
+    """The source of a reflection-padded index (the edge not repeated): −1 → 1, size → size − 2."""
+    if index < 0:
+        return -index
+    if index >= size:
+        return 2 * (size - 1) - index
+    return index
+
+
+def blur_loop(dense: np.ndarray, taps: list[int]) -> np.ndarray:
+    """Blur pooling's blur written out loop by loop: at every second row and column of ``dense`` from
+    the first, the k×k kernel taps ⊗ taps / sum(taps)², reading ``dense`` reflected at the border,
+    (k − 1) // 2 cells before and k // 2 after (Zhang's Downsample pads so: Rect-2 0 and 1, Tri-3 1
+    and 1, Bin-5 2 and 2)."""
+    h, w = dense.shape
+    k, before = len(taps), (len(taps) - 1) // 2
+    out = np.zeros(((h + 1) // 2, (w + 1) // 2))
+    for i in range(0, h, 2):
+        for j in range(0, w, 2):
+            for a in range(k):
+                for b in range(k):
+                    value = dense[reflected(i - before + a, h), reflected(j - before + b, w)]
+                    out[i // 2, j // 2] += taps[a] * taps[b] * value / sum(taps) ** 2
+    return out
 
 
 class Route:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from poolkit.config import validate_config
+from poolkit.config import load_schema, validate_config
 from poolkit.io import UserError
 from tests.workflow_runs import planned_jobs, run_workflow, snakemake_base
 
@@ -36,7 +36,7 @@ def test_defaults_are_filled_in():
 
 
 def test_every_schema_key_has_description_and_default():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema(SCHEMA)
 
     def walk(node: dict, path: str) -> None:
         for key, sub in node.get("properties", {}).items():
@@ -50,7 +50,7 @@ def test_every_schema_key_has_description_and_default():
 
 
 def test_config_readme_documents_every_key():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema(SCHEMA)
     readme = (ROOT / "config/README.md").read_text()
 
     def keys(node: dict, prefix: str = "") -> list[str]:

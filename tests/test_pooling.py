@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from poolkit.invariance import grid_shifts, pooled_metrics
+from poolkit.io import UserError
+from poolkit.kinds import POOLINGS, pool
 from poolkit.pooling import (
     aps_pool,
     avg_pool,
@@ -11,12 +13,12 @@ from poolkit.pooling import (
     conv2d_valid,
     max_pool,
     polyphase_components,
-    pool,
     random_map,
     ring,
     same_global_average,
     shift_images,
 )
+from tests.helpers import blur_loop
 
 RNG = np.random.default_rng(123)
 
@@ -27,7 +29,7 @@ def deep(x: np.ndarray, pooling: str, depth: int) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("pooling", ["max", "avg", "blur", "aps"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_zero_shift_gives_identical_outputs(pooling):
     image = RNG.random((64, 64)).astype(np.float32)
     table = pooled_metrics(image, np.array([0, 0]), np.array([0, 0]), poolings=[pooling], max_depth=4, fill="replicate")
@@ -54,7 +56,7 @@ def test_shift_by_multiple_of_2k_translates_max_pooled_output_exactly(depth, mul
     assert not np.array_equal(deep(odd, "max", depth), a)
 
 
-@pytest.mark.parametrize("pooling", ["max", "avg", "blur", "aps"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("fill", ["replicate", "reflect", "wrap"])
 def test_constant_image_is_invariant_under_every_pooling(pooling, fill):
     image = np.full((32, 32), 0.7, dtype=np.float32)
@@ -63,17 +65,15 @@ def test_constant_image_is_invariant_under_every_pooling(pooling, fill):
     assert table["identical"].all()
 
 
-def reference_blur_pool(x: np.ndarray) -> np.ndarray:
-    """Zhang's MaxBlurPool written out loop by loop: max over each 2×2 window at stride 1 (the last
-    row and column repeated), reflect-pad by one, the 3×3 kernel [1,2,1]ᵀ[1,2,1]/16, keep every
-    second row and column from the first."""
+def reference_blur_pool(x: np.ndarray, taps: list[int]) -> np.ndarray:
+    """Zhang's MaxBlurPool as the trials run it, loop by loop: max over each 2×2 window at stride 1
+    (the last row and column repeated: same size), then the blur (:func:`tests.helpers.blur_loop`)."""
     h, w = x.shape
-    edge = np.pad(x.astype(np.float64), ((0, 1), (0, 1)), mode="edge")
-    dense = np.array([[edge[i : i + 2, j : j + 2].max() for j in range(w)] for i in range(h)])
-    padded = np.pad(dense, 1, mode="reflect")
-    kernel = np.outer([1, 2, 1], [1, 2, 1]) / 16
-    out = np.array([[np.sum(padded[i : i + 3, j : j + 3] * kernel) for j in range(w)] for i in range(h)])
-    return out[0::2, 0::2]
+    dense = np.zeros((h, w))
+    for i in range(h):
+        for j in range(w):
+            dense[i, j] = max(x[min(i + a, h - 1), min(j + b, w - 1)] for a in (0, 1) for b in (0, 1))
+    return blur_loop(dense, taps)
 
 
 def reference_aps_pool(x: np.ndarray) -> np.ndarray:
@@ -95,6 +95,18 @@ def reference_aps_pool(x: np.ndarray) -> np.ndarray:
     return best
 
 
+def test_the_blur_filters_of_a_hand_made_map():
+    """One bright cell, by hand: its dense 2×2 max is 64 at rows 2-3 × columns 2-3 of an 8×8 map."""
+    x = np.zeros((8, 8), dtype=np.float32)
+    x[3, 3] = 64.0
+    # Rect-2 at kept (1, 1) = map (2, 2) averages rows 2-3 × columns 2-3: all 64; at (0, 0) rows 0-1: none.
+    assert pool(x, "blur_rect2")[1, 1] == 64.0 and pool(x, "blur_rect2")[0, 0] == 0.0
+    # Bin-5 at map (2, 2): rows and columns 0..4, of which 2 and 3 (weights 6 and 4) hold the block:
+    # 64 · (10/16)² = 25. At map (0, 0): rows −2..2, row −2 reflected to 2 (weight 1) and row 2
+    # (weight 1): 64 · (2/16)² = 1.
+    assert pool(x, "blur_bin5")[1, 1] == 25.0 and pool(x, "blur_bin5")[0, 0] == 1.0
+
+
 def test_blur_pool_of_a_hand_made_map():
     """One value 16 at (1, 1) of a 4×4 zero map: the dense max spreads it over rows 0-1 × columns 0-1;
     the blur of the kept cells, by hand, below (a wrong normalisation or stride fails it)."""
@@ -108,11 +120,18 @@ def test_blur_pool_of_a_hand_made_map():
     assert np.allclose(out, [[16.0, 4.0], [4.0, 1.0]])
 
 
+@pytest.mark.parametrize(
+    ("name", "taps"), [("blur_rect2", [1, 1]), ("blur", [1, 2, 1]), ("blur_bin5", [1, 4, 6, 4, 1])]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("side", [4, 6, 8])
-def test_blur_pool_equals_the_loop_formula(seed, side):
-    x = np.random.default_rng(seed).random((side, side)).astype(np.float32)
-    assert np.allclose(blur_pool(x), reference_blur_pool(x), rtol=1e-6)
+@pytest.mark.parametrize("shape", [(4, 4), (6, 6), (8, 8), (5, 7), (3, 6)])
+def test_each_blur_kind_equals_the_loop_formula(name, taps, seed, shape):
+    x = np.random.default_rng(seed).random(shape).astype(np.float32)
+    got, want = pool(x, name), reference_blur_pool(x, taps)
+    assert got.shape == want.shape == ((shape[0] + 1) // 2, (shape[1] + 1) // 2)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # A batch is pooled image by image.
+    np.testing.assert_array_equal(pool(np.stack([x, 2 * x]), name), [pool(x, name), pool(2 * x, name)])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -155,8 +174,11 @@ def test_pool_values_match_hand_computation():
     odd = np.arange(9, dtype=np.float32).reshape(3, 3)
     assert np.array_equal(max_pool(odd), [[4, 5], [7, 8]])
     assert np.array_equal(avg_pool(odd), [[2, 3.5], [6.5, 8]])
-    with pytest.raises(ValueError, match="allowed: max, avg, blur"):
+    with pytest.raises(UserError) as unknown:
         pool(x, "median")
+    assert str(unknown.value).startswith(
+        "ERROR: config key 'invariance.poolings': unknown kind 'median'; known kinds: max, avg, blur"
+    )
 
 
 def test_shift_fills():

@@ -4,7 +4,10 @@ and each custom layer against an independent formula."""
 import numpy as np
 import pytest
 
+from poolkit.io import UserError
+from poolkit.kinds import VARIANTS
 from poolkit.pooling import aps_pool, blur_pool, dense_max, polyphase_components
+from tests.helpers import blur_loop
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +52,7 @@ def head_classes(scores: np.ndarray, weights: np.ndarray, bias: float) -> np.nda
 
 
 def test_max_variant_equals_the_stock_keras_vgg16_base(weights_file, stock, images):
-    from poolkit.variants import VARIANTS, load_variant_base, variant_base
+    from poolkit.variants import load_variant_base, variant_base
 
     rebuilt = variant_base(stock, "max")
     assert rebuilt is not stock and len(rebuilt.layers) == len(stock.layers)
@@ -61,9 +64,11 @@ def test_max_variant_equals_the_stock_keras_vgg16_base(weights_file, stock, imag
         assert len(convs) == 13
         for got, want in zip(convs, [layer.get_weights() for layer in stock.layers[1:] if layer.weights], strict=True):
             assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
-        # 128 px in: a 4×4×512 map out, like the stock base.
+        # 128 px in: a 4×4×512 map out, like the stock base; 64 px in: 2×2, computed.
         assert tuple(base.compute_output_shape((1, 128, 128, 3))) == (1, 4, 4, 512)
-    with pytest.raises(ValueError, match="unknown base variant"):
+        maps = base(images).numpy()
+        assert maps.shape == (4, 2, 2, 512) and np.isfinite(maps).all() and maps.any(), variant
+    with pytest.raises(UserError, match=r"^ERROR: config key 'invariance\.network\.variants': unknown kind 'avg'"):
         variant_base(stock, "avg")
 
 
@@ -98,26 +103,42 @@ def test_aps_without_circular_convolutions_is_not_exactly_invariant(stock, image
     assert not np.allclose(moved, reference, rtol=1e-4, atol=1e-6 * np.abs(reference).max())
 
 
-def test_blur_pool_of_a_4x4_map_by_hand(tf_ready):
-    from poolkit.variants import pool_layers
+def variant_pools(variant: str, maps: np.ndarray) -> np.ndarray:
+    """The layers ``variant`` puts in place of one max pool, on (batch, C, H, W) maps, back in that layout."""
+    from poolkit.kinds import network_layers
 
-    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    for layer in pool_layers("blur", "p"):
+    x = np.moveaxis(maps, 1, -1)
+    for layer in network_layers(variant, "p"):
         x = layer(x)
+    return np.moveaxis(x.numpy(), -1, 1)
+
+
+def test_blur_pool_of_a_4x4_map_by_hand(tf_ready):
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x = variant_pools("blur", x)
     # 2×2 max, stride 1: [[5, 6, 7], [9, 10, 11], [13, 14, 15]]; reflected to 5×5; [1, 2, 1]/4 on
     # rows then columns at centres (1, 1), (1, 3), (3, 1), (3, 3) of the padded map.
     # e.g. (1, 1): rows 10 9 10 → 9.5, 6 5 6 → 5.5, 10 9 10 → 9.5; (9.5 + 2·5.5 + 9.5)/4 = 7.5.
-    np.testing.assert_allclose(x.numpy()[0, :, :, 0], [[7.5, 8.5], [11.5, 12.5]], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(x[0, 0], [[7.5, 8.5], [11.5, 12.5]], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("variant", "taps"), [("blur_rect2", [1, 1]), ("blur", [1, 2, 1]), ("blur_bin5", [1, 4, 6, 4, 1])]
+)
+def test_each_blur_variant_equals_the_loop_formula(tf_ready, variant, taps):
+    """2×2 max with stride 1 without padding (side n → n − 1), then Zhang's blur with stride 2, loop by loop."""
+    maps = np.random.default_rng(5).normal(size=(2, 3, 8, 10)).astype(np.float32)
+    got = variant_pools(variant, maps)
+    assert got.shape == (2, 3, 4, 5)
+    for image, channel in np.ndindex(2, 3):
+        x = maps[image, channel]
+        dense = np.array([[x[i : i + 2, j : j + 2].max() for j in range(9)] for i in range(7)])
+        np.testing.assert_allclose(got[image, channel], blur_loop(dense, taps), rtol=1e-5, atol=1e-6)
 
 
 def test_blur_pool_matches_the_numpy_reference_away_from_the_last_row_and_column(tf_ready):
-    from poolkit.variants import pool_layers
-
     maps = np.random.default_rng(2).normal(size=(2, 3, 8, 10)).astype(np.float32)  # (batch, channel, H, W)
-    x = np.moveaxis(maps, 1, -1)
-    for layer in pool_layers("blur", "p"):
-        x = layer(x)
-    got = np.moveaxis(x.numpy(), -1, 1)
+    got = variant_pools("blur", maps)
     want = blur_pool(maps)  # edge-replicated 2×2 max: same size, so its last row and column differ
     assert got.shape == want.shape == (2, 3, 4, 5)
     np.testing.assert_allclose(got[..., :-1, :-1], want[..., :-1, :-1], rtol=1e-6, atol=1e-6)
@@ -147,25 +168,15 @@ def test_polyphase_pick_takes_the_largest_norm_over_all_channels_per_image_ties_
     assert norms[0].argmax() == 1 and norms[1].argmax() == 2
 
 
-def aps_layers(maps: np.ndarray) -> np.ndarray:
-    """The ``aps`` variant's pooling layers on (batch, C, H, W) maps, back in that layout."""
-    from poolkit.variants import pool_layers
-
-    x = np.moveaxis(maps, 1, -1)
-    for layer in pool_layers("aps", "p"):
-        x = layer(x)
-    return np.moveaxis(x.numpy(), -1, 1)
-
-
 def test_aps_pool_layers_equal_the_numpy_aps_pool(tf_ready):
     rng = np.random.default_rng(3)
     single = rng.normal(size=(5, 1, 8, 6)).astype(np.float32)
-    np.testing.assert_array_equal(aps_layers(single), aps_pool(single))
+    np.testing.assert_array_equal(variant_pools("aps", single), aps_pool(single))
     # Several channels: one choice per image, by the norm over all channels together.
     maps = rng.normal(size=(3, 4, 8, 6)).astype(np.float32)
     components = polyphase_components(dense_max(maps, circular=True))  # (batch, C, 4, H/2, W/2)
     pick = np.square(components, dtype=np.float64).sum(axis=(1, 3, 4)).argmax(axis=1)
-    np.testing.assert_array_equal(aps_layers(maps), components[np.arange(3), :, pick])
+    np.testing.assert_array_equal(variant_pools("aps", maps), components[np.arange(3), :, pick])
 
 
 def test_circular_convolution_equals_a_wrapped_correlation_by_hand(tf_ready):

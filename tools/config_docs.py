@@ -1,14 +1,13 @@
 #!/usr/bin/env python
 """Write config/README.md's key tables from the config schema (the one place for defaults and
-descriptions), or with --check fail when the committed file differs from what the schema gives."""
+descriptions; the kinds' names, defaults and lines from poolkit.kinds), or with --check fail when the
+committed file differs from what they give."""
 
 import argparse
 from pathlib import Path
 
-import yaml
-
 from poolkit import cli
-from poolkit.config import update_readme
+from poolkit.config import load_schema, update_readme
 from poolkit.io import UserError, atomic_path
 
 
@@ -23,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     readme = Path(args.readme)
     current = readme.read_text(encoding="utf-8")
-    wanted = update_readme(current, yaml.safe_load(Path(args.schema).read_text(encoding="utf-8")))
+    wanted = update_readme(current, load_schema(args.schema))
     if args.check:
         if wanted != current:
             raise UserError(f"{readme} is out of date with {args.schema}; run `make config-docs` and commit it")

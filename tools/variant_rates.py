@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from poolkit.variants import VARIANTS
+from poolkit.kinds import VARIANTS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from .config import load_schema
 from .io import UserError
 
 #: The config schema: the copy an installed package carries, else the checkout's own file.
@@ -43,8 +42,8 @@ def parser(description: str | None) -> argparse.ArgumentParser:
 
 @functools.cache
 def schema() -> dict[str, Any]:
-    """The config schema (read once)."""
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema, its kinds from :mod:`poolkit.kinds` (read once)."""
+    return load_schema(SCHEMA_PATH)
 
 
 def schema_node(key: str) -> dict[str, Any]:

@@ -11,6 +11,12 @@ import jsonschema
 import yaml
 
 from .io import UserError
+from .kinds import KINDS, complete_schema
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    """The config schema in ``path``, its lists of pooling kinds filled in from :mod:`poolkit.kinds`."""
+    return complete_schema(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
 
 def fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +104,12 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
             f"config key 'invariance.image_size': {inv['image_size']} is too small for {inv['max_depth']} "
             f"pooling steps (needs >= {min_side})"
         )
-    if "aps" in inv["poolings"] and inv["image_size"] % min_side:
+    even = [name for name in inv["poolings"] if KINDS[name].even_sides]
+    if even and inv["image_size"] % min_side:
         problems.append(
             f"config key 'invariance.image_size': {inv['image_size']} is not divisible by 2^max_depth = {min_side}, "
-            "which aps pooling needs (every pooled side even); change invariance.image_size or invariance.max_depth"
+            f"which {' and '.join(even)} pooling needs (every pooled side even); change invariance.image_size or "
+            "invariance.max_depth"
         )
     if config["exercise"]["r_shrink"] >= config["exercise"]["ring_size"] // 2:
         problems.append("config key 'exercise.r_shrink': must be smaller than exercise.ring_size // 2")
@@ -151,7 +159,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     renamed = renamed_key_problems(config)
     if renamed:
         raise UserError("\n".join(renamed))
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     filled = fill_defaults(schema, coerce_text(schema, copy.deepcopy(dict(config))))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))

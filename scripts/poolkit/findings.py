@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from .kinds import KINDS, POOLINGS
+
 #: The exercise's own words on global average pooling (the course's "Maximum Pooling" exercise).
 GAP_CLAIM = (
     "The exercise says global average pooling is “very destructive” yet “often works quite well”, "
@@ -106,7 +108,7 @@ def _pooling_list(
     rows: pd.DataFrame, fill: str, column: str, key: str, text: Callable[[pd.Series, str], str] = share
 ) -> list[str | Number]:
     parts: list[str | Number] = []
-    poolings = [p for p in ("max", "avg", "blur", "aps") if (fill, p) in rows.index]
+    poolings = [p for p in POOLINGS if (fill, p) in rows.index]
     for i, pooling in enumerate(poolings):
         parts += [f"{pooling} ", Number(f"{key}.{pooling}.{fill}", text(rows.loc[(fill, pooling)], column))]
         parts.append("; " if i < len(poolings) - 1 else ".")
@@ -188,10 +190,18 @@ def circular_findings(summary: pd.DataFrame, jitter: int) -> list[Finding]:
 
 
 ZHANG_CROP = (
-    "Zhang (ICML 2019) measured {max} for VGG16 and {blur} for VGG16 with blur pooling (Bin-5), both trained on "
-    "ImageNet, the blurred one retrained after the swap"
+    " Zhang (ICML 2019) measured, for VGG16 trained on ImageNet with each pooling (retrained, not swapped in): {}, "
+    "on 224 px crops of 256 px images."
 )
 APS_CIRCULAR = "APS (Chaman & Dokmanić, CVPR 2021) guarantees 100 % under circular shifts, whatever the weights"
+
+
+def zhang_crop(variants: list[str]) -> str:
+    """Zhang's published VGG16 consistency of those ``variants`` that have one (:mod:`poolkit.kinds`),
+    as a sentence; empty when none has."""
+    published = [(KINDS[v].label, KINDS[v].zhang_vgg16) for v in variants]
+    shown = [f"{label} {figures[1]:.1f} %" for label, figures in published if figures is not None]
+    return ZHANG_CROP.format(", ".join(shown)) if shown else ""
 
 
 def _consistency_numbers(rows: pd.DataFrame, protocol: str, max_shift: int) -> list[str | Number]:
@@ -243,7 +253,7 @@ def network_findings(
         if random_weights:
             finding.add(" The weights are random, so no published figure applies.")
         elif protocol == "crop":
-            finding.add(" " + ZHANG_CROP.format(max="88.5 %", blur="90.2 %") + ", on 224 px crops of 256 px images.")
+            finding.add(zhang_crop(list(widest["variant"])))
         elif "aps_circular" in set(widest["variant"]):
             finding.add(" " + APS_CIRCULAR + ".")
         found.append(finding)

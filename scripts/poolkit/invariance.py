@@ -12,7 +12,8 @@ import pandas as pd
 
 from . import stats
 from .io import UserError
-from .pooling import disc, pool, ring, same_global_average, shift_images, square
+from .kinds import pool
+from .pooling import disc, ring, same_global_average, shift_images, square
 
 SYNTHETIC_INPUTS = {"ring": ring, "disc": disc, "square": square}
 INPUTS: tuple[str, ...] = ("ring", "disc", "square", "dataset")

@@ -1,7 +1,8 @@
-"""Keras layers for the pooling variants of :mod:`poolkit.variants`.
+"""Keras layers for the pooling variants of :mod:`poolkit.variants`, and the layers each kind of
+:mod:`poolkit.kinds` puts in place of one 2×2 stride-2 max pool.
 
 Importing this module imports Keras (and TensorFlow): import it inside functions, after
-:func:`poolkit.tfsetup.configure`, as :mod:`poolkit.variants` does. Tensors are NHWC.
+:func:`poolkit.tfsetup.configure`, as :mod:`poolkit.kinds` does. Tensors are NHWC.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .pooling import blur_kernel
+from .pooling import BINOMIAL_3, Taps, blur_kernel, blur_padding
 
 
 def _grow(side: int | None, extra: int) -> int | None:
@@ -44,9 +45,11 @@ def polyphase_pick(x: Any) -> Any:
     return ops.take(phases, ops.arange(ops.shape(energy)[0], dtype="int32") * 4 + pick, axis=0)
 
 
-def binomial_blur_pool(x: Any, kernel: Any) -> Any:
-    """Reflection pad by one, then a depthwise 3×3 ``kernel`` (3, 3, C, 1) with stride 2."""
-    x = ops.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+def binomial_blur_pool(x: Any, kernel: Any, taps: Taps) -> Any:
+    """Reflection padding for ``taps`` (:func:`poolkit.pooling.blur_padding`), then the depthwise
+    k×k ``kernel`` (k, k, C, 1) with stride 2."""
+    pad = blur_padding(taps)
+    x = ops.pad(x, [(0, 0), pad, pad, (0, 0)], mode="reflect")
     return ops.depthwise_conv(x, ops.cast(kernel, x.dtype), strides=2, padding="valid")
 
 
@@ -71,20 +74,28 @@ class CircularPad2D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="poolkit")
 class BinomialBlurPool(keras.layers.Layer):
-    """Zhang's BlurPool step: reflection pad by one, [1, 2, 1] ⊗ [1, 2, 1] / 16 per channel, stride 2."""
+    """Zhang's BlurPool step: reflection padding, ``taps`` ⊗ ``taps`` normalised, per channel, stride 2
+    (by default Tri-3: pad by one, [1, 2, 1] ⊗ [1, 2, 1] / 16)."""
+
+    def __init__(self, taps: Taps = BINOMIAL_3, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.taps = tuple(int(t) for t in taps)
 
     def build(self, shape: tuple) -> None:
-        kernel = np.repeat(blur_kernel()[:, :, None, None], int(shape[-1]), axis=2)  # (3, 3, C, 1)
+        kernel = np.repeat(blur_kernel(self.taps)[:, :, None, None], int(shape[-1]), axis=2)  # (k, k, C, 1)
         self.kernel = self.add_weight(
             shape=kernel.shape, initializer=keras.initializers.Constant(kernel), trainable=False, name="kernel"
         )
 
     def call(self, x: Any) -> Any:
-        return binomial_blur_pool(x, self.kernel)
+        return binomial_blur_pool(x, self.kernel, self.taps)
 
     def compute_output_shape(self, shape: tuple) -> tuple:
         half = [None if side is None else (side - 1) // 2 + 1 for side in shape[1:3]]
         return (shape[0], *half, shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "taps": self.taps}
 
 
 @keras.saving.register_keras_serializable(package="poolkit")
@@ -97,3 +108,28 @@ class PolyphasePick(keras.layers.Layer):
     def compute_output_shape(self, shape: tuple) -> tuple:
         half = [None if side is None else side // 2 for side in shape[1:3]]
         return (shape[0], *half, shape[3])
+
+
+# --------------------------------------------------------------------------- one max pool's replacement
+def stock_max_pool(name: str) -> list[Any]:
+    """The stock 2×2 max pool, stride 2, named ``name``."""
+    return [keras.layers.MaxPooling2D(2, strides=2, name=name)]
+
+
+def max_blur_pool(name: str, taps: Taps) -> list[Any]:
+    """Zhang's MaxBlurPool: 2×2 max with stride 1 (no padding: side n → n − 1), then the blur ``taps``
+    with stride 2 (:class:`BinomialBlurPool`; n − 1 → n / 2 for even n)."""
+    return [
+        keras.layers.MaxPooling2D(2, strides=1, padding="valid", name=f"{name}_max"),
+        BinomialBlurPool(taps, name=name),
+    ]
+
+
+def max_aps_pool(name: str) -> list[Any]:
+    """Circular padding by one at the bottom and right, 2×2 max with stride 1 (side kept), then
+    adaptive polyphase sampling (:class:`PolyphasePick`)."""
+    return [
+        CircularPad2D((0, 1, 0, 1), name=f"{name}_wrap"),
+        keras.layers.MaxPooling2D(2, strides=1, padding="valid", name=f"{name}_max"),
+        PolyphasePick(name=name),
+    ]

@@ -14,14 +14,11 @@ import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from .io import atomic_path
+from .kinds import KINDS
 
-#: One colour per pooling kind and per head, the same in every figure.
+#: One colour per pooling kind (from :mod:`poolkit.kinds`) and per head, the same in every figure.
 PALETTE = {
-    "max": "#c03d3e",
-    "avg": "#3274a1",
-    "blur": "#3a923a",
-    "aps": "#8e5ea2",
-    "aps_circular": "#d684bd",
+    **{name: kind.colour for name, kind in KINDS.items()},
     "gap": "#3274a1",
     "gmp": "#c03d3e",
     "flatten": "#e1812c",
@@ -30,8 +27,11 @@ PALETTE = {
 }
 
 
-#: Marker and line style per pooling kind, so that lines lying on top of each other stay visible.
-STYLE = {"max": ("o", "-"), "avg": ("s", "--"), "blur": ("^", ":"), "aps": ("D", "-."), "aps_circular": ("v", "-")}
+def kind_style(name: str) -> dict[str, str]:
+    """Colour, marker, line style and legend label of pooling kind ``name`` (:mod:`poolkit.kinds`), as
+    Matplotlib keywords: lines lying on top of each other stay told apart."""
+    kind = KINDS[name]
+    return {"color": kind.colour, "marker": kind.marker, "linestyle": kind.line, "label": kind.label}
 
 
 def setup() -> None:
@@ -158,7 +158,6 @@ def variant_consistency_figure(summary: pd.DataFrame, path: str) -> None:
     for ax, protocol in zip(axes[0], protocols, strict=True):
         rows = summary[summary["protocol"] == protocol]
         for variant, line in rows.groupby("variant", sort=False):
-            marker, style = STYLE.get(str(variant), ("o", "-"))
             ax.errorbar(
                 line["max_shift"],
                 100 * line["consistency"],
@@ -166,11 +165,8 @@ def variant_consistency_figure(summary: pd.DataFrame, path: str) -> None:
                     100 * (line["consistency"] - line["consistency_lo"]),
                     100 * (line["consistency_hi"] - line["consistency"]),
                 ],
-                marker=marker,
-                linestyle=style,
                 capsize=3,
-                color=PALETTE.get(str(variant)),
-                label=str(variant),
+                **kind_style(str(variant)),
             )
         ax.set(xscale="log", xlabel="max shift s of each copy (px)", ylabel="same predicted class (% of pairs)")
         ax.set_xticks(rows["max_shift"].unique(), [str(s) for s in rows["max_shift"].unique()])

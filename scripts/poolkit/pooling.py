@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import numpy as np
 
-POOLINGS: tuple[str, ...] = ("max", "avg", "blur", "aps")
 FILLS: tuple[str, ...] = ("replicate", "reflect", "zero", "wrap")
 
 EMBOSS_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
-#: Zhang's 3-tap binomial filter; blur pooling applies it along rows and columns (3×3 kernel / 16).
-BINOMIAL_3 = np.array([1.0, 2.0, 1.0], dtype=np.float32)
+#: A blur filter's taps along one axis; blur pooling applies it along rows and columns, normalised.
+Taps = tuple[int, ...]
+#: Zhang's 3-tap binomial filter (Tri-3), the ``blur`` kind's.
+BINOMIAL_3: Taps = (1, 2, 1)
 
 
-def blur_kernel() -> np.ndarray:
-    """The 3×3 binomial blur of blur pooling (the VGG16 variant's layer), normalised to sum 1."""
-    kernel = np.outer(BINOMIAL_3, BINOMIAL_3)
+def blur_kernel(taps: Taps) -> np.ndarray:
+    """The k×k blur ``taps`` ⊗ ``taps`` of blur pooling (the VGG16 variant's layer), normalised to sum 1."""
+    line = np.asarray(taps, dtype=np.float32)
+    kernel = np.outer(line, line)
     return (kernel / kernel.sum()).astype(np.float32)
+
+
+def blur_padding(taps: Taps) -> tuple[int, int]:
+    """Reflection padding before and after, per axis, for ``taps`` (Zhang's: (k − 1) // 2 and k // 2),
+    so that the blur with stride 2 keeps ceil(n / 2) of n values."""
+    return (len(taps) - 1) // 2, len(taps) // 2
 
 
 def _pad_to_even(x: np.ndarray, value: float) -> np.ndarray:
@@ -69,14 +77,29 @@ def dense_max(x: np.ndarray, circular: bool) -> np.ndarray:
     return np.maximum(np.maximum(x, down), np.maximum(right, diagonal))
 
 
-def blur_pool(x: np.ndarray) -> np.ndarray:
-    """Anti-aliased max pooling (Zhang 2019): max 2×2 stride 1, binomial blur, subsample by 2."""
+def _every_second(x: np.ndarray, start: int, count: int, axis: int) -> np.ndarray:
+    """``count`` values of ``x`` along ``axis`` (−2 or −1), every second one from ``start``."""
+    window = slice(start, start + 2 * count - 1, 2)
+    return x[..., window, :] if axis == -2 else x[..., window]
+
+
+def _strided_blur(x: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
+    """``taps`` / sum(taps) correlated along ``axis`` with stride 2 from the first value (VALID),
+    computed only where the subsampling keeps it: each kept value by the same operations, tap by tap."""
+    kept = (x.shape[axis] - len(taps)) // 2 + 1
+    total = taps[0] * _every_second(x, 0, kept, axis)
+    for offset, weight in enumerate(taps[1:], start=1):
+        total = total + weight * _every_second(x, offset, kept, axis)
+    return total / sum(taps)
+
+
+def blur_pool(x: np.ndarray, taps: Taps = BINOMIAL_3) -> np.ndarray:
+    """Anti-aliased max pooling (Zhang 2019): max 2×2 stride 1, reflection padding, the blur ``taps``
+    along rows and columns, subsample by 2 (SAME: n → ceil(n / 2))."""
     lead = [(0, 0)] * (x.ndim - 2)
-    blurred = np.pad(dense_max(x, circular=False), [*lead, (1, 1), (1, 1)], mode="reflect")
-    # Separable [1, 2, 1] / 4 blur along rows, then columns, computed only where the
-    # subsampling by 2 keeps it (each kept value takes the same operations as a full blur).
-    rows = (blurred[..., 0:-2:2, :] + 2 * blurred[..., 1:-1:2, :] + blurred[..., 2::2, :]) / 4
-    return (rows[..., :, 0:-2:2] + 2 * rows[..., :, 1:-1:2] + rows[..., :, 2::2]) / 4
+    pad = blur_padding(taps)
+    padded = np.pad(dense_max(x, circular=False), [*lead, pad, pad], mode="reflect")
+    return _strided_blur(_strided_blur(padded, taps, axis=-2), taps, axis=-1)
 
 
 def polyphase_components(x: np.ndarray) -> np.ndarray:
@@ -114,17 +137,6 @@ GAP_RTOL = 1e-5
 def same_global_average(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether maps ``a`` and ``b`` have the same global average, to float32 precision (:data:`GAP_RTOL`)."""
     return np.isclose(global_average(a), global_average(b), rtol=GAP_RTOL, atol=1e-9)
-
-
-POOL_FUNCTIONS = {"max": max_pool, "avg": avg_pool, "blur": blur_pool, "aps": aps_pool}
-
-
-def pool(x: np.ndarray, pooling: str) -> np.ndarray:
-    """Apply one 2×2 stride-2 pooling step of the named kind."""
-    try:
-        return POOL_FUNCTIONS[pooling](x)
-    except KeyError:
-        raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLINGS)}") from None
 
 
 def _source_index(index: np.ndarray, size: int, fill: str) -> np.ndarray:

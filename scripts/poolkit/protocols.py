@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .io import UserError
-from .variants import VARIANTS
+from .kinds import VARIANTS
 
 PROTOCOLS: tuple[str, ...] = ("crop", "circular")
 #: ``image``: row in the images array; ``a_y, a_x, b_y, b_x``: offsets of copies a and b (crop:

@@ -20,7 +20,7 @@ rule variant_features:
     benchmark:
         benchmarks("variant_features/{variant}.tsv")
     wildcard_constraints:
-        variant="max|blur|aps|aps_circular",
+        variant="|".join(poolkit.kinds.VARIANTS),
     conda:
         ENV
     params:
