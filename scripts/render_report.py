@@ -305,9 +305,9 @@ def network_section(d: PageData) -> Section:
             "weights unchanged (no retraining); each variant's head is refitted on its own GAP scores. "
             f"{net['n_images']} validation images, {net['passes']} pairs each per max shift. Crop protocol (Zhang, "
             f"ICML 2019): the image resized once to {net['resize_to']} px, two {d.features_info['image_size']} px "
-            "crops at offsets drawn independently per copy and axis in 0..s (at most "
+            "crops at offsets drawn independently per copy and axis in 0..s−1 (s at most "
             f"{net['resize_to'] - d.features_info['image_size']}, Zhang's range). Circular protocol (APS): two "
-            "circular rolls by offsets in −s..s. No copy holds a filled pixel. Pairs whose two copies are "
+            "circular rolls by offsets in −s..s−1. No copy holds a filled pixel. Pairs whose two copies are "
             "identical by construction: "
             + ", ".join(f"{protocol} {int(n)}" for protocol, n in same.items())
             + " (counted in the consistency; the table's consistency_shifted leaves them out)."

@@ -154,7 +154,7 @@ def test_network_outputs(tiny_run):
     assert len(consistency) == 2 * 2 * 2 and (consistency["n_pairs"] == 4 * 2).all()
     assert (consistency["n_images"] == 4).all()
     crop = consistency[consistency["protocol"] == "crop"]
-    assert sorted(set(crop["offset_max"])) == [2, 8]  # 73 px resized, 64 px crops: offsets up to 9
+    assert sorted(set(crop["offset_max"])) == [2, 8]  # bounds s, offsets 0..s−1 (room: 9)
     pairs = pd.read_parquet(tiny_run / "results/network/pairs.parquet")
     plan = ["protocol", "max_shift", "pass", "image_id", "a_y", "a_x", "b_y", "b_x"]
     by_variant = {v: rows[plan].reset_index(drop=True) for v, rows in pairs.groupby("variant")}
