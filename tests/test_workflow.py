@@ -95,7 +95,7 @@ def test_invariance_outputs(tiny_run):
         **{(shape, mode, 1): ["exact"] for shape in ("ring", "square") for mode in ("grid", "random")},
         ("ring", "random", 3): ["wilson_t"],
         ("square", "random", 3): ["wilson_t"],
-        **{("dataset", mode, j): ["image_bootstrap"] for mode, j in (("grid", 1), ("random", 1), ("random", 3))},
+        **{("dataset", mode, j): ["image_clustered"] for mode, j in (("grid", 1), ("random", 1), ("random", 3))},
     }
     assert (summary.loc[summary["input"] == "dataset", "n_images"] == 2).all()
     exact = summary[summary["interval_method"] == "exact"]
