@@ -128,11 +128,12 @@ def findings_section(d: PageData) -> Section:
             block,
             paragraph(
                 "Intervals are 95%: Wilson score intervals for shares of "
-                "trials, t intervals for mean differences (the synthetic shapes' random trials), percentile "
-                "bootstraps over the grey dataset images for their trials (clustered by image), none for exact "
-                "shares (every shift enumerated), percentile bootstraps over validation images for "
-                "classification metrics and paired differences, and over the sampled images for the whole "
-                "network's consistency (each image gives several pairs)."
+                "trials, t intervals for mean differences (the synthetic shapes' random trials), and, with "
+                "the images as the sampling units, Korn–Graubard intervals for shares and t intervals for means "
+                "of the grey dataset images' trials (clustered by image) and of the whole network's consistency "
+                "and its differences (each image gives several pairs), none for exact shares (every shift "
+                "enumerated), percentile bootstraps over validation images for classification metrics and "
+                "paired differences."
             ),
         ],
     )
@@ -250,8 +251,8 @@ def invariance_section(d: PageData) -> Section:
             "Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
             "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts. "
             "A synthetic shape is one fixed image, so up to the largest jitter whose every shift is enumerated its "
-            "shares are exact (the random trials only estimate them); the grey dataset images' intervals resample "
-            "the images, since trials of one image are not independent."
+            "shares are exact (the random trials only estimate them); the grey dataset images' intervals take "
+            "the images as the units, since trials of one image are not independent."
         ),
         figure(a.depth_figure, cap["identical_vs_depth"]),
         figure(a.gap_equal_figure, cap["gap_equal_vs_depth"]),
