@@ -3,8 +3,8 @@
 
 A synthetic input is one fixed image: up to invariance.exhaustive_max_jitter its rows are exact
 (the grid enumerates every shift), beyond it Wilson and t intervals over independent trials. The
-dataset input's trials are clustered by image: its intervals resample images. Shards are read in
-batches of rows, each reduced to sums per group and image, so memory stays that of one batch."""
+dataset input's trials are clustered by image: its intervals take the images as the units. Shards
+are read in batches of rows, each reduced to sums per group and image, so memory stays that of one batch."""
 
 import argparse
 

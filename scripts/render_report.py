@@ -129,11 +129,12 @@ def findings_section(d: PageData) -> Section:
             block,
             paragraph(
                 "Intervals are 95%: Wilson score intervals for shares of "
-                "trials, t intervals for mean differences (the synthetic shapes' random trials), percentile "
-                "bootstraps over the grey dataset images for their trials (clustered by image), none for exact "
-                "shares (every shift enumerated), percentile bootstraps over validation images for "
-                "classification metrics and paired differences, and over the sampled images for the whole "
-                "network's consistency (each image gives several pairs)."
+                "trials, t intervals for mean differences (the synthetic shapes' random trials), and, with "
+                "the images as the sampling units, Korn–Graubard intervals for shares and t intervals for means "
+                "of the grey dataset images' trials (clustered by image) and of the whole network's consistency "
+                "and its differences (each image gives several pairs), none for exact shares (every shift "
+                "enumerated), percentile bootstraps over validation images for classification metrics and "
+                "paired differences."
             ),
         ],
     )
@@ -255,8 +256,8 @@ def invariance_section(d: PageData) -> Section:
             "Each trial shifts a test image by an integer (dx, dy), drawn uniformly within ± the jitter, pools "
             "the shifted and the unshifted copy 1 to 4 times and compares them. Every fill sees the same shifts. "
             "A synthetic shape is one fixed image, so up to the largest jitter whose every shift is enumerated its "
-            "shares are exact (the random trials only estimate them); the grey dataset images' intervals resample "
-            "the images, since trials of one image are not independent."
+            "shares are exact (the random trials only estimate them); the grey dataset images' intervals take "
+            "the images as the units, since trials of one image are not independent."
         ),
         figure(a.depth_figure, cap["identical_vs_depth"]),
         figure(a.gap_equal_figure, cap["gap_equal_vs_depth"]),
@@ -311,9 +312,9 @@ def network_section(d: PageData) -> Section:
             f"{int(consistency['n_images'].max())} validation images (the count used; invariance.network.n_images "
             f"asks for {net['n_images']}), {net['passes']} pairs each per max shift. Crop protocol (Zhang, "
             f"ICML 2019): the image resized once to {net['resize_to']} px, two {d.features_info['image_size']} px "
-            "crops at offsets drawn independently per copy and axis in 0..s (at most "
+            "crops at offsets drawn independently per copy and axis in 0..s−1 (s at most "
             f"{net['resize_to'] - d.features_info['image_size']}, Zhang's range). Circular protocol (APS): two "
-            "circular rolls by offsets in −s..s. No copy holds a filled pixel. Pairs whose two copies are "
+            "circular rolls by offsets in −s..s−1. No copy holds a filled pixel. Pairs whose two copies are "
             "identical by construction: "
             + ", ".join(f"{protocol} {int(n)}" for protocol, n in same.items())
             + " (counted in the consistency; the table's consistency_shifted leaves them out)."

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Network stage: for every VGG16 base variant, a refitted GAP head (accuracy on the validation split and
 on centre crops) and its consistency under the crop and circular protocols at every max shift, with 95%
-intervals that resample images; the table variant × protocol × max shift and its figure."""
+intervals over images (not pairs); the table variant × protocol × max shift and its figure."""
 
 import argparse
 
@@ -40,10 +40,10 @@ def main(args: argparse.Namespace) -> None:
         pairs.append(pairs_table(pd.read_parquet(copies), fit.model))
         cli.log.info("variant %s: C=%g, accuracy %.3f", variant, fit.chosen_c, heads[-1]["accuracy"])
     table = pd.concat(pairs, ignore_index=True)
-    summary = consistency_summary(table, args.n_boot, args.seed)
+    summary = consistency_summary(table)
     write_tsv(pd.DataFrame(heads), args.heads)
     write_tsv(summary, args.consistency)
-    write_tsv(consistency_differences(table, args.n_boot, args.seed), args.differences)
+    write_tsv(consistency_differences(table), args.differences)
     write_parquet(table, args.pairs)
     plots.setup()
     plots.variant_consistency_figure(summary, args.figure)

@@ -235,9 +235,9 @@ def test_the_replaced_fill_based_study_gets_one_error_line_naming_its_successor(
 
 
 def test_network_sizes_are_checked_against_the_crop_size():
-    config = {"features": {"image_size": 64}, "invariance": {"network": {"resize_to": 60, "max_shifts": [2, 64]}}}
+    config = {"features": {"image_size": 64}, "invariance": {"network": {"resize_to": 64, "max_shifts": [2, 64]}}}
     with pytest.raises(UserError) as caught:
         validate_config(config, SCHEMA)
     text = str(caught.value)
-    assert "invariance.network.resize_to': 60 is smaller than features.image_size 64" in text
+    assert "invariance.network.resize_to': 64 is not larger than features.image_size 64" in text
     assert "invariance.network.max_shifts': shift 64 is not smaller than features.image_size 64" in text

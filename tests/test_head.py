@@ -283,13 +283,6 @@ def test_accuracy_interval_is_evaluates_accuracy(n_boot):
     assert accuracy_interval(y, p, n_boot, seed=3) == (full["value"], full["ci_low"], full["ci_high"])
 
 
-def test_cluster_intervals_without_resamples_are_not_numbers():
-    from poolkit.stats import cluster_bootstrap_ratios
-
-    low, high = cluster_bootstrap_ratios(np.array([2, 3]), np.array([[1.0, 2.0], [0.0, 3.0]]), 0, seed=0)
-    assert low.shape == high.shape == (2,) and np.isnan(low).all() and np.isnan(high).all()
-
-
 def test_head_settings_are_the_config_head_section_and_threads() -> None:
     """Every setting but ``threads`` is a ``head`` key with the schema's default; given flags win."""
     parser = argparse.ArgumentParser()

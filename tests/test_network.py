@@ -1,13 +1,14 @@
 """The whole network's consistency summary: shares per variant, protocol and max shift, same-offset
-pairs counted, intervals that resample images (not pairs)."""
+pairs counted, intervals over images (not pairs)."""
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t
 
 from poolkit.network import consistency_differences, consistency_summary, cosine
 from poolkit.protocols import NetworkSettings, pair_plan
-from poolkit.stats import share_interval
+from poolkit.stats import clustered_share_interval, share_interval
 
 
 def pairs_of(
@@ -25,24 +26,24 @@ def pairs_of(
 
 def test_summary_counts_pairs_images_and_same_offset_pairs():
     pairs = pairs_of([[True, True], [True, False], [False, False]], [[True, False], [False, False], [False, True]])
-    row = consistency_summary(pairs, n_boot=200, seed=0).iloc[0]
+    row = consistency_summary(pairs).iloc[0]
     assert (row["n_images"], row["n_pairs"], row["n_same_offset"]) == (3, 6, 2)
     assert row["consistency"] == pytest.approx(3 / 6)
     assert row["consistency_shifted"] == pytest.approx(2 / 4)  # without the two identical-by-construction pairs
 
 
-def test_interval_resamples_images_not_pairs():
+def test_interval_takes_images_not_pairs_as_the_units():
     """20 images × 10 passes, each image's passes all alike: 20 independent units, not 200."""
     outcomes = [[i % 4 != 0] * 10 for i in range(20)]  # 15 consistent images, 5 not
-    row = consistency_summary(pairs_of(outcomes), n_boot=2000, seed=0).iloc[0]
+    row = consistency_summary(pairs_of(outcomes)).iloc[0]
     _, wilson_low, wilson_high = share_interval(150, 200)
+    _, per_image_low, per_image_high = clustered_share_interval(
+        np.full(20, 10), 10.0 * (np.arange(20) % 4 != 0)[:, None]
+    )
     assert row["consistency"] == pytest.approx(0.75)
     assert row["consistency_hi"] - row["consistency_lo"] > 1.5 * (wilson_high - wilson_low)
-    assert row["consistency_lo"] == pytest.approx(0.55, abs=0.06) and row["consistency_hi"] == pytest.approx(
-        0.95, abs=0.06
-    )
-    again = consistency_summary(pairs_of(outcomes), n_boot=2000, seed=0).iloc[0]
-    assert (again["consistency_lo"], again["consistency_hi"]) == (row["consistency_lo"], row["consistency_hi"])
+    assert (row["consistency_lo"], row["consistency_hi"]) == pytest.approx((per_image_low[0], per_image_high[0]))
+    assert 0.45 < row["consistency_lo"] < 0.55 and 0.9 < row["consistency_hi"] < 0.95  # about 15 of 20
 
 
 def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_variant_or_order():
@@ -55,7 +56,7 @@ def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_variant_or_order()
     assert plan.sort_values(key).reset_index(drop=True).equals(other.sort_values(key).reset_index(drop=True))
     crop = plan[plan["protocol"] == "crop"]
     assert crop["offset_max"].tolist() == [2] * 10 + [9] * 10
-    assert (crop[["a_y", "a_x", "b_y", "b_x"]].to_numpy() <= crop[["offset_max"]].to_numpy()).all()
+    assert (crop[["a_y", "a_x", "b_y", "b_x"]].to_numpy() < crop[["offset_max"]].to_numpy()).all()
     assert len(plan) == 2 * 2 * 2 * 5
 
 
@@ -80,9 +81,12 @@ def test_differences_to_max_are_paired_on_the_same_pairs():
     """Two variants on the same 10 images × 2 passes: blur consistent where max is not on images 0-3."""
     max_pairs = pairs_of([[i >= 4] * 2 for i in range(10)], variant="max")
     pairs = pd.concat([max_pairs, pairs_of([[True] * 2] * 10, variant="blur")], ignore_index=True)
-    table = consistency_differences(pairs, n_boot=2000, seed=0)
+    table = consistency_differences(pairs)
     row = table.iloc[0]
     assert (row["variant"], row["protocol"], row["max_shift"]) == ("blur", "crop", 4)
     assert row["difference"] == pytest.approx(0.4)
+    per_image = np.array([1.0] * 4 + [0.0] * 6)  # each image's mean difference: a paired t interval over them
+    expected = t.interval(0.95, 9, loc=0.4, scale=per_image.std(ddof=1) / np.sqrt(10))
+    assert (row["difference_lo"], row["difference_hi"]) == pytest.approx(expected)
     assert 0 < row["difference_lo"] < 0.4 < row["difference_hi"] <= 0.8
-    assert consistency_differences(pairs[pairs["variant"] == "blur"], n_boot=10, seed=0).empty  # no baseline
+    assert consistency_differences(pairs[pairs["variant"] == "blur"]).empty  # no baseline

@@ -44,20 +44,24 @@ def test_crops_hold_only_real_pixels_at_the_recorded_offsets():
         assert np.array_equal(a[k], images[row.image, row.a_y : row.a_y + CROP, row.a_x : row.a_x + CROP])
 
 
-def test_crop_offsets_lie_in_0_to_s_clipped_to_the_room_left():
+def test_crop_offsets_lie_in_0_to_s_minus_1_clipped_to_the_room_left():
     rng = np.random.default_rng(1)
     pairs = crop_pairs(400, max_shift=3, passes=2, resize_to=RESIZE_TO, crop=CROP, rng=rng)
-    offsets = pairs[["a_y", "a_x", "b_y", "b_x"]].to_numpy()
-    assert offsets.min() == 0 and offsets.max() == 3 and (pairs["offset_max"] == 3).all()
-    # A range larger than resize_to − crop is clipped to it; every value in it is drawn.
+    assert set(np.unique(pairs[["a_y", "a_x", "b_y", "b_x"]])) == {0, 1, 2} and (pairs["offset_max"] == 3).all()
+    # s larger than resize_to − crop is clipped to it: Zhang's randint(32) at 256 → 224, the last
+    # position (resize_to − crop) never drawn.
     wide = crop_pairs(400, max_shift=31, passes=1, resize_to=RESIZE_TO, crop=CROP, rng=rng)
-    assert set(np.unique(wide[["a_y", "a_x", "b_y", "b_x"]])) == set(range(RESIZE_TO - CROP + 1))
+    assert set(np.unique(wide[["a_y", "a_x", "b_y", "b_x"]])) == set(range(RESIZE_TO - CROP))
     assert (wide["offset_max"] == RESIZE_TO - CROP).all() and (wide["max_shift"] == 31).all()
-    with pytest.raises(ValueError, match="at most resize_to"):
-        crop_pairs(1, max_shift=1, passes=1, resize_to=10, crop=12, rng=rng)
+    zhang = crop_pairs(2000, max_shift=32, passes=1, resize_to=256, crop=224, rng=rng)
+    assert set(np.unique(zhang[["a_y", "a_x", "b_y", "b_x"]])) == set(range(32))
+    with pytest.raises(ValueError, match="smaller than resize_to"):
+        crop_pairs(1, max_shift=1, passes=1, resize_to=12, crop=12, rng=rng)
+    with pytest.raises(ValueError, match="at least 1"):
+        crop_pairs(1, max_shift=0, passes=1, resize_to=RESIZE_TO, crop=CROP, rng=rng)
 
 
-def test_circular_copies_are_np_roll_of_the_original_with_offsets_in_minus_s_to_s():
+def test_circular_copies_are_np_roll_of_the_original_with_offsets_in_minus_s_to_s_minus_1():
     images = np.random.default_rng(2).integers(0, 256, size=(4, 9, 11, 3), dtype=np.uint8)
     pairs = circular_pairs(4, max_shift=5, passes=3, rng=np.random.default_rng(3))
     a, b = pair_copies(images, pairs)
@@ -65,14 +69,16 @@ def test_circular_copies_are_np_roll_of_the_original_with_offsets_in_minus_s_to_
         assert np.array_equal(a[k], np.roll(images[row.image], (row.a_y, row.a_x), axis=(0, 1)))
         assert np.array_equal(b[k], np.roll(images[row.image], (row.b_y, row.b_x), axis=(0, 1)))
     many = circular_pairs(500, max_shift=5, passes=1, rng=np.random.default_rng(4))
-    assert set(np.unique(many[["a_y", "a_x", "b_y", "b_x"]])) == set(range(-5, 6))
+    assert set(np.unique(many[["a_y", "a_x", "b_y", "b_x"]])) == set(range(-5, 5))  # APS: randint(-s, s)
+    with pytest.raises(ValueError, match="at least 1"):
+        circular_pairs(1, max_shift=0, passes=1, rng=np.random.default_rng(4))
 
 
 def test_identical_offset_pairs_are_flagged_and_their_copies_equal():
     images = coded_images(50, RESIZE_TO)
     for pairs, crop in (
-        (crop_pairs(50, max_shift=1, passes=4, resize_to=RESIZE_TO, crop=CROP, rng=np.random.default_rng(5)), CROP),
-        (circular_pairs(50, max_shift=1, passes=4, rng=np.random.default_rng(6)), None),
+        (crop_pairs(50, max_shift=2, passes=4, resize_to=RESIZE_TO, crop=CROP, rng=np.random.default_rng(5)), CROP),
+        (circular_pairs(50, max_shift=2, passes=4, rng=np.random.default_rng(6)), None),
     ):
         same = (pairs["a_y"] == pairs["b_y"]) & (pairs["a_x"] == pairs["b_x"])
         assert pairs["same_offset"].equals(same) and 0 < same.sum() < len(pairs)

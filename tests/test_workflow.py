@@ -97,7 +97,7 @@ def test_invariance_outputs(tiny_run):
         **{(shape, mode, 1): ["exact"] for shape in ("ring", "square") for mode in ("grid", "random")},
         ("ring", "random", 3): ["wilson_t"],
         ("square", "random", 3): ["wilson_t"],
-        **{("dataset", mode, j): ["image_bootstrap"] for mode, j in (("grid", 1), ("random", 1), ("random", 3))},
+        **{("dataset", mode, j): ["image_clustered"] for mode, j in (("grid", 1), ("random", 1), ("random", 3))},
     }
     assert (summary.loc[summary["input"] == "dataset", "n_images"] == 2).all()
     exact = summary[summary["interval_method"] == "exact"]
@@ -158,7 +158,7 @@ def test_network_outputs(tiny_run):
     assert len(consistency) == 2 * 2 * 2 and (consistency["n_pairs"] == 4 * 2).all()
     assert (consistency["n_images"] == 4).all()
     crop = consistency[consistency["protocol"] == "crop"]
-    assert sorted(set(crop["offset_max"])) == [2, 8]  # 73 px resized, 64 px crops: offsets up to 9
+    assert sorted(set(crop["offset_max"])) == [2, 8]  # bounds s, offsets 0..s−1 (room: 9)
     pairs = pd.read_parquet(tiny_run / "results/tiny/network/pairs.parquet")
     plan = ["protocol", "max_shift", "pass", "image_id", "a_y", "a_x", "b_y", "b_x"]
     by_variant = {v: rows[plan].reset_index(drop=True) for v, rows in pairs.groupby("variant")}

@@ -6,7 +6,7 @@ scratch, once per precision (everything else equal), then compared.
 
 Reports the wall time of each run, the largest relative score difference (per score, and per image
 as ‖Δ‖/‖scores‖), the head predictions that change, and the accuracy and consistency differences
-(bfloat16 − float32) with 95% intervals resampling images, paired on the same images and pairs.
+(bfloat16 − float32) with 95% t intervals over images, paired on the same images and pairs.
 Writes precision.tsv and precision.json under --out. On a CPU without native bfloat16 it says so
 and stops (bfloat16 would only be emulated, slowly).
 """
@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from poolkit.io import feature_columns, write_json, write_tsv  # noqa: E402
 from poolkit.machine import describe_machine, native_bfloat16  # noqa: E402
-from poolkit.stats import cluster_bootstrap_ratios  # noqa: E402
+from poolkit.network import per_image_sums  # noqa: E402
+from poolkit.stats import clustered_mean_interval  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
-N_BOOT, SEED = 2000, 0
 
 
 def run_demo(config: Path, work: Path, precision: str) -> float:
@@ -49,11 +49,10 @@ def run_demo(config: Path, work: Path, precision: str) -> float:
 
 
 def paired_interval(per_image_delta: pd.Series) -> tuple[float, float, float]:
-    """Mean of per-row differences, with a 95% interval resampling the images (the index's ``image_id``)."""
-    codes, _ = pd.factorize(per_image_delta.index.get_level_values("image_id"), sort=True)
-    sums, counts = np.bincount(codes, weights=per_image_delta.to_numpy(float)), np.bincount(codes)
-    low, high = cluster_bootstrap_ratios(counts, sums[:, None], N_BOOT, SEED)
-    return float(sums.sum() / counts.sum()), float(low[0]), float(high[0])
+    """Mean of per-row differences, with a 95% t interval over the images (the index's ``image_id``)."""
+    counts, sums = per_image_sums(per_image_delta, per_image_delta.index.get_level_values("image_id"))
+    mean, low, high = clustered_mean_interval(counts, sums[:, None])
+    return float(mean[0]), float(low[0]), float(high[0])
 
 
 def score_rows(runs: dict[str, Path]) -> list[tuple]:
@@ -86,14 +85,14 @@ def head_rows(runs: dict[str, Path]) -> list[tuple]:
             "GAP head accuracy, bfloat16 − float32",
             value,
             "accuracy",
-            f"[{low:+.3f}, {high:+.3f}] paired, images resampled",
+            f"[{low:+.3f}, {high:+.3f}] paired, t over images",
         ),
         ("GAP head C, float32 / bfloat16", chosen[0] / chosen[1], "ratio", f"C {chosen[0]:g} / {chosen[1]:g}"),
     ]
 
 
 def consistency_rows(runs: dict[str, Path]) -> list[tuple]:
-    """Per base variant, protocol and max shift: consistency difference, same pairs, images resampled."""
+    """Per base variant, protocol and max shift: consistency difference, same pairs, t interval over images."""
     keys = ["variant", "protocol", "max_shift", "image_id", "pass"]
     f32, bf16 = (pd.read_parquet(runs[p] / "network/pairs.parquet").set_index(keys)["same_class"] for p in PRECISIONS)
     delta = bf16.loc[f32.index].astype(float) - f32.astype(float)
@@ -101,7 +100,7 @@ def consistency_rows(runs: dict[str, Path]) -> list[tuple]:
     for (variant, protocol, max_shift), part in delta.groupby(level=["variant", "protocol", "max_shift"], sort=False):
         value, low, high = paired_interval(part)
         label = f"consistency, bfloat16 − float32: {variant}, {protocol}, s = {max_shift}"
-        rows.append((label, value, "share", f"[{low:+.3f}, {high:+.3f}] paired, images resampled"))
+        rows.append((label, value, "share", f"[{low:+.3f}, {high:+.3f}] paired, t over images"))
     return rows
 
 

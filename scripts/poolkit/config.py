@@ -87,10 +87,11 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
     if config["exercise"]["jitter"] >= config["exercise"]["ring_size"]:
         problems.append("config key 'exercise.jitter': must be smaller than exercise.ring_size")
     net, size = inv["network"], config["features"]["image_size"]
-    if net["resize_to"] < size:
+    if net["resize_to"] <= size:
         problems.append(
-            f"config key 'invariance.network.resize_to': {net['resize_to']} is smaller than "
-            f"features.image_size {size}; the crop protocol crops image_size px from it"
+            f"config key 'invariance.network.resize_to': {net['resize_to']} is not larger than "
+            f"features.image_size {size}; the crop protocol crops image_size px from it at offsets "
+            "0..resize_to − image_size − 1"
         )
     for shift in net["max_shifts"]:
         if shift >= size:

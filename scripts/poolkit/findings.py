@@ -246,7 +246,7 @@ def network_findings(
         widest = rows[rows["max_shift"] == rows["max_shift"].max()]
         shift, offset = int(widest["max_shift"].iloc[0]), int(widest["offset_max"].iloc[0])
         n_images, passes = int(widest["n_images"].iloc[0]), int(widest["n_pairs"].iloc[0] // widest["n_images"].iloc[0])
-        where = f"offsets 0..{offset}" if protocol == "crop" else f"rolls −{offset}..{offset}"
+        where = f"offsets 0..{offset - 1}" if protocol == "crop" else f"rolls −{offset}..{offset - 1}"
         text = f"{protocol.capitalize()} protocol, {where} ({n_images} images × {passes} pairs), same class: "
         finding = Finding([text, *_consistency_numbers(widest, str(protocol), shift), "."])
         finding.add(*_against_max(differences, str(protocol), shift))

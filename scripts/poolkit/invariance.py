@@ -300,14 +300,12 @@ def summarise_sums(sums: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the stage's summaries
 #: Groups of the summary by shift size (random trials of every jitter): ``shift = max(|dx|, |dy|)``.
 SHIFT_GROUP = ["input", "fill", "pooling", "depth", "shift"]
-#: Image resamples behind the ``dataset`` input's intervals, and their seed.
-N_BOOT = 1000
-BOOT_SEED = 0
 #: The ``interval_method`` of a summary row: how its values and 95% intervals were made.
 INTERVAL_METHODS = {
     "exact": "a synthetic input with every shift enumerated (the grid): the value over all of them, no interval",
     "wilson_t": "trials of one fixed image as independent draws: Wilson intervals for shares, t for means",
-    "image_bootstrap": f"dataset images resampled with replacement ({N_BOOT} times): percentile intervals",
+    "image_clustered": "dataset images as clusters of trials: Korn–Graubard intervals for shares, t for means "
+    "(variance between images, images − 1 degrees of freedom)",
 }
 
 
@@ -365,17 +363,15 @@ def summarise_trials(
     exact: pd.DataFrame | None = None,
     *,
     course: bool = False,
-    n_boot: int = N_BOOT,
-    seed: int = BOOT_SEED,
 ) -> pd.DataFrame:
     """One row per group of ``by``: the trials' shares and means with 95% intervals made as each
     group's design allows, named in ``interval_method`` (see :data:`INTERVAL_METHODS`).
 
     ``per_image``: :func:`per_image_sums` (index ``by`` + ``image_id``). Synthetic inputs: Wilson
-    and t intervals; the ``dataset`` input: its trials are clustered by image, so images are
-    resampled (:func:`poolkit.stats.cluster_bootstrap_ratios`, the same resamples for groups with
-    as many images). Rows of synthetic inputs whose key (without ``mode``) is in ``exact``
-    (:func:`exact_by_jitter`, :func:`exact_by_shift`) take its exact values instead, with
+    and t intervals; the ``dataset`` input: its trials are clustered by image, so its intervals take
+    the images as the sampling units (:func:`poolkit.stats.clustered_share_interval`,
+    :func:`poolkit.stats.clustered_mean_interval`). Rows of synthetic inputs whose key (without
+    ``mode``) is in ``exact`` (:func:`exact_by_jitter`, :func:`exact_by_shift`) take its exact values instead, with
     ``_lo = _hi`` = the value and ``n_shifts``. ``course``: add ``{metric}_course_share`` columns
     (exact rows only). Columns: ``by``, ``interval_method``, ``n_trials``, ``n_images``,
     ``n_shifts``, then each share (``_share``, ``_lo``, ``_hi``, and its course share), then each mean.
@@ -386,17 +382,15 @@ def summarise_trials(
         if isinstance(out[column].dtype, pd.CategoricalDtype):
             out[column] = out[column].astype(object)
     out["n_images"] = per_image.groupby(level=by, sort=True, observed=True).size().to_numpy()
-    out["interval_method"] = np.where(out["input"] == "dataset", "image_bootstrap", "wilson_t")
+    out["interval_method"] = np.where(out["input"] == "dataset", "image_clustered", "wilson_t")
     out["n_shifts"] = pd.array([pd.NA] * len(out), dtype="Int64")
     values = [*(f"{m}_share" for m in SHARE_METRICS), *MEAN_METRICS]
-    sums = [f"{m}:sum" for m in [*SHARE_METRICS, *MEAN_METRICS]]
     position = {key: i for i, key in enumerate(out[by].itertuples(index=False, name=None))}
     lows, highs = out[[f"{v}_lo" for v in values]].to_numpy(), out[[f"{v}_hi" for v in values]].to_numpy()
     clustered = per_image[per_image.index.get_level_values("input") == "dataset"]
     for key, part in clustered.groupby(level=by, sort=True, observed=True):
         row = position[key]
-        low, high = stats.cluster_bootstrap_ratios(part["n"].to_numpy(), part[sums].to_numpy(), n_boot, seed)
-        lows[row], highs[row] = low, high
+        lows[row], highs[row] = clustered_intervals(part)
     out[[f"{v}_lo" for v in values]], out[[f"{v}_hi" for v in values]] = lows, highs
     courses = [f"{m}_course_share" for m in SHARE_METRICS] if course else []
     for column in courses:
@@ -421,6 +415,15 @@ def summarise_trials(
     means = [column for m in MEAN_METRICS for column in (m, f"{m}_lo", f"{m}_hi")]
     order = [*by, "interval_method", "n_trials", "n_images", "n_shifts", *shares, *means]
     return out[order]
+
+
+def clustered_intervals(per_image: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high ends of every share, then every mean, of one group's :func:`per_image_sums`
+    (images as clusters): Korn–Graubard for shares, t for means."""
+    counts = per_image["n"].to_numpy()
+    shares = stats.clustered_share_interval(counts, per_image[[f"{m}:sum" for m in SHARE_METRICS]].to_numpy())
+    means = stats.clustered_mean_interval(counts, per_image[[f"{m}:sum" for m in MEAN_METRICS]].to_numpy())
+    return np.concatenate([shares[1], means[1]]), np.concatenate([shares[2], means[2]])
 
 
 # --------------------------------------------------------------------------- exact shares

@@ -1,6 +1,6 @@
 """Shift consistency of the whole network (VGG16 base variant + GAP + a refitted head), under the
 two protocols of :mod:`poolkit.protocols` (whose pair plan is the same for every variant), with
-intervals that resample images."""
+intervals that take images, not pairs, as the sampling units."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from .head import HeadFit, HeadSettings, fit_heads
 from .io import UserError, feature_columns
-from .stats import accuracy_interval, cluster_bootstrap_ratios, cluster_share_interval
+from .stats import accuracy_interval, clustered_mean_interval, clustered_share_interval
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -23,15 +23,22 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(dots, norms, out=np.ones_like(dots), where=norms > 0)
 
 
-def consistency_summary(pairs: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+def per_image_sums(values: pd.Series, image_id: pd.Series | pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's number of rows and sum of ``values`` (images sorted): the clusters of an interval."""
+    codes, _ = pd.factorize(pd.Series(np.asarray(image_id)), sort=True)
+    return np.bincount(codes), np.bincount(codes, weights=np.asarray(values, dtype=np.float64))
+
+
+def consistency_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per variant, protocol and max shift: the share of pairs with the same predicted class (95%
-    interval resampling images, whose passes are not independent), the same share without the pairs
+    Korn–Graubard interval over images, whose passes are not independent), the same share without the pairs
     whose copies are identical by construction, their count, and the mean cosine of the GAP scores."""
     keys = ["variant", "protocol", "max_shift", "offset_max"]
     rows = []
     for key, group in pairs.groupby(keys, sort=False):
         shifted = group[~group["same_offset"]]
-        share, low, high = cluster_share_interval(group["same_class"], group["image_id"], n_boot, seed)
+        counts, same = per_image_sums(group["same_class"], group["image_id"])
+        share, low, high = (float(v[0]) for v in clustered_share_interval(counts, same[:, None]))
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
@@ -100,10 +107,10 @@ def head_row(variant: str, features: pd.DataFrame, centre: pd.DataFrame, fit: He
     }
 
 
-def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baseline: str = "max") -> pd.DataFrame:
+def consistency_differences(pairs: pd.DataFrame, baseline: str = "max") -> pd.DataFrame:
     """Per variant other than ``baseline``, protocol and max shift: its consistency minus the baseline's
-    on the very same pairs, with a 95% paired interval resampling images (both variants' pairs of a
-    drawn image go together). Empty without the baseline."""
+    on the very same pairs, with a 95% paired t interval over images (each image's pair differences
+    one cluster, :func:`poolkit.stats.clustered_mean_interval`). Empty without the baseline."""
     keys = ["protocol", "max_shift"]
     columns = ["variant", *keys, "difference", "difference_lo", "difference_hi"]
     if baseline not in set(pairs["variant"]):
@@ -115,17 +122,10 @@ def consistency_differences(pairs: pd.DataFrame, n_boot: int, seed: int, baselin
     ):
         mine = group.set_index([*keys, "image_id", "pass"])["same_class"]
         delta = mine.astype(float) - base.loc[mine.index].astype(float)
-        codes, _ = pd.factorize(delta.index.get_level_values("image_id"), sort=True)
-        sums, counts = np.bincount(codes, weights=delta.to_numpy()), np.bincount(codes)
-        low, high = cluster_bootstrap_ratios(counts, sums[:, None], n_boot, seed)
+        counts, sums = per_image_sums(delta, delta.index.get_level_values("image_id"))
+        difference, low, high = (float(v[0]) for v in clustered_mean_interval(counts, sums[:, None]))
         rows.append(
-            {
-                "variant": variant,
-                "protocol": protocol,
-                "max_shift": max_shift,
-                "difference": float(sums.sum() / counts.sum()),
-                "difference_lo": float(low[0]),
-                "difference_hi": float(high[0]),
-            }
+            {"variant": variant, "protocol": protocol, "max_shift": max_shift}
+            | {"difference": difference, "difference_lo": low, "difference_hi": high}
         )
     return pd.DataFrame(rows, columns=columns)  # only the baseline run: the header alone

@@ -152,7 +152,7 @@ def score_grids_figure(images: pd.DataFrame, gap_x: np.ndarray, class_names: lis
 
 
 def variant_consistency_figure(summary: pd.DataFrame, path: str) -> None:
-    """Consistency (95% interval resampling images) against max shift: a panel per protocol, a line per variant."""
+    """Consistency (95% interval over images) against max shift: a panel per protocol, a line per variant."""
     protocols = list(dict.fromkeys(summary["protocol"]))
     fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 3.9), layout="constrained", squeeze=False)
     for ax, protocol in zip(axes[0], protocols, strict=True):

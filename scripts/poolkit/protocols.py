@@ -2,11 +2,13 @@
 
 - ``crop`` (Zhang, ICML 2019; adobe/antialiased-cnns ``validate_shift``): each image is resized
   once to ``resize_to`` (a step of the image loader, before these functions), then two ``crop`` px
-  crops are taken at offsets drawn independently per copy and per axis, uniformly in ``0..s``
-  with ``s = min(max_shift, resize_to - crop)`` (Zhang: 256 → 224, offsets 0..31, 5 passes).
-  Every crop lies inside the resized image: no filled pixels.
+  crops are taken at offsets drawn independently per copy and per axis, uniformly in ``0..s-1``
+  with ``s = min(max_shift, resize_to - crop)``, as Zhang's ``np.random.randint(32)`` draws them
+  (256 → 224: offsets 0..31, 5 passes; the last position, 32, is never drawn). Every crop lies
+  inside the resized image: no filled pixels.
 - ``circular`` (APS, Chaman & Dokmanić, CVPR 2021): two copies circularly rolled (``np.roll``)
-  by offsets drawn independently per copy and per axis, uniformly in ``-s..s``.
+  by offsets drawn independently per copy and per axis, uniformly in ``-s..s-1``, as the APS
+  code's ``np.random.randint(-32, 32)`` draws them.
 
 A protocol first draws a pair table (:data:`PAIR_COLUMNS`, one row per image and pass), then
 :func:`pair_copies` materialises the copies of any subset of its rows (chunk large sets).
@@ -28,7 +30,8 @@ from .kinds import VARIANTS
 PROTOCOLS: tuple[str, ...] = ("crop", "circular")
 #: ``image``: row in the images array; ``a_y, a_x, b_y, b_x``: offsets of copies a and b (crop:
 #: top-left corner; circular: roll, positive moves content down/right); ``dy, dx``: b − a;
-#: ``offset_max``: the range actually drawn from (crop: clipped to resize_to − crop);
+#: ``offset_max``: the bound s actually drawn with (crop: ``max_shift`` clipped to resize_to − crop,
+#: offsets 0..s−1; circular: ``max_shift``, offsets −s..s−1);
 #: ``same_offset``: both copies identical by construction.
 PAIR_COLUMNS = [
     "protocol",
@@ -47,17 +50,23 @@ PAIR_COLUMNS = [
 
 
 def crop_offset_max(max_shift: int, *, resize_to: int, crop: int) -> int:
-    """The largest crop offset drawn: ``max_shift`` clipped to ``resize_to - crop``."""
-    if not 0 < crop <= resize_to:
-        raise ValueError(f"crop size {crop} must be positive and at most resize_to {resize_to}")
-    if max_shift < 0:
-        raise ValueError(f"max_shift must be non-negative, got {max_shift}")
+    """The crop protocol's bound s, offsets 0..s−1: ``max_shift`` clipped to ``resize_to - crop``."""
+    if not 0 < crop < resize_to:
+        raise ValueError(f"crop size {crop} must be positive and smaller than resize_to {resize_to}")
+    _check_max_shift(max_shift)
     return min(int(max_shift), resize_to - crop)
+
+
+def _check_max_shift(max_shift: int) -> None:
+    """A bound s >= 1: offsets 0..s−1 and −s..s−1 hold at least one value."""
+    if max_shift < 1:
+        raise ValueError(f"max_shift must be at least 1, got {max_shift}")
 
 
 def centre_offset(*, resize_to: int, crop: int) -> int:
     """Offset of the centre crop on both axes: ``(resize_to - crop) // 2``."""
-    crop_offset_max(0, resize_to=resize_to, crop=crop)
+    if not 0 < crop <= resize_to:
+        raise ValueError(f"crop size {crop} must be positive and at most resize_to {resize_to}")
     return (resize_to - crop) // 2
 
 
@@ -79,19 +88,18 @@ def _pair_table(protocol: str, max_shift: int, offset_max: int, offsets: np.ndar
 def crop_pairs(
     n_images: int, *, max_shift: int, passes: int, resize_to: int, crop: int, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Zhang's crop protocol: per pass and image, two crop offsets, each axis uniform in 0..s
-    (``s`` = :func:`crop_offset_max`), independent per copy and axis."""
+    """Zhang's crop protocol: per pass and image, two crop offsets, each axis uniform in 0..s−1
+    (``s`` = :func:`crop_offset_max`; Zhang's ``randint(32)``), independent per copy and axis."""
     high = crop_offset_max(max_shift, resize_to=resize_to, crop=crop)
-    offsets = rng.integers(0, high + 1, size=(passes, n_images, 4))
+    offsets = rng.integers(0, high, size=(passes, n_images, 4))
     return _pair_table("crop", max_shift, high, offsets)
 
 
 def circular_pairs(n_images: int, *, max_shift: int, passes: int, rng: np.random.Generator) -> pd.DataFrame:
-    """APS's circular protocol: per pass and image, two rolls, each axis uniform in −s..s,
-    independent per copy and axis."""
-    if max_shift < 0:
-        raise ValueError(f"max_shift must be non-negative, got {max_shift}")
-    offsets = rng.integers(-max_shift, max_shift + 1, size=(passes, n_images, 4))
+    """APS's circular protocol: per pass and image, two rolls, each axis uniform in −s..s−1 (the
+    APS code's ``randint(-s, s)``), independent per copy and axis."""
+    _check_max_shift(max_shift)
+    offsets = rng.integers(-max_shift, max_shift, size=(passes, n_images, 4))
     return _pair_table("circular", max_shift, int(max_shift), offsets)
 
 
@@ -158,14 +166,15 @@ class NetworkSettings:
         unknown += [p for p in self.protocols if p not in PROTOCOLS]
         if unknown:
             raise UserError(f"invariance.network: unknown variant or protocol {', '.join(unknown)}")
-        if self.resize_to < self.crop:
+        if self.resize_to <= self.crop:
             raise UserError(
-                f"invariance.network.resize_to ({self.resize_to}) must be at least features.image_size ({self.crop})"
+                f"invariance.network.resize_to ({self.resize_to}) must be larger than features.image_size "
+                f"({self.crop}): the crop protocol draws offsets 0..resize_to − image_size − 1"
             )
 
 
 def zhang_max_shift(settings: NetworkSettings) -> int:
-    """The crop protocol's widest offset range, ``resize_to - crop``: Zhang's 0..31 at 256 → 224."""
+    """The crop protocol's widest bound, ``resize_to - crop``: Zhang's offsets 0..31 at 256 → 224."""
     return settings.resize_to - settings.crop
 
 

@@ -1,5 +1,6 @@
-"""95% intervals: Wilson score intervals for shares, t intervals for means, and seeded
-percentile bootstraps for classification metrics and paired differences."""
+"""95% intervals: Wilson score intervals for shares, t intervals for means, Korn–Graubard and t
+intervals for shares and means of clustered observations (e.g. several trials or pairs of each
+image), and seeded percentile bootstraps for classification metrics and paired differences."""
 
 from __future__ import annotations
 
@@ -65,27 +66,61 @@ def collapse_sums(sums: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return sums.groupby(level=list(by), sort=True, observed=True).agg(ops)
 
 
-def cluster_bootstrap_ratios(
-    counts: np.ndarray, totals: np.ndarray, n_boot: int, seed: int, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of ratios ``sum(totals) / sum(counts)`` when whole clusters are resampled.
+def cluster_ratio_variance(counts: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ratios ``sum(totals) / sum(counts)`` over k clusters and their variance between clusters.
 
-    ``counts`` (k,) holds each cluster's number of observations, ``totals`` (k, m) the sums of m
-    values over each cluster's observations (for a 0/1 value: its successes). Each of ``n_boot``
-    resamples draws k clusters with replacement (:func:`resample_indices`, seeded: the same
-    ``seed`` and k give the same resamples) and recomputes every ratio over all observations of the
-    drawn clusters. Returns the lower and upper ends, each (m,); NaN without resamples."""
-    if n_boot <= 0:
-        return np.full(np.shape(totals)[1], np.nan), np.full(np.shape(totals)[1], np.nan)
-    k = len(counts)
-    idx = resample_indices(k, n_boot, seed)
-    offsets = (idx + k * np.arange(n_boot)[:, None]).ravel()
-    weights = np.bincount(offsets, minlength=n_boot * k).reshape(n_boot, k).astype(np.float64)
+    ``counts`` (k,) holds each cluster's number of observations, ``totals`` (k, m) the sums of m values
+    over each cluster's observations. The variance is the linearised (Taylor) one of a ratio estimator
+    with clusters as the sampling units, ``k / (k − 1) · Σ (total_i − ratio · count_i)² / (Σ count_i)²``:
+    the observations of a cluster are not independent. Each (m,); the variance is NaN for k < 2."""
+    counts, totals = np.asarray(counts, dtype=np.float64), np.asarray(totals, dtype=np.float64)
+    k, n = len(counts), counts.sum()
+    ratio = totals.sum(axis=0) / n
+    residuals = totals - counts[:, None] * ratio
+    variance = (residuals**2).sum(axis=0) / n**2 * (k / (k - 1) if k > 1 else np.nan)
+    return ratio, variance
+
+
+def clustered_mean_interval(counts: np.ndarray, totals: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Means of clustered observations (:func:`cluster_ratio_variance`) and their t intervals with
+    k − 1 degrees of freedom (k clusters): mean, low and high ends, each (m,)."""
+    mean, variance = cluster_ratio_variance(counts, totals)
+    half = t_quantile(level, len(counts)) * np.sqrt(variance)
+    return mean, mean - half, mean + half
+
+
+def clustered_share_interval(counts: np.ndarray, successes: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Shares of clustered 0/1 observations and their Korn–Graubard intervals (Survey Methodology 24,
+    1998: the Clopper–Pearson interval at an effective sample size).
+
+    The effective sample size is ``share (1 − share) / variance`` (:func:`cluster_ratio_variance`;
+    the number of observations where the variance is 0), times ``(z / t_{k−1})²`` for few clusters,
+    and at most the number of observations. Kept coverage of at least 93 % with 8 and 24 clusters
+    in a simulation (``tests/test_intervals.py``) where the percentile bootstrap of clusters does
+    not. ``counts`` (k,), ``successes`` (k, m); returns share, low and high ends, each (m,)."""
+    share, variance = cluster_ratio_variance(counts, successes)
+    n = float(np.sum(counts))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (weights @ np.asarray(totals, dtype=np.float64)) / (weights @ np.asarray(counts, np.float64))[:, None]
-    alpha = (1 - level) / 2
-    low, high = np.quantile(ratios, [alpha, 1 - alpha], axis=0)
-    return low, high
+        effective = np.where(variance > 0, share * (1 - share) / variance, n)
+    effective = np.minimum(effective * (sps.norm.ppf(0.5 + level / 2) / t_quantile(level, len(counts))) ** 2, n)
+    low, high = clopper_pearson(share * effective, effective, level)
+    return share, low, high
+
+
+def t_quantile(level: float, k: int) -> float:
+    """The two-sided ``level`` quantile of Student's t with k − 1 degrees of freedom (NaN for k < 2)."""
+    return float(sps.t.ppf(0.5 + level / 2, k - 1)) if k > 1 else float("nan")
+
+
+def clopper_pearson(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper–Pearson interval of ``successes / n`` (both may be fractional: beta quantiles), with
+    the exact ends 0 and 1 where there are no successes or no failures."""
+    x, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    alpha = 1 - level
+    with np.errstate(invalid="ignore"):
+        low = np.where(x > 0, sps.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
+        high = np.where(x < n, sps.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0)
+    return np.where(np.isnan(n), np.nan, low), np.where(np.isnan(n), np.nan, high)
 
 
 def summarise_sums(
@@ -201,18 +236,3 @@ def bootstrap_classification_ci(
         return {}
     metrics = resampled_classification_metrics(y_true, p_pos, idx)
     return {name: percentile_interval(values, level) for name, values in metrics.items()}
-
-
-def cluster_share_interval(
-    outcome: Sequence[bool] | pd.Series, cluster: Sequence[object] | pd.Series, n_boot: int, seed: int
-) -> tuple[float, float, float]:
-    """A share of 0/1 outcomes and its 95% interval resampling clusters (e.g. the images behind
-    several pairs each; :func:`cluster_bootstrap_ratios`); no resamples: the share three times."""
-    codes, clusters = pd.factorize(pd.Series(cluster), sort=True)
-    successes = np.bincount(codes, weights=np.asarray(outcome, dtype=np.float64), minlength=len(clusters))
-    counts = np.bincount(codes, minlength=len(clusters))
-    share = float(successes.sum() / counts.sum())
-    if n_boot <= 0:
-        return share, share, share
-    low, high = cluster_bootstrap_ratios(counts, successes[:, None], n_boot, seed)
-    return share, float(low[0]), float(high[0])

@@ -29,8 +29,9 @@ rule aggregate_trials:
     summary_by_shift: one row per input, fill, pooling, depth and shift size max(|dx|, |dy|) of the
     random trials. Columns: interval_method (exact: a synthetic input with every shift enumerated,
     the value over all of them, _lo = _hi = the value; wilson_t: a synthetic input beyond the grid,
-    trials independent, Wilson intervals for shares and t for means; image_bootstrap: the dataset
-    input, whose trials are clustered by image, 1000 resamples of its images, percentile intervals),
+    trials independent, Wilson intervals for shares and t for means; image_clustered: the dataset
+    input, whose trials are clustered by image, Korn-Graubard intervals for shares and t for means
+    with the images as the sampling units),
     n_trials (trials of the row in the shards), n_images (distinct images among them), n_shifts
     (exact rows: shifts enumerated), each share {metric}_share with _lo and _hi (and, by jitter,
     {metric}_course_share: exact rows' share under the course's random_transform shift
