@@ -23,7 +23,7 @@ def load(name: str) -> dict:
     return yaml.safe_load((ROOT / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", "tests/config/tiny.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", ".test/config/config.yaml"])
 def test_shipped_configs_are_valid(name):
     validate_config(load(name), SCHEMA)
 
@@ -127,7 +127,7 @@ def test_the_schema_defaults_are_the_real_experiment():
     assert {key: (defaults[key], value) for key, value in real.items() if defaults[key] != value} == {}
 
 
-@pytest.mark.parametrize("name", ["config/demo.yaml", "tests/config/tiny.yaml"])
+@pytest.mark.parametrize("name", ["config/demo.yaml", ".test/config/config.yaml"])
 def test_the_demo_and_test_configs_do_not_depend_on_config_yaml(name):
     """Merged over config/config.yaml (a run from the repository) or alone (another folder, a module):
     the same effective config."""

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,13 +56,17 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_host(host: Path, snakefile: str, *extra: str, env: dict[str, str] | None = None) -> None:
+def run_host(
+    host: Path, snakefile: str, *extra: str, env: dict[str, str] | None = None, snakefile_text: bool = False
+) -> None:
     """An empty project with its own config whose Snakefile uses every rule of the module ``snakefile``
-    (a Snakefile directive value); run it (``extra``: more options, e.g. ``-n``)."""
+    (a Snakefile directive value, or with ``snakefile_text`` the whole Snakefile); run it (``extra``:
+    more options, e.g. ``-n``)."""
     (host / "config").mkdir(parents=True)
     (host / "workflow").mkdir()
     (host / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    (host / "workflow/Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=snakefile))
+    text = snakefile if snakefile_text else HOST_SNAKEFILE.format(snakefile=snakefile)
+    (host / "workflow/Snakefile").write_text(text)
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *extra], cwd=host, capture_output=True, text=True, env=env
     )
@@ -146,17 +151,42 @@ def https_git_host(repo: Path, tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
-def test_the_workflow_runs_as_a_module_from_github_at_a_tag(tiny_run, tmp_path):
-    """The catalog's usage, `github(...)` at a tag, with the repository served on 127.0.0.1 (the `host`
-    argument of `github`): Snakemake clones it into its source cache and reads the Snakefile, rule files,
-    scripts and schema from there; poolkit comes from the environment. No file of this checkout is read
-    by path. Results are byte-identical to a normal run."""
+def readme_module_recipe() -> tuple[str, str, str]:
+    """The README's module recipe as a user copies it: the install command, the Snakefile, the tag."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("<!-- module: begin -->")[1].split("<!-- module: end -->")[0]
+    snakefile = snippet.split("```python\n")[1].split("```")[0]
+    install = re.search(r'^pip install "git\+https://github.com/OWNER/REPO@(v[^"]+)"$', readme, re.M)
+    tag = re.search(r'github\("OWNER/REPO", path="workflow/Snakefile", tag="([^"]+)"\)', snakefile).group(1)
+    assert install is not None and install.group(1) == tag, "the install command and the module pin one tag"
+    return install.group(0), snakefile, tag
+
+
+@pytest.mark.network  # pip builds the package with hatchling from PyPI
+def test_the_readme_module_recipe_runs_verbatim_from_a_tagged_release(tiny_run, tmp_path):
+    """The README's recipe, placeholders substituted: the package installed with its pip command at the
+    tag, then a project whose Snakefile is the README's snippet, `github(...)` at the same tag, with the
+    repository served on 127.0.0.1 (the `host` argument of `github`). Snakemake clones it into its
+    source cache and reads the Snakefile, rule files, scripts and schema from there; the jobs import the
+    package the pip command installed. Results are byte-identical to a normal run."""
+    install, snakefile, tag = readme_module_recipe()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert tag == f"v{version}", "the README pins the current release"
     repo = tmp_path / "remote"
-    tagged_copy(repo, "v-test")
+    tagged_copy(repo, tag)
+    env = {**os.environ, "GIT_SSL_NO_VERIFY": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with https_git_host(repo, tmp_path) as host:
-        source = f'github("owner/maxpool-workflow", path="workflow/Snakefile", tag="v-test", host="{host}")'
-        env = {**os.environ, "GIT_SSL_NO_VERIFY": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
-        run_host(tmp_path / "host", source, env=env)
+        url = install.split('"')[1].replace("github.com/OWNER/REPO", f"{host}/owner/maxpool-workflow")
+        target = tmp_path / "installed"  # the test's environment already holds the dependencies
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), url]
+        installed = subprocess.run(pip, capture_output=True, text=True, env=env)
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        source = snakefile.replace('github("OWNER/REPO"', 'github("owner/maxpool-workflow"')
+        source = source.replace(f'tag="{tag}")', f'tag="{tag}", host="{host}")')
+        run_host(tmp_path / "host", source, env={**env, "PYTHONPATH": str(target)}, snakefile_text=True)
+    which = [sys.executable, "-c", "import poolkit; print(poolkit.__file__)"]
+    imported = subprocess.run(which, capture_output=True, text=True, env={**env, "PYTHONPATH": str(target)})
+    assert imported.stdout.strip() == str(target / "poolkit/__init__.py")  # the jobs' package: the installed one
     for rel in SAME:
         assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel), rel
     assert list((tmp_path / "cache").rglob("owner/maxpool-workflow/HEAD")), "no clone in Snakemake's source cache"

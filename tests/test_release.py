@@ -51,3 +51,23 @@ def test_citation_cff_validates():
         text=True,
     )
     assert result.returncode == 0 and "valid" in result.stdout, result.stdout + result.stderr
+
+
+README_LIMIT = 20_000  # bytes: what a user reads in two minutes; reference material lives in docs/
+
+
+def test_the_readme_is_short_and_every_relative_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= README_LIMIT
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" not in target:
+                assert (doc.parent / target).exists(), f"{doc.name}: broken link {target}"
+
+
+def test_the_readme_pins_the_current_release_and_the_release_step_is_documented():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    readme = (ROOT / "README.md").read_text()
+    tags = set(re.findall(r'(?:@|tag="|--tag )(v\d+\.\d+\.\d+)', readme))
+    assert tags == {f"v{version}"}, tags
+    assert "git tag -a vX.Y.Z" in (ROOT / "docs/releasing.md").read_text()

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests/config/tiny.yaml"
+TINY = ROOT / ".test/config/config.yaml"
 
 
 def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
