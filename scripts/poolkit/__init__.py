@@ -3,4 +3,4 @@
 Each workflow stage is a thin script in ``scripts/`` that calls one module here.
 """
 
-__version__ = "0.2.0"  # the same as pyproject.toml, CITATION.cff and CHANGELOG.md (tested)
+__version__ = "0.3.0"  # the same as pyproject.toml, CITATION.cff and CHANGELOG.md (tested)
