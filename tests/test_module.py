@@ -151,6 +151,17 @@ def https_git_host(repo: Path, tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
+def pip_install_command() -> list[str]:
+    """``pip install``, or uv's where the environment has no pip (uv builds environments without it)."""
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return [sys.executable, "-m", "pip", "install"]
+    uv = ROOT / ".tools/uv/bin/uv"
+    uv_cmd = str(uv) if uv.is_file() else shutil.which("uv")
+    if uv_cmd is None:
+        pytest.skip("neither pip nor uv is installed")
+    return [uv_cmd, "pip", "install", "--python", sys.executable]
+
+
 def readme_module_recipe() -> tuple[str, str, str]:
     """The README's module recipe as a user copies it: the install command, the Snakefile, the tag."""
     readme = (ROOT / "README.md").read_text()
@@ -178,7 +189,7 @@ def test_the_readme_module_recipe_runs_verbatim_from_a_tagged_release(tiny_run, 
     with https_git_host(repo, tmp_path) as host:
         url = install.split('"')[1].replace("github.com/OWNER/REPO", f"{host}/owner/maxpool-workflow")
         target = tmp_path / "installed"  # the test's environment already holds the dependencies
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), url]
+        pip = [*pip_install_command(), "--quiet", "--no-deps", "--target", str(target), url]
         installed = subprocess.run(pip, capture_output=True, text=True, env=env)
         assert installed.returncode == 0, installed.stderr[-3000:]
         source = snakefile.replace('github("OWNER/REPO"', 'github("owner/maxpool-workflow"')

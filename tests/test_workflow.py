@@ -230,7 +230,7 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
 
 def test_a_finished_run_prints_what_it_found(tiny_run):
     output = (tiny_run / "run-output.txt").read_text()
-    assert "What this run found (95% intervals):" in output
+    assert "What run 'tiny' found (95% intervals; its files: results/tiny/):" in output
     accuracy = json.loads((tiny_run / "results/tiny/head/metrics.json").read_text())["accuracy"]
     expected = f"{accuracy['value']:.3f} [{accuracy['ci_low']:.3f}, {accuracy['ci_high']:.3f}]"
     assert f"GAP head accuracy {expected} on 16 validation images (results/tiny/head/metrics.json)" in output
@@ -258,7 +258,7 @@ def test_a_partial_or_dry_run_prints_only_what_exists(tiny_run, tmp_path):
     assert "GAP head accuracy" in output and "(results/tiny/head/metrics.json)" in output
     assert "Exercise ring" not in output and "Report:" not in output and "Traceback" not in output
     dry = run_workflow(tiny_run, tiny_config(), "-n", "--forcerun", "render_report")
-    assert "What this run found" not in dry.stdout + dry.stderr
+    assert "found (95% intervals" not in dry.stdout + dry.stderr
 
 
 def test_second_run_does_nothing(tiny_run):
