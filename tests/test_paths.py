@@ -116,7 +116,7 @@ def test_a_fit_stopped_by_max_iter_is_not_converged_and_is_reported(caplog):
     assert (result.iterations <= 3).all() and not result.converged.all()
     assert (~result.converged[result.iterations < 3]).sum() == 0  # fewer steps: the test was met
     with pytest.warns(ConvergenceWarning):  # scikit-learn's final fit, also held to 3 iterations
-        fit_with_cv(x, y, GRID, cv_splits(y, 3, 1, 0), folds=3, max_iter=3, tol=1e-8)
+        fit_with_cv(x, y, GRID, cv_splits(y, 3, 1, 0), max_iter=3, tol=1e-8)
     assert "12 of 12 fits stopped before the gradient test (tol 1e-08" in caplog.text
 
 
