@@ -46,7 +46,7 @@ OUTPUTS = {
     "model": "pickled scikit-learn pipeline of the GAP head",
     "predictions": "Parquet of validation predictions of every head",
     "cv": "TSV of the cross-validated log loss per head and C",
-    "heads": "TSV of every head's metrics and parameter count",
+    "heads": "TSV of every head's metrics, parameter count, chosen C and its wins over the fold seeds",
     "differences": "TSV of paired differences (GAP - Flatten, GAP - GMP)",
     "coefficients": "TSV of the GAP head's coefficients",
     "roc": "TSV of the GAP head's ROC curve",
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixels", required=True)
     HeadSettings.add_options(p)
     cli.config_option(p, "head.n_top")
+    cli.config_option(p, "head.c_seeds")
     for name, text in OUTPUTS.items():
         p.add_argument("--" + name.replace("_", "-"), required=True, help=f"output {text}")
     return p
@@ -136,7 +137,7 @@ def main(args: argparse.Namespace) -> None:
     with ThreadPoolExecutor(max_workers=1) as background:
         images, matrices, map_shape = read_inputs(args, background)
         settings = HeadSettings.from_args(args)
-        results = fit_and_evaluate(images, matrices, settings)
+        results = fit_and_evaluate(images, matrices, settings, args.c_seeds)
     write_tables(results, args)
     write_figures(results, matrices["gap"], args)
     write_json(metrics_record(results, settings, map_shape), args.metrics)

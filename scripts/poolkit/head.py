@@ -80,16 +80,33 @@ def choose_c(table: pd.DataFrame, rule: str) -> float:
     return float(ordered.loc[ordered["cv_log_loss"] <= threshold, "C"].min())
 
 
-def cv_summary(c_grid: Sequence[float], losses: np.ndarray, folds: int, rule: str) -> pd.DataFrame:
+def cv_summary(c_grid: Sequence[float], losses: np.ndarray, rule: str) -> pd.DataFrame:
     """The CV table from the log loss of every split (rows) and C (columns): mean, SD over the splits,
-    standard error (SD / √folds: repeats reuse the same images, so they do not shrink it), the C the
-    rule chooses and the C of the lowest mean."""
+    standard error, the C the rule chooses and the C of the lowest mean.
+
+    The standard error is the SD over *all* the splits (``cv_folds × cv_repeats``) over the square root
+    of their number, as caret's ``oneSE`` has it for repeated CV (Kuhn, ``train``: the SD over the
+    resamples / √resamples). The splits are the units whose mean the rule compares, so they are the
+    units of its standard error. It is optimistic: the splits share training rows (any two of one
+    repeat share most of them, and every repeat uses every image), so their scores are correlated and
+    the true standard error of the mean is larger; no unbiased estimate exists (Bengio & Grandvalet
+    2004), and corrections such as Nadeau & Bengio's (2003; Bouckaert & Frank 2004 for repeated
+    k-fold) widen it to about ``SD · √(1/splits + n_test/n_train)``. The rule does not need the true
+    one: it needs a yardstick of the spread between splits that lets the choice settle. Until issue 31
+    it was ``SD / √cv_folds`` (repeats not counted), which put the demo's GMP head on the boundary:
+    over fold seeds 0–19 its C was 0.001 six times and 0.01 fourteen times; with this SE it is 0.01
+    all twenty times (with Nadeau & Bengio's, ten and ten). The price: with more repeats this SE
+    shrinks and the rule approaches ``min``, and a head whose lowest means are a tie moves with the
+    seed (the demo's pixel head, at chance: 1e-5 or 1e-4, 5 of 20 seeds; docs/performance.md).
+    :func:`fit_heads` records how often each C wins over several fold seeds, so that a choice that
+    still hinges on the seed shows."""
+    n_splits = len(losses)
     table = pd.DataFrame(
         {
             "C": np.asarray(c_grid, dtype=float),
             "cv_log_loss": losses.mean(axis=0),
             "cv_log_loss_sd": losses.std(axis=0),
-            "cv_log_loss_se": losses.std(axis=0, ddof=1) / np.sqrt(folds) if len(losses) > 1 else np.nan,
+            "cv_log_loss_se": losses.std(axis=0, ddof=1) / np.sqrt(n_splits) if n_splits > 1 else np.nan,
         }
     )
     chosen = choose_c(table.fillna({"cv_log_loss_se": 0.0}), rule)
@@ -104,13 +121,43 @@ def c_at_edge(c_grid: Sequence[float], chosen: float) -> bool:
     return len(set(c_grid)) > 1 and chosen in (min(c_grid), max(c_grid))
 
 
+def training_scaler(x_train: np.ndarray) -> StandardScaler:
+    """A StandardScaler fitted on the training rows, a block at a time (no float64 copy of the matrix)."""
+    scaler = StandardScaler()
+    for start in range(0, len(x_train), 1024):
+        scaler.partial_fit(x_train[start : start + 1024])
+    return scaler
+
+
+def solve_splits(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    c_sorted: Sequence[float],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    scaler: StandardScaler,
+    *,
+    max_iter: int,
+    tol: float,
+    threads: int,
+) -> paths.Paths:
+    """Every split's path and, last, the whole training split's (scaled by ``scaler``), batched
+    (:func:`poolkit.paths.solve`); fits that stopped short of the gradient test are logged."""
+    problems = paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
+    solved = paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
+    del problems
+    unconverged = int((~solved.converged).sum())
+    if unconverged:
+        log.warning("%d of %d fits stopped before the gradient test (tol %g; max_iter %d or no further decrease)",
+                    unconverged, solved.converged.size, tol, max_iter)  # fmt: skip
+    return solved
+
+
 def fit_with_cv(
     x_train: np.ndarray,
     y_train: np.ndarray,
     c_grid: Sequence[float],
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
-    folds: int,
     max_iter: int,
     rule: str = "one_se",
     tol: float = 1e-4,
@@ -121,22 +168,18 @@ def fit_with_cv(
 
     Every split (scaled by its own training rows) and the whole training split are fitted along the
     grid together (:func:`poolkit.paths.solve`: warm-started paths in increasing C, one batched
-    L-BFGS, the same bits for any ``threads``); the final model is scikit-learn's fit at the chosen C,
-    started from the whole split's solution. The same optimum as ``GridSearchCV`` over a scaler +
-    logistic-regression pipeline, within the solver's tolerance."""
+    L-BFGS, the same bits for any ``threads``), each until its largest gradient entry is at most
+    ``min(tol, paths.COEF_TOL · l2)``; the final model is scikit-learn's fit at the chosen C, started
+    from the whole split's solution. The CV table is a converged ``GridSearchCV``'s over a scaler +
+    logistic-regression pipeline on the same splits within the solver's tolerance (on the demo's
+    heads every C's mean within 4e-4); fits that stop short of the test are counted in
+    ``unconverged`` and logged."""
     c_sorted = sorted(set(float(c) for c in c_grid))
-    scaler = StandardScaler()
-    for start in range(0, len(x_train), 1024):  # a block at a time: no float64 copy of the matrix
-        scaler.partial_fit(x_train[start : start + 1024])
-    problems = paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
-    solved = paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
-    del problems
-    unconverged = int((~solved.converged).sum())
-    if unconverged:
-        log.warning("%d of %d fits stopped before the tolerance %g (max_iter %d or no further decrease)",
-                    unconverged, solved.converged.size, tol, max_iter)  # fmt: skip
+    scaler = training_scaler(x_train)
+    solved = solve_splits(x_train, y_train, c_sorted, splits, scaler, max_iter=max_iter, tol=tol, threads=threads)
     with threadpool_limits(1):
-        table = cv_summary(c_sorted, solved.losses[:-1], folds, rule)
+        table = cv_summary(c_sorted, solved.losses[:-1], rule)
+        table["unconverged"] = (~solved.converged[:-1]).sum(axis=0)
         chosen = int(np.flatnonzero(table["chosen"])[0])
         model = make_pipeline(max_iter, tol)
         logreg = model.named_steps["logreg"].set_params(C=c_sorted[chosen], warm_start=True)
@@ -146,6 +189,47 @@ def fit_with_cv(
         logreg.set_params(warm_start=False)
         model.steps[0] = ("scale", scaler)
     return model, table
+
+
+def seed_choices(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    c_grid: Sequence[float],
+    split_sets: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    *,
+    max_iter: int,
+    rule: str = "one_se",
+    tol: float = 1e-4,
+    threads: int = 1,
+) -> list[float]:
+    """The C the rule picks on each set of splits (one set per fold seed), as :func:`fit_with_cv`
+    picks it, without the final fit: each set in a batch of the path solver of its own, as a run
+    with that seed solves it (the same bits: the C a run with that ``head.seed`` would choose; and the
+    run's own CV table and model do not depend on how many seeds are checked). One batch of every
+    set's splits at once was tried: on the demo's GAP head its 101 problems left 3 of 707 fits
+    unconverged at ``max_iter`` (84 s, against about 1 s a seed in batches of 26)."""
+    if not split_sets:
+        return []
+    c_sorted = sorted(set(float(c) for c in c_grid))
+    scaler = training_scaler(x_train)
+    choices = []
+    for splits in split_sets:
+        solved = solve_splits(x_train, y_train, c_sorted, splits, scaler, max_iter=max_iter, tol=tol, threads=threads)
+        with threadpool_limits(1):
+            table = cv_summary(c_sorted, solved.losses[:-1], rule)
+        choices.append(float(table.loc[table["chosen"], "C"].iloc[0]))
+    return choices
+
+
+def c_wins(choices: Sequence[float]) -> dict[float, int]:
+    """How many times each C was chosen, in increasing C."""
+    values, counts = np.unique(np.asarray(choices, dtype=float), return_counts=True)
+    return {float(v): int(n) for v, n in zip(values, counts, strict=True)}
+
+
+def format_wins(wins: Mapping[float, int]) -> str:
+    """``C:count`` pairs joined by ``;`` in increasing C (``0.001:2;0.01:3``)."""
+    return ";".join(f"{c:g}:{n}" for c, n in sorted(wins.items()))
 
 
 def evaluate(
@@ -294,13 +378,16 @@ class HeadSettings:
 
 @dataclass(frozen=True)
 class HeadFit:
-    """One fitted head: its model (None for the majority class), CV table and validation P(truck)."""
+    """One fitted head: its model (None for the majority class), CV table and validation P(truck);
+    ``seed_choices``: the C the rule picks under fold seeds ``head.seed``, ``head.seed + 1``, ...
+    (the first is the run's own choice; empty for the majority class)."""
 
     name: str
     model: Pipeline | None
     cv: pd.DataFrame | None
     p_valid: np.ndarray
     n_features: int
+    seed_choices: tuple[float, ...] = ()
 
     @property
     def parameters(self) -> int:
@@ -316,6 +403,18 @@ class HeadFit:
     def c_at_edge(self) -> bool:
         """Whether the chosen C is the grid's smallest or largest (False for the majority class)."""
         return self.cv is not None and bool(self.cv["c_at_edge"].iloc[0])
+
+    @property
+    def c_wins(self) -> dict[float, int]:
+        """How many of the fold seeds chose each C (empty for the majority class)."""
+        return c_wins(self.seed_choices)
+
+    @property
+    def c_agreement(self) -> float:
+        """The share of the fold seeds whose choice is the run's C (NaN for the majority class)."""
+        if not self.seed_choices:
+            return float("nan")
+        return self.seed_choices.count(self.chosen_c) / len(self.seed_choices)
 
 
 @dataclass(frozen=True)
@@ -370,26 +469,46 @@ def _rows(mask: np.ndarray) -> slice | np.ndarray:
     return where
 
 
-def fit_heads(images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings) -> dict[str, HeadFit]:
+def fit_heads(
+    images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings, c_seeds: int = 1
+) -> dict[str, HeadFit]:
     """Fit every head on the training split (C by repeated CV on folds shared by all heads), plus the
     majority class, in the order of ``matrices``; the matrices at hand first, then those still being
-    read. A C at the grid's edge is logged as a warning."""
+    read. A C at the grid's edge is logged as a warning.
+
+    ``c_seeds`` > 1: the rule is also rerun on the repeated folds of seeds ``settings.seed + 1`` to
+    ``settings.seed + c_seeds − 1`` (:func:`seed_choices`; each costs one more repeated CV per head,
+    without a final fit), and each head's :attr:`HeadFit.seed_choices` holds the C of every seed; its
+    model and CV table are those of ``settings.seed`` whatever ``c_seeds``. A head whose C is not the
+    same under every seed is logged."""
     train = (images["split"] == "train").to_numpy()
     y_train = images.loc[train, "label"].to_numpy(int)
-    splits = cv_splits(y_train, settings.cv_folds, settings.cv_repeats, settings.seed)
+    folds, repeats = settings.cv_folds, settings.cv_repeats
+    splits = cv_splits(y_train, folds, repeats, settings.seed)
+    other_seeds = [cv_splits(y_train, folds, repeats, settings.seed + k) for k in range(1, max(c_seeds, 1))]
     fits = {}
     fit_rows, valid_rows = _rows(train), _rows(~train)
     for name in sorted(matrices, key=lambda head: callable(matrices[head])):
         matrix = matrices[name]
         x = matrix() if callable(matrix) else matrix
         model, cv = fit_with_cv(
-            x[fit_rows], y_train, settings.c_grid, splits, folds=settings.cv_folds, max_iter=settings.max_iter,
-            rule=settings.c_rule, threads=settings.threads,
+            x[fit_rows], y_train, settings.c_grid, splits, max_iter=settings.max_iter, rule=settings.c_rule,
+            threads=settings.threads,
+        )  # fmt: skip
+        others = seed_choices(
+            x[fit_rows], y_train, settings.c_grid, other_seeds, max_iter=settings.max_iter, rule=settings.c_rule,
+            threads=settings.threads,
         )  # fmt: skip
         with threadpool_limits(1):
             p_valid = model.predict_proba(x[valid_rows])[:, 1]
-        fits[name] = HeadFit(name, model, cv.assign(model=name), p_valid, x.shape[1])
-        log.info("head %s: %d features, C=%g", name, x.shape[1], fits[name].chosen_c)
+        chosen = float(model.named_steps["logreg"].C)
+        fits[name] = HeadFit(name, model, cv.assign(model=name), p_valid, x.shape[1], (chosen, *others))
+        log.info("head %s: %d features, C=%g", name, x.shape[1], chosen)
+        if len(fits[name].c_wins) > 1:
+            log.info(
+                "head %s: the rule's C depends on the fold seed (seeds %d to %d: %s)",
+                name, settings.seed, settings.seed + c_seeds - 1, format_wins(fits[name].c_wins),
+            )  # fmt: skip
         if fits[name].c_at_edge:
             log.warning(
                 "head %s: the chosen C=%g is at the edge of head.c_grid (%g to %g); the best C may lie beyond "
@@ -400,9 +519,12 @@ def fit_heads(images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: He
     return fits
 
 
-def fit_and_evaluate(images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings) -> HeadResults:
-    """Fit every head, then its validation metrics with intervals and the paired differences."""
-    fits = fit_heads(images, matrices, settings)
+def fit_and_evaluate(
+    images: pd.DataFrame, matrices: Mapping[str, Matrix], settings: HeadSettings, c_seeds: int = 1
+) -> HeadResults:
+    """Fit every head (``c_seeds``: see :func:`fit_heads`), then its validation metrics with intervals
+    and the paired differences."""
+    fits = fit_heads(images, matrices, settings, c_seeds)
     y_valid = images.loc[images["split"] == "valid", "label"].to_numpy(int)
     p_valid = {name: fit.p_valid for name, fit in fits.items()}
     n_boot, seed = settings.n_boot, settings.seed
@@ -414,7 +536,9 @@ def fit_and_evaluate(images: pd.DataFrame, matrices: Mapping[str, Matrix], setti
 
 
 def heads_table(results: HeadResults) -> pd.DataFrame:
-    """One row per head: what it sees, its parameter count, chosen C and metrics with intervals."""
+    """One row per head: what it sees, its parameter count, chosen C, how often each C wins over the
+    fold seeds (``c_wins``, ``C:count;...``) and the share that agrees with the chosen C
+    (``c_agreement``), and metrics with intervals."""
     rows = []
     for name, metrics in results.evaluated.items():
         fit = results.fits[name]
@@ -425,6 +549,8 @@ def heads_table(results: HeadResults) -> pd.DataFrame:
             "parameters": fit.parameters,
             "chosen_C": fit.chosen_c,
             "c_at_edge": fit.c_at_edge,
+            "c_wins": format_wins(fit.c_wins),
+            "c_agreement": fit.c_agreement,
         }
         for m in METRICS:
             row.update({m: metrics[m]["value"], f"{m}_lo": metrics[m]["ci_low"], f"{m}_hi": metrics[m]["ci_high"]})
@@ -436,6 +562,7 @@ def cv_table(results: HeadResults) -> pd.DataFrame:
     """The cross-validated log loss of every head and C."""
     tables = [fit.cv for fit in results.fits.values() if fit.cv is not None]
     columns = ["model", "C", "cv_log_loss", "cv_log_loss_sd", "chosen", "cv_log_loss_se", "lowest_mean", "c_at_edge"]
+    columns.append("unconverged")
     return pd.concat(tables)[columns]
 
 
@@ -471,6 +598,12 @@ def metrics_record(results: HeadResults, settings: HeadSettings, map_shape: list
         "cv_repeats": settings.cv_repeats,
         "c_rule": settings.c_rule,
         "c_at_edge": [name for name, fit in results.fits.items() if fit.c_at_edge],
+        "c_seeds": [settings.seed + k for k in range(len(results.fits["gap"].seed_choices))],
+        "c_wins": {
+            name: {f"{c:g}": n for c, n in fit.c_wins.items()}
+            for name, fit in results.fits.items()
+            if fit.cv is not None
+        },
         "parameters": {
             "feature_map_shape": map_shape,
             "gap_head": parameters["gap"],

@@ -62,6 +62,7 @@ rule fit_head:
         cv_folds=HEAD["cv_folds"],
         cv_repeats=HEAD["cv_repeats"],
         c_rule=HEAD["c_rule"],
+        c_seeds=HEAD["c_seeds"],
         max_iter=HEAD["max_iter"],
         n_boot=HEAD["n_boot"],
         seed=HEAD["seed"],
