@@ -330,7 +330,7 @@ def worst_shift_blocks(d: PageData) -> list[dict[str, Any]]:
         f"The worst shift: for {n} validation images, every integer shift (dy, dx) with both in −{s}..{s - 1} "
         f"({(2 * s) ** 2} copies, the unshifted reference among them) is scored under each protocol: circular, "
         "the image rolled; crop, the centre crop of the image resized to "
-        f"{net['resize_to']} px moved by the shift (the reference is the centre crop). An image is fooled when "
+        f"{net['resize_to']} px, moved by the shift (the reference is the centre crop). An image is fooled when "
         f"any shift changes its class. {cost:,} VGG16 passes per variant and protocol, against {protocol_cost:,} "
         "for one consistency protocol."
     )

@@ -278,8 +278,9 @@ def worst_shift_findings(worst: pd.DataFrame) -> list[Finding]:
             variant, fooled = row["variant"], int(row["n_fooled"])
             finding.add("; " if i else "", f"{variant}: ")
             if fooled == 0:
-                finding.add(f"never fooled (0/{row['n_images']} images; 95 % upper end ")
-                finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")), ")")
+                finding.add(f"never fooled, 0/{row['n_images']} images, ")
+                finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))
+                finding.add(f" (a share up to {100 * row['fooled_share_hi']:.1f} % is not ruled out)")
             else:
                 finding.add(f"fooled on {fooled}/{row['n_images']} images, ")
                 finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))

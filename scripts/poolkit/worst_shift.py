@@ -178,7 +178,7 @@ def worst_shift_summary(images: pd.DataFrame) -> pd.DataFrame:
     """Per variant, protocol and max shift (:data:`SUMMARY_COLUMNS`), from :func:`image_outcomes`:
     the share of images fooled by at least one shift (Clopper–Pearson: one observation per image),
     the share of shifted copies whose class changed (Korn–Graubard over images) and the mean over
-    images of the worst ``|ΔP(truck)|`` (t interval over images), all 95 %."""
+    images of the worst ``|ΔP(truck)|`` (t interval over images, clipped to [0, 1]), all 95 %."""
     rows = []
     for (variant, protocol, max_shift), group in images.groupby(["variant", "protocol", "max_shift"], sort=False):
         n = len(group)
@@ -189,7 +189,8 @@ def worst_shift_summary(images: pd.DataFrame) -> pd.DataFrame:
             float(v[0]) for v in clustered_share_interval(counts, group["n_changed"].to_numpy(np.float64)[:, None])
         )
         worst, worst_lo, worst_hi = (
-            float(v[0]) for v in clustered_mean_interval(np.ones(n), group["worst_dp"].to_numpy(np.float64)[:, None])
+            float(np.clip(v[0], 0, 1))  # a t interval of a mean in [0, 1], clipped to it
+            for v in clustered_mean_interval(np.ones(n), group["worst_dp"].to_numpy(np.float64)[:, None])
         )
         shifts = set(group["n_shifts"])
         if len(shifts) != 1:
