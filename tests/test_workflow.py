@@ -302,7 +302,7 @@ def test_changing_head_regularisation_reruns_only_head_and_report(tiny_run):
     result = run_workflow(tiny_run, tiny_config(head={"c_grid": [0.1, 10.0]}), "-n")
     jobs = planned_jobs(result.stdout)
     assert {"fit_head", "render_report"} <= set(jobs)
-    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "worst_shift", "record_provenance", "render_report", "all"}
 
 
 def test_changing_trials_does_not_touch_features_or_head(tiny_run):
@@ -334,7 +334,7 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
     head_module.write_text(original + "\n# a change\n")
     jobs = planned_jobs(run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile, env=env).stdout)
     assert "fit_head" in jobs
-    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "worst_shift", "record_provenance", "render_report", "all"}
     head_module.write_text(original)
     caption = tmp_path / "scripts/poolkit/page/captions/roc.rst"  # package data of the report page
     caption.write_text(caption.read_text() + " A change.\n")
