@@ -176,3 +176,23 @@ def test_aps_circular_is_never_fooled_by_any_circular_shift(tmp_path):
     assert outcomes["max"]["worst_dp"].max() > 100 * aps["worst_dp"].max()
     row = worst_shift_summary(aps).iloc[0]
     assert (row["n_fooled"], row["fooled_share"], row["changed_share"]) == (0, 0.0, 0.0)
+
+
+def finding_text(finding) -> str:
+    return "".join(part if isinstance(part, str) else part.text for part in finding.parts)
+
+
+def test_the_findings_name_the_fooled_share_and_the_guarantee():
+    from poolkit.findings import worst_shift_findings
+
+    fooled = image_outcomes(copies_of([[0.4, 0.7, 0.2, 0.55]] * 3 + [[0.6, 0.7, 0.8, 0.9]] * 9))
+    calm = image_outcomes(copies_of([[0.6, 0.7, 0.8, 0.9]] * 12, variant="aps_circular"))
+    table = worst_shift_summary(pd.concat([fooled, calm], ignore_index=True))
+    crop = worst_shift_summary(image_outcomes(copies_of([[0.6, 0.7, 0.8, 0.9]] * 12, "aps_circular", "crop")))
+    circular, cropped = (finding_text(f) for f in worst_shift_findings(pd.concat([table, crop], ignore_index=True)))
+    assert "every integer shift −1..0 px on both axes (rolls; 12 images × 3 shifted copies)" in circular
+    assert "max: fooled on 3/12 images, 25.0 % [5.5, 57.2], by 16.7 % [" in circular
+    assert "aps_circular: never fooled, 0/12 images, 0.0 % [0.0, 26.5], as guaranteed" in circular
+    assert (
+        "never fooled, 0/12 images, 0.0 % [0.0, 26.5] (this sample does not rule out a share up to 26.5 %)" in cropped
+    )

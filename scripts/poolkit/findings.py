@@ -280,18 +280,17 @@ def worst_shift_findings(worst: pd.DataFrame) -> list[Finding]:
             if fooled == 0:
                 finding.add(f"never fooled, 0/{row['n_images']} images, ")
                 finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))
-                finding.add(f" (a share up to {100 * row['fooled_share_hi']:.1f} % is not ruled out)")
+                if variant == "aps_circular" and protocol == "circular":
+                    finding.add(", as guaranteed: APS with circular padding is exactly invariant to circular shifts")
+                    finding.add(", whatever the weights")
+                else:
+                    finding.add(f" (this sample does not rule out a share up to {100 * row['fooled_share_hi']:.1f} %)")
             else:
                 finding.add(f"fooled on {fooled}/{row['n_images']} images, ")
                 finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))
                 finding.add(", by ", Number(f"worst.changed.{variant}.{protocol}", percent(row, "changed_share")))
                 finding.add(" of the shifts")
-        finding.add(".")
-        circular_aps = rows[rows["variant"] == "aps_circular"]
-        if protocol == "circular" and len(circular_aps) and int(circular_aps["n_fooled"].iloc[0]) == 0:
-            finding.add(" APS with circular padding is exactly invariant to circular shifts: never fooled, whatever")
-            finding.add(" the weights.")
-        found.append(finding)
+        found.append(finding.add("."))
     return found
 
 
