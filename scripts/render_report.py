@@ -30,6 +30,7 @@ TSV_INPUTS = {
     "variant_heads": "each base variant's refitted head",
     "variant_consistency": "consistency per base variant, protocol and max shift",
     "variant_differences": "each variant's consistency minus max's, on the same pairs",
+    "worst_shift": "the worst shift per base variant and protocol",
     "heads": "every head's metrics",
     "differences": "paired differences between heads",
     "cv": "cross-validation per head and C",
@@ -85,6 +86,7 @@ class PageData:
     variant_heads: pd.DataFrame
     variant_consistency: pd.DataFrame
     variant_differences: pd.DataFrame
+    worst_shift: pd.DataFrame
     heads: pd.DataFrame
     differences: pd.DataFrame
     cv: pd.DataFrame
@@ -119,6 +121,7 @@ def findings_section(d: PageData) -> Section:
         *findings.network_findings(
             d.variant_heads, d.variant_consistency, d.variant_differences, d.weights_info["source"] == "random"
         ),
+        *findings.worst_shift_findings(d.worst_shift),
         *findings.head_findings(d.heads, d.differences),
     ]
     block = {"kind": "findings", "items": [item for item in items if item is not None]}
@@ -301,6 +304,43 @@ def variant_table(heads: pd.DataFrame, consistency: pd.DataFrame) -> pd.DataFram
     return shown.join(cells[order], on="variant")
 
 
+def worst_shift_table(worst: pd.DataFrame) -> pd.DataFrame:
+    """The worst-shift table: a row per base variant and protocol, "share [interval]" cells in percent."""
+    cells = {
+        "variant": worst["variant"],
+        "protocol": worst["protocol"],
+        "shifts": [f"{r.n_shifts} (−{r.max_shift}..{r.max_shift - 1})" for r in worst.itertuples()],
+        "images fooled": [f"{r.n_fooled}/{r.n_images}" for r in worst.itertuples()],
+    }
+    for column, label in (("fooled_share", "fooled (%)"), ("changed_share", "shifts changing the class (%)")):
+        cells[label] = [findings.percent(r, column).replace(" %", "") for _, r in worst.iterrows()]
+    cells["worst |Δp|"] = [findings.interval(r.worst_dp, r.worst_dp_lo, r.worst_dp_hi) for r in worst.itertuples()]
+    return pd.DataFrame(cells)
+
+
+def worst_shift_blocks(d: PageData) -> list[dict[str, Any]]:
+    """The worst shift's paragraph (geometry and cost against one consistency protocol), table and download."""
+    worst, net = d.worst_shift, d.config["invariance"]["network"]
+    if worst.empty:
+        return []
+    s, n = int(worst["max_shift"].iloc[0]), int(worst["n_images"].max())
+    cost = n * (2 * s) ** 2
+    protocol_cost = int(d.variant_consistency["n_images"].max()) * net["passes"] * len(net["max_shifts"]) * 2
+    text = (
+        f"The worst shift: for {n} validation images, every integer shift (dy, dx) with both in −{s}..{s - 1} "
+        f"({(2 * s) ** 2} copies, the unshifted reference among them) is scored under each protocol: circular, "
+        "the image rolled; crop, the centre crop of the image resized to "
+        f"{net['resize_to']} px, moved by the shift (the reference is the centre crop). An image is fooled when "
+        f"any shift changes its class. {cost:,} VGG16 passes per variant and protocol, against {protocol_cost:,} "
+        "for one consistency protocol."
+    )
+    return [
+        paragraph(text),
+        table(worst_shift_table(worst), left=["variant", "protocol"], caption=d.captions["worst_shift"]),
+        download(d.args.worst_shift, "The worst shift per variant and protocol"),
+    ]
+
+
 def network_section(d: PageData) -> Section:
     a, cap, net = d.args, d.captions, d.config["invariance"]["network"]
     heads, consistency = d.variant_heads, d.variant_consistency
@@ -329,6 +369,7 @@ def network_section(d: PageData) -> Section:
         download(a.variant_consistency, "Consistency per variant, protocol and max shift"),
         download(a.variant_differences, "Each variant's consistency minus max's, with paired intervals"),
         download(a.variant_heads, "Each variant's refitted head"),
+        *worst_shift_blocks(d),
     ]
     return Section("network", "Whole network: pooling swapped", blocks)
 

@@ -12,9 +12,9 @@ import yaml
 
 from tests.workflow_runs import ROOT, TINY, snakemake_base
 
-FEATURE_RULES = {"extract_features", "variant_features"}
+FEATURE_RULES = {"extract_features", "variant_features", "worst_shift_features"}
 #: The rules that run on several threads: VGG16, and the heads' cross-validation (splits side by side).
-MULTICORE_RULES = FEATURE_RULES | {"fit_head", "variant_consistency"}
+MULTICORE_RULES = FEATURE_RULES | {"fit_head", "variant_consistency", "worst_shift"}
 GPU_KEYS = {"gpu", "slurm_partition"}
 
 

@@ -102,6 +102,11 @@ def expected_finding(key: str, results: Path) -> list[float]:
         if row["interval_method"] == "exact":  # "k/n = share %": no interval
             return [100 * row[column]]
         return [100 * row[column], 100 * row[f"{column}_lo"], 100 * row[f"{column}_hi"]]
+    if kind == "worst":
+        metric, variant, protocol = rest
+        row = pd.read_csv(results / "network/worst_shift.tsv", sep="\t").set_index(["variant", "protocol"])
+        row = row.loc[(variant, protocol)]
+        return [100 * row[f"{metric}_share"], 100 * row[f"{metric}_share_lo"], 100 * row[f"{metric}_share_hi"]]
     if kind == "network" and rest[0] == "accuracy":
         row = pd.read_csv(results / "network/heads.tsv", sep="\t").set_index("variant").loc[rest[1]]
         return [row["accuracy"], row["accuracy_lo"], row["accuracy_hi"]]
@@ -146,6 +151,8 @@ def test_findings_numbers_equal_the_results_files(tiny_run, browser):
         "network.max.crop.8",
         "network.aps_circular.circular.8",
         "network.difference.aps_circular.circular.8",
+        "worst.fooled.aps_circular.circular",
+        "worst.fooled.max.crop",
         "accuracy.gap",
         "accuracy.flatten",
         "accuracy.gmp",

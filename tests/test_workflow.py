@@ -184,6 +184,38 @@ def test_network_outputs(tiny_run):
     assert (circular["consistency"] == 1.0).all() and np.allclose(circular["cosine"], 1.0, atol=1e-6)
 
 
+def test_worst_shift_outputs(tiny_run):
+    """Every variant and protocol, every shift −1..0 of the 4 sampled images; the references are the
+    unshifted copies the network stage scores too; aps_circular is never fooled by a circular shift."""
+    network = tiny_run / "results/tiny/network"
+    table = pd.read_csv(network / "worst_shift.tsv", sep="\t").set_index(["variant", "protocol"])
+    assert sorted(table.index) == [(v, p) for v in ("aps_circular", "max") for p in ("circular", "crop")]
+    assert (table["max_shift"] == 1).all() and (table["n_images"] == 4).all() and (table["n_shifts"] == 3).all()
+    images = pd.read_parquet(network / "worst_shift_images.parquet")
+    recount = images.groupby(["variant", "protocol"]).agg(fooled=("fooled", "sum"), changed=("n_changed", "sum"))
+    assert (table.loc[recount.index, "n_fooled"] == recount["fooled"]).all()
+    assert np.allclose(table.loc[recount.index, "changed_share"], recount["changed"] / (4 * 3))
+    for column in ("fooled_share", "changed_share", "worst_dp"):
+        assert (table[f"{column}_lo"] <= table[column] + 1e-12).all() and (table[column] <= table[f"{column}_hi"]).all()
+    # APS with circular padding: never fooled by a circular shift, whatever the (random) weights
+    aps = table.loc[("aps_circular", "circular")]
+    assert aps["n_fooled"] == 0 and aps["changed_share"] == 0 and 0 < aps["fooled_share_hi"] < 1
+    assert aps["worst_dp"] < 1e-4
+    # Same seed and count as the consistency's sample: the same images; the crop reference is their
+    # centre crop (variant_features' centre.parquet), the circular one the image itself (scores.parquet).
+    for variant in ("max", "aps_circular"):
+        copies = pd.read_parquet(network / f"{variant}/worst_shift.parquet")
+        assert len(copies) == 2 * 4 * 4 and copies.groupby(["protocol", "image_id"])["reference"].sum().eq(1).all()
+        reference = copies[copies["reference"]].set_index(["protocol", "image_id"])
+        features = reference.columns[reference.columns.str.fullmatch(r"f\d{3}")]
+        centre = pd.read_parquet(network / f"{variant}/centre.parquet").set_index("image_id")
+        scores = pd.read_parquet(network / f"{variant}/scores.parquet").set_index("image_id")
+        crop, circular = reference.loc["crop"], reference.loc["circular"]
+        assert sorted(crop.index) == sorted(centre.index)
+        np.testing.assert_allclose(crop[features], centre.loc[crop.index, features], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(circular[features], scores.loc[circular.index, features], rtol=1e-4, atol=1e-4)
+
+
 def test_figures_are_real_pngs(tiny_run):
     pngs = sorted((tiny_run / "results").rglob("*.png"))
     assert len(pngs) == 1 + 3 + 3 + 6 + 1  # dataset, exercise, invariance, head, network
@@ -223,7 +255,7 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
         "Run details",
     ]  # fmt: skip
     assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
-    assert page.count('download="') == 9  # the full tables, one click away (no skipped files here)
+    assert page.count('download="') == 10  # the full tables, one click away (no skipped files here)
     features = json.loads((tiny_run / "results/tiny/features/features.json").read_text())
     assert f"/ {features['precision']} ({features['precision_reason']})" in html.unescape(page)
 
@@ -270,7 +302,7 @@ def test_changing_head_regularisation_reruns_only_head_and_report(tiny_run):
     result = run_workflow(tiny_run, tiny_config(head={"c_grid": [0.1, 10.0]}), "-n")
     jobs = planned_jobs(result.stdout)
     assert {"fit_head", "render_report"} <= set(jobs)
-    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "worst_shift", "record_provenance", "render_report", "all"}
 
 
 def test_changing_trials_does_not_touch_features_or_head(tiny_run):
@@ -302,7 +334,7 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
     head_module.write_text(original + "\n# a change\n")
     jobs = planned_jobs(run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile, env=env).stdout)
     assert "fit_head" in jobs
-    assert set(jobs) <= {"fit_head", "variant_consistency", "record_provenance", "render_report", "all"}
+    assert set(jobs) <= {"fit_head", "variant_consistency", "worst_shift", "record_provenance", "render_report", "all"}
     head_module.write_text(original)
     caption = tmp_path / "scripts/poolkit/page/captions/roc.rst"  # package data of the report page
     caption.write_text(caption.read_text() + " A change.\n")

@@ -28,7 +28,7 @@ from poolkit.machine import describe_machine
 ROOT = Path(__file__).resolve().parents[1]
 #: Car or Truck's split sizes; the synthetic generator draws equal classes, so these are the nearest.
 TRAIN_PER_CLASS, VALID_PER_CLASS = 2558, 2526
-VGG16_RULES = ("extract_features", "variant_features")
+VGG16_RULES = ("extract_features", "variant_features", "worst_shift_features")
 
 
 def full_size_config(precision: str) -> dict:

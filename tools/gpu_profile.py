@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "profiles/slurm/config.yaml"
 GPU = ROOT / "profiles/slurm-gpu/config.yaml"
 # The rules that run the VGG16 network; everything else stays on the CPU partitions.
-FEATURE_RULES = ("extract_features", "variant_features")
+FEATURE_RULES = ("extract_features", "variant_features", "worst_shift_features")
 PLACEHOLDER = "your-gpu-partition"
 
 HEADER = """\
@@ -54,7 +54,7 @@ def render(slurm_text: str, partition: str = PLACEHOLDER, gpus: int = 1, gres: s
     header = HEADER.format(
         request=f"gres: {gres}, i.e. --gres={gres}" if gres else f"gpu: {gpus}, i.e. --gpus={gpus}",
         partition=partition,
-        rules=" and ".join(FEATURE_RULES),
+        rules=", ".join(FEATURE_RULES[:-1]) + " and " + FEATURE_RULES[-1],
     )
     return header + yaml.safe_dump(profile, sort_keys=False, default_flow_style=None, width=100)
 

@@ -99,6 +99,17 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
                 f"config key 'invariance.network.max_shifts': shift {shift} is not smaller than "
                 f"features.image_size {size}"
             )
+    from .worst_shift import crop_room_problem  # pandas and SciPy: only once a config is checked
+
+    worst = net["worst_shift"]["max_shift"]
+    crop_room = "crop" in net["protocols"] and net["resize_to"] > size  # else the check above names it
+    if crop_room and (problem := crop_room_problem(worst, resize_to=net["resize_to"], crop=size)):
+        problems.append(f"config key 'invariance.network.worst_shift.max_shift': {problem}")
+    if worst > size // 2:
+        problems.append(
+            f"config key 'invariance.network.worst_shift.max_shift': {worst} is more than half of "
+            f"features.image_size {size}: the rolls −s..s−1 would repeat"
+        )
     min_side = 2 ** inv["max_depth"]
     if inv["image_size"] < min_side:
         problems.append(

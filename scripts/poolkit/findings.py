@@ -260,6 +260,40 @@ def network_findings(
     return found
 
 
+def worst_shift_findings(worst: pd.DataFrame) -> list[Finding]:
+    """The worst shift, one finding per protocol: per variant, the share of images some shift fools and
+    the share of shifts that change the class, with intervals; a variant never fooled gets the upper end
+    of its interval (how far it may still be from never fooled)."""
+    found = []
+    for protocol, rows in worst.groupby("protocol", sort=False):
+        s, n, shifts = (int(rows[c].iloc[0]) for c in ("max_shift", "n_images", "n_shifts"))
+        where = "rolls" if protocol == "circular" else "moves of the centre crop"
+        finding = Finding(
+            [
+                f"Worst shift, {protocol} protocol: every integer shift −{s}..{s - 1} px on both axes ({where}; "
+                f"{n} images × {shifts} shifted copies), class changed against the unshifted copy — "
+            ]
+        )
+        for i, row in enumerate(rows.to_dict("records")):
+            variant, fooled = row["variant"], int(row["n_fooled"])
+            finding.add("; " if i else "", f"{variant}: ")
+            if fooled == 0:
+                finding.add(f"never fooled, 0/{row['n_images']} images, ")
+                finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))
+                if variant == "aps_circular" and protocol == "circular":
+                    finding.add(", as guaranteed: APS with circular padding is exactly invariant to circular shifts")
+                    finding.add(", whatever the weights")
+                else:
+                    finding.add(f" (this sample does not rule out a share up to {100 * row['fooled_share_hi']:.1f} %)")
+            else:
+                finding.add(f"fooled on {fooled}/{row['n_images']} images, ")
+                finding.add(Number(f"worst.fooled.{variant}.{protocol}", percent(row, "fooled_share")))
+                finding.add(", by ", Number(f"worst.changed.{variant}.{protocol}", percent(row, "changed_share")))
+                finding.add(" of the shifts")
+        found.append(finding.add("."))
+    return found
+
+
 def _head(heads: pd.DataFrame, name: str, metric: str = "accuracy") -> Number:
     row = heads.set_index("model").loc[name]
     return Number(f"{metric}.{name}", interval(row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]))

@@ -162,4 +162,6 @@ def stage_benchmarks():
         rules.fit_head.benchmark,
         *expand(rules.variant_features.benchmark, variant=NETWORK["variants"]),
         rules.variant_consistency.benchmark,
+        *expand(rules.worst_shift_features.benchmark, variant=NETWORK["variants"]),
+        rules.worst_shift.benchmark,
     ]

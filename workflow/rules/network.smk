@@ -82,3 +82,71 @@ rule variant_consistency:
         code_digest=code_digest("variant_consistency.py"),
     script:
         "../../scripts/variant_consistency.py"
+
+
+rule worst_shift_features:
+    """The worst shift, one base variant: GAP scores of every shift (dy, dx in −s..s−1) of each sampled
+    image under each protocol, the unshifted reference among them."""
+    input:
+        manifest=rules.build_manifest.output.manifest,
+        weights=rules.prepare_weights.output.out,
+        weights_info=rules.prepare_weights.output.info,
+        features_info=rules.merge_features.output.info,
+    output:
+        out=results("network/{variant}/worst_shift.parquet"),
+    log:
+        logs("worst_shift_features/{variant}.log"),
+    benchmark:
+        benchmarks("worst_shift_features/{variant}.tsv")
+    wildcard_constraints:
+        variant="|".join(poolkit.kinds.VARIANTS),
+    conda:
+        ENV
+    params:
+        variant=lambda wildcards: wildcards.variant,
+        protocols=csv(NETWORK["protocols"]),
+        resize_to=NETWORK["resize_to"],
+        seed=NETWORK["seed"],
+        max_shift=NETWORK["worst_shift"]["max_shift"],
+        n_images=NETWORK["worst_shift"]["n_images"],
+        batch_size=FEATURES["batch_size"],
+        image_size=FEATURES["image_size"],
+        resize=FEATURES["resize"],
+        preprocessing=FEATURES["preprocessing"],
+        code_digest=code_digest("worst_shift_features.py"),
+    script:
+        "../../scripts/worst_shift_features.py"
+
+
+rule worst_shift:
+    """Per variant and protocol: the share of images some shift fools, and the share of shifts that do."""
+    input:
+        scores=expand(rules.variant_features.output.scores, variant=NETWORK["variants"]),
+        copies=expand(
+            rules.worst_shift_features.output.out, variant=NETWORK["variants"]
+        ),
+    output:
+        out=report(
+            results("network/worst_shift.tsv"),
+            caption=caption("worst_shift"),
+            category="3. Invariance",
+        ),
+        images=results("network/worst_shift_images.parquet"),
+    log:
+        logs("worst_shift/worst_shift.log"),
+    benchmark:
+        benchmarks("worst_shift/worst_shift.tsv")
+    conda:
+        ENV
+    params:
+        variants=csv(NETWORK["variants"]),
+        c_grid=csv(HEAD["c_grid"]),
+        cv_folds=HEAD["cv_folds"],
+        cv_repeats=HEAD["cv_repeats"],
+        c_rule=HEAD["c_rule"],
+        max_iter=HEAD["max_iter"],
+        n_boot=HEAD["n_boot"],
+        seed=HEAD["seed"],
+        code_digest=code_digest("worst_shift.py"),
+    script:
+        "../../scripts/worst_shift.py"

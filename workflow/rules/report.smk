@@ -55,6 +55,7 @@ rule render_report:
         variant_heads=rules.variant_consistency.output.heads,
         variant_consistency=rules.variant_consistency.output.consistency,
         variant_differences=rules.variant_consistency.output.differences,
+        worst_shift=rules.worst_shift.output.out,
         heads=rules.fit_head.output.heads,
         differences=rules.fit_head.output.differences,
         cv=rules.fit_head.output.cv,

@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Network stage, the worst shift, one VGG16 base variant (pools swapped, weights unchanged): the 512 GAP
+scores of every integer shift (dy, dx in −s..s−1) of each sampled validation image under each protocol
+(crop: the centre crop of the image resized larger, moved by the shift; circular: the image rolled by it),
+the unshifted copy (the reference) among them. See poolkit.worst_shift."""
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from poolkit import cli
+from poolkit.dataset import load_rgb, sample_split
+from poolkit.io import check_recorded_digest, feature_columns, write_parquet
+from poolkit.kinds import VARIANTS
+from poolkit.worst_shift import (
+    check_crop_room,
+    shifted_copies,
+    worst_shift_passes,
+    worst_shift_plan,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser(__doc__)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--weights", required=True, help=".weights.h5 from prepare_weights.py")
+    p.add_argument("--weights-info", required=True, help="weights.json from prepare_weights.py (the file's sha256)")
+    p.add_argument("--features-info", help="features.json of the feature stage: run in its precision")
+    p.add_argument("--variant", required=True, choices=VARIANTS)
+    p.add_argument("--out", required=True, help="output Parquet: one row per image, protocol and shift, 512 GAP scores")
+    for key in ("protocols", "resize_to", "seed"):
+        cli.config_option(p, f"invariance.network.{key}")
+    for key in ("max_shift", "n_images"):
+        cli.config_option(p, f"invariance.network.worst_shift.{key}")
+    cli.add_model_options(p)
+    return p
+
+
+def load_images(paths: list[str], size: int, resize: str) -> np.ndarray:
+    """The images as uint8 RGB, ``size`` px square."""
+    return np.stack([np.asarray(load_rgb(path, size, resize)) for path in paths])
+
+
+def main(args: argparse.Namespace) -> None:
+    check_recorded_digest(args.weights, args.weights_info, "file_sha256")  # before any work
+    if "crop" in args.protocols:
+        check_crop_room(args.max_shift, resize_to=args.resize_to, crop=args.image_size)
+    from poolkit import tfsetup
+
+    tfsetup.configure(cli.job_threads(args.threads))
+    from poolkit.device import compute_device, require_gpu
+
+    require_gpu(args.require_gpu)
+    from poolkit.features import FeatureExtractor, feature_stage_precision
+
+    manifest = pd.read_parquet(args.manifest)
+    chosen = sample_split(manifest, "valid", args.n_images, args.seed)
+    paths = chosen["path"].tolist()
+    sizes = {"crop": args.resize_to, "circular": args.image_size}
+    plan = worst_shift_plan(len(chosen), args.protocols, args.max_shift)
+    cli.log.info(
+        "%d images × %d shifts: %d VGG16 passes per protocol",
+        len(chosen), (2 * args.max_shift) ** 2, worst_shift_passes(len(chosen), args.max_shift),
+    )  # fmt: skip
+    precision = feature_stage_precision(args.features_info, args.precision)
+    extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
+    cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)
+    frames = []
+    for protocol, rows in plan.groupby("protocol", sort=False):
+        images = load_images(paths, sizes[str(protocol)], args.resize)
+        stack = shifted_copies(images, rows, crop=args.image_size if protocol == "crop" else None)
+        scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} {protocol} shifts")
+        rows = rows.reset_index(drop=True)
+        meta = pd.DataFrame(
+            {
+                "variant": args.variant,
+                "image_id": chosen["image_id"].to_numpy()[rows["image"]],
+                "label": chosen["label"].to_numpy()[rows["image"]],
+            }
+        )
+        frames.append(
+            pd.concat([meta, rows.drop(columns="image"), pd.DataFrame(scores, columns=feature_columns())], axis=1)
+        )
+    write_parquet(pd.concat(frames, ignore_index=True), args.out)
+
+
+if __name__ == "__main__":
+    cli.run(build_parser, main)
