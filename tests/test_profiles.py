@@ -86,8 +86,10 @@ def test_the_gpu_profile_requests_gpus_for_the_feature_rules_and_keeps_every_oth
 
 
 def test_the_readme_gpu_recipe_is_the_profile():
-    """The command-line recipe (--set-resources replaces the profile's whole set-resources) is gone."""
-    section = (ROOT / "README.md").read_text().split("### GPU nodes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    """docs/cluster.md: the command-line recipe (--set-resources replaces the profile's whole set-resources) is gone."""
+    section = (
+        (ROOT / "docs/cluster.md").read_text().split("### GPU nodes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    )
     assert "profiles/slurm-gpu" in section and "python tools/gpu_profile.py --partition" in section
     assert "--workflow-profile profiles/" in section and "--set-resources extract_features" not in section
 

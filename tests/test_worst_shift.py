@@ -115,7 +115,7 @@ def test_never_fooled_gives_zero_and_the_upper_end_of_its_interval():
     assert row["fooled_share_hi"] == pytest.approx(1 - 0.025 ** (1 / 12))  # Clopper–Pearson at 0 of 12
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", "tests/config/tiny.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", ".test/config/config.yaml"])
 def test_the_shipped_configs_cost_at_most_one_consistency_protocol(name):
     config = validate_config(yaml.safe_load((ROOT / name).read_text()), SCHEMA)
     net = config["invariance"]["network"]
