@@ -67,8 +67,10 @@ def test_feature_outputs(tiny_run):
     assert np.allclose(gap, features.iloc[:, 3:].to_numpy(), rtol=1e-5, atol=1e-6)
     assert info["maps_file_bytes"] == (tiny_run / "results/tiny/features/maps.parquet").stat().st_size
     for variant in ("max", "aps_circular"):
-        variant_log = (tiny_run / f"logs/tiny/variant_features/{variant}.log").read_text()
-        assert f"variant {variant}; device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
+        for shard in range(3):
+            variant_log = (tiny_run / f"logs/tiny/variant_features/{variant}.{shard:03d}.log").read_text()
+            assert f"variant {variant}, shard {shard + 1}/3:" in variant_log
+            assert "device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
     pixels = pd.read_parquet(tiny_run / "results/tiny/features/pixels.parquet")
     assert pixels.shape == (40, 3 + 8 * 8 * 3)
 
@@ -311,7 +313,18 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
 
 
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
+    """2 feature shards and 3 network shards per variant against one of each: the same bytes."""
+    assert len(list((tiny_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 3
+    assert len(list((unsharded_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 1
     for rel in (
+        *(
+            f"results/tiny/network/{variant}/{table}.parquet"
+            for variant in ("max", "aps_circular")
+            for table in ("scores", "copies", "centre")
+        ),
+        "results/tiny/network/consistency.tsv",
+        "results/tiny/network/heads.tsv",
+        "results/tiny/network/pairs.parquet",
         "results/tiny/features/features.parquet",
         "results/tiny/features/maps.parquet",
         "results/tiny/dataset/manifest.parquet",
