@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -362,3 +363,20 @@ def test_snakemake_report(tiny_run):
     run_workflow(tiny_run, tiny_config(), "--report", "snakemake-report.html")
     page = (tiny_run / "snakemake-report.html").read_text(errors="replace")
     assert "identical_vs_depth.png" in page and "Invariance" in page
+
+
+def test_bench_full_reads_the_cluster_figures_from_a_runs_benchmarks_and_dag(tiny_run):
+    """make bench-full's cluster figures on the tiny run: every job of its DAG has its benchmark file; the
+    critical path is a chain of them no longer than the total; more nodes never give a longer wall, and
+    none beats the critical path; the cluster recipe's shards make more jobs."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench_full
+
+    figures = bench_full.run_cluster_figures(tiny_run, tiny_config(), 40)
+    own, recipe = figures["own"], figures["cluster_recipe"]
+    assert own["jobs"] == 27  # 26 jobs and all: 2 feature shards, 3 trial shards, 2 × 3 network shards
+    assert 0 < own["critical_path_s"] < own["total_job_s"] and own["critical_path"][-1] == "all"
+    walls = [own["walls_s"][n] for n in ("10", "50", "100")]
+    assert walls == sorted(walls, reverse=True) and walls[-1] >= own["critical_path_s"] - 1e-6
+    assert recipe["jobs"] == 27 - 2 - 6 + 16 + 2 * 16
+    assert 0 < figures["tf_startup_s"] < 60 and set(figures["rates_per_s"]) == {"features", "max", "aps_circular"}
