@@ -374,9 +374,9 @@ def test_bench_full_reads_the_cluster_figures_from_a_runs_benchmarks_and_dag(tin
 
     figures = bench_full.run_cluster_figures(tiny_run, tiny_config(), 40)
     own, recipe = figures["own"], figures["cluster_recipe"]
-    assert own["jobs"] == 27  # 26 jobs and all: 2 feature shards, 3 trial shards, 2 × 3 network shards
+    assert own["jobs"] == 26  # with all: 2 feature shards, 3 trial shards, 2 × 3 network shards
     assert 0 < own["critical_path_s"] < own["total_job_s"] and own["critical_path"][-1] == "all"
     walls = [own["walls_s"][n] for n in ("10", "50", "100")]
     assert walls == sorted(walls, reverse=True) and walls[-1] >= own["critical_path_s"] - 1e-6
-    assert recipe["jobs"] == 27 - 2 - 6 + 16 + 2 * 16
+    assert recipe["jobs"] == 26 - 2 - 6 + 16 + 2 * 16
     assert 0 < figures["tf_startup_s"] < 60 and set(figures["rates_per_s"]) == {"features", "max", "aps_circular"}
