@@ -1,9 +1,17 @@
 #!/usr/bin/env python
-"""Network stage, one VGG16 base variant (pools swapped, weights unchanged): the 512 GAP scores of every
-image (for the variant's refitted head), and those of both copies of every consistency pair (crop: two
-crops of the image resized larger; circular: two rolls) and of each sampled image's centre crop."""
+"""Network stage, one VGG16 base variant (pools swapped, weights unchanged), one shard: the 512 GAP scores
+of its share of the images (for the variant's refitted head), and of its share of the copies (both copies
+of every consistency pair, crop: two crops of the image resized larger; circular: two rolls; and each
+sampled image's centre crop).
+
+Both shares are cut at whole batches (:func:`poolkit.features.shard_bounds`) of one global order that the
+shard count does not change: the manifest's images, and :func:`poolkit.protocols.copy_plan` of the pair
+plan. Every image and copy meets the same batch in any split, so the merged tables
+(``merge_variant_features.py``) are byte-identical for any number of shards. The max variant's image
+scores are the feature stage's (merged, not computed again): its shards score only copies."""
 
 import argparse
+import time
 from typing import Any
 
 import numpy as np
@@ -11,11 +19,29 @@ import pandas as pd
 
 from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
-from poolkit.io import UserError, check_recorded_digest, feature_columns, write_parquet
+from poolkit.io import check_recorded_digest, feature_columns, write_json, write_parquet
 from poolkit.kinds import VARIANTS
-from poolkit.protocols import NetworkSettings, centre_crops, pair_copies, pair_plan
+from poolkit.protocols import NetworkSettings, copy_plan, pair_plan, plan_copies
 
 SETTING_KEYS = ("protocols", "max_shifts", "resize_to", "passes", "n_images", "seed")
+#: The copies table's columns before the scores (pair-plan columns without ``image``).
+COPY_TABLE_COLUMNS = [
+    "variant",
+    "image_id",
+    "label",
+    "protocol",
+    "max_shift",
+    "offset_max",
+    "pass",
+    "a_y",
+    "a_x",
+    "b_y",
+    "b_x",
+    "dy",
+    "dx",
+    "same_offset",
+    "copy",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,79 +50,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help=".weights.h5 from prepare_weights.py")
     p.add_argument("--weights-info", required=True, help="weights.json from prepare_weights.py (the file's sha256)")
     p.add_argument("--variant", required=True, choices=VARIANTS)
-    p.add_argument(
-        "--features",
-        help="for the max variant (the stock VGG16): the feature stage's features.parquet, whose GAP scores "
-        "are this variant's (not computed again)",
-    )
-    p.add_argument("--features-info", help="features.json of the feature stage: run in its precision")
+    p.add_argument("--shard", type=int, required=True, help="this shard's number, from 0")
     p.add_argument("--scores", required=True, help="output Parquet: image_id, split, label, 512 GAP scores")
     p.add_argument("--copies", required=True, help="output Parquet: one row per pair and copy (a, b), 512 GAP scores")
     p.add_argument("--centre", required=True, help="output Parquet: each sampled image's centre-crop scores")
+    p.add_argument("--info", required=True, help="output JSON: the shard's ranges, precision, device, speed")
+    cli.config_option(p, "invariance.network.shards")
     for key in SETTING_KEYS:
         cli.config_option(p, f"invariance.network.{key}")
     cli.add_model_options(p)
     return p
 
 
-def load_images(paths: list[str], size: int, resize: str) -> np.ndarray:
-    """The images as uint8 RGB, ``size`` px square."""
-    return np.stack([np.asarray(load_rgb(path, size, resize)) for path in paths])
+def load_images(paths: list[str], size: int, resize: str, needed: np.ndarray) -> np.ndarray:
+    """The images as uint8 RGB, ``size`` px square; only the rows ``needed`` are read (others zero)."""
+    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    for i in needed:
+        images[i] = np.asarray(load_rgb(paths[i], size, resize))
+    return images
 
 
-def image_scores(extractor: Any, manifest: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    """The GAP scores of every image: the feature stage's for max, else computed through the variant."""
-    meta = manifest[["image_id", "split", "label"]].reset_index(drop=True)
-    if args.features:
-        if args.variant != "max":
-            raise UserError("--features gives the stock VGG16's scores: only for --variant max")
-        check_recorded_digest(args.features, args.features_info, "features_sha256")
-        features = pd.read_parquet(args.features)
-        if features["image_id"].tolist() != meta["image_id"].tolist():
-            raise UserError(f"{args.features} does not hold the manifest's images in order")
-        return features
+def image_scores(extractor: Any, rows: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """The GAP scores of this shard's images through the variant; none for max (the feature stage's)."""
+    meta = rows[["image_id", "split", "label"]].reset_index(drop=True)
+    if args.variant == "max" or rows.empty:
+        empty = pd.DataFrame(np.zeros((0, 512), dtype=np.float32), columns=feature_columns())
+        return pd.concat([meta.iloc[:0], empty], axis=1)
     scores, _, rate = extractor.extract_paths(
-        manifest["path"].tolist(), args.image_size, args.resize, args.batch_size, f"{args.variant} scores", False
+        rows["path"].tolist(),
+        args.image_size,
+        args.resize,
+        args.batch_size,
+        f"{args.variant} scores {args.shard + 1}/{args.shards}",
+        False,
     )
-    cli.log.info("%d images at %.1f images/s", len(manifest), rate)
+    cli.log.info("%d images at %.1f images/s", len(rows), rate)
     return pd.concat([meta, pd.DataFrame(scores, columns=feature_columns())], axis=1)
 
 
-def copy_stacks(pairs: pd.DataFrame, images: dict[str, np.ndarray], crop: int) -> list[tuple[pd.DataFrame, np.ndarray]]:
-    """Per protocol and copy (a, b): the pair rows, and the copies as one uint8 stack."""
-    pieces = []
-    for protocol, rows in pairs.groupby("protocol", sort=False):
-        a, b = pair_copies(images[protocol], rows, crop=crop if protocol == "crop" else None)
-        pieces += [(rows.reset_index(drop=True).assign(copy=copy), stack) for copy, stack in (("a", a), ("b", b))]
-    return pieces
-
-
 def scored_copies(
-    extractor: Any, pairs: pd.DataFrame, images: dict[str, np.ndarray], args: argparse.Namespace
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every copy's row with its GAP scores, and the centre crops' scores: one pass over all of them
-    (whole batches, one traced graph)."""
-    pieces = copy_stacks(pairs, images, args.image_size)
-    stacks = [stack for _, stack in pieces] + [centre_crops(images["crop"], args.image_size)]
-    scores = extractor.extract_arrays(np.concatenate(stacks), args.batch_size, f"{args.variant} copies")
-    parts = np.split(scores, np.cumsum([len(stack) for stack in stacks])[:-1])
-    frames = [
-        pd.concat([rows, pd.DataFrame(part, columns=feature_columns())], axis=1)
-        for (rows, _), part in zip(pieces, parts[:-1], strict=True)
-    ]
-    return pd.concat(frames, ignore_index=True), parts[-1]
-
-
-def write_copies(table: pd.DataFrame, centre: np.ndarray, chosen: pd.DataFrame, args: argparse.Namespace) -> None:
-    """The copies' and the centre crops' tables, each row naming its variant and image."""
-    table.insert(0, "variant", args.variant)
-    table.insert(1, "image_id", chosen["image_id"].to_numpy()[table["image"]])
-    table.insert(2, "label", chosen["label"].to_numpy()[table["image"]])
-    write_parquet(table.drop(columns="image"), args.copies)
-    meta = chosen[["image_id", "label"]]
-    meta.insert(0, "variant", args.variant)
-    write_parquet(pd.concat([meta, pd.DataFrame(centre, columns=feature_columns())], axis=1), args.centre)
-    cli.log.info("%d pairs, %d same-offset pairs", len(table) // 2, int(table["same_offset"].sum()) // 2)
+    extractor: Any, plan: pd.DataFrame, rows: pd.DataFrame, chosen: pd.DataFrame, args: argparse.Namespace
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """This shard's copies (rows of the copy plan) scored in one pass: the pair copies' table and the
+    centre crops' table, each row naming its variant and image."""
+    paths = chosen["path"].tolist()
+    needed = {source: np.unique(part["image"]) for source, part in rows.groupby("source")}
+    images = {
+        "crop": load_images(paths, args.resize_to, args.resize, needed.get("crop", np.zeros(0, int))),
+        "circular": load_images(paths, args.image_size, args.resize, needed.get("circular", np.zeros(0, int))),
+    }
+    stack = plan_copies(rows, images, args.image_size)
+    scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} copies {args.shard + 1}/{args.shards}")
+    scores = pd.DataFrame(scores, columns=feature_columns())
+    is_pair = (rows["copy"] != "centre").to_numpy()
+    pair_rows = rows[is_pair]
+    table = plan.loc[pair_rows["pair"]].reset_index(drop=True).assign(copy=pair_rows["copy"].to_numpy())
+    table["variant"] = args.variant
+    table["image_id"] = chosen["image_id"].to_numpy()[table["image"]]
+    table["label"] = chosen["label"].to_numpy()[table["image"]]
+    copies = pd.concat([table[COPY_TABLE_COLUMNS], scores[is_pair].reset_index(drop=True)], axis=1)
+    centre_images = rows.loc[~is_pair, "image"].to_numpy()
+    centre = pd.DataFrame(
+        {
+            "variant": args.variant,
+            "image_id": chosen["image_id"].to_numpy()[centre_images],
+            "label": chosen["label"].to_numpy()[centre_images],
+        }
+    )
+    centre = pd.concat([centre, scores[~is_pair].reset_index(drop=True)], axis=1)
+    return copies, centre
 
 
 def main(args: argparse.Namespace) -> None:
@@ -107,24 +129,65 @@ def main(args: argparse.Namespace) -> None:
     from poolkit.device import compute_device, require_gpu
 
     require_gpu(args.require_gpu)
-    from poolkit.features import FeatureExtractor, feature_stage_precision
+    from poolkit.features import FeatureExtractor, shard_bounds
 
     settings = NetworkSettings(
         variants=[args.variant], **{key: getattr(args, key) for key in SETTING_KEYS}, crop=args.image_size
     )
     manifest = pd.read_parquet(args.manifest)
     chosen = sample_split(manifest, "valid", settings.n_images, settings.seed)
-    paths = chosen["path"].tolist()
-    images = {
-        "crop": load_images(paths, settings.resize_to, args.resize),
-        "circular": load_images(paths, args.image_size, args.resize),
-    }
-    precision = feature_stage_precision(args.features_info, args.precision)
-    extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
-    cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)
-    write_parquet(image_scores(extractor, manifest, args), args.scores)
-    table, centre = scored_copies(extractor, pair_plan(len(chosen), settings), images, args)
-    write_copies(table, centre, chosen, args)
+    plan = pair_plan(len(chosen), settings)
+    order = copy_plan(plan, len(chosen), resize_to=settings.resize_to, crop=settings.crop)
+    first_image, stop_image = shard_bounds(len(manifest), args.batch_size, args.shards, args.shard)
+    if args.variant == "max":
+        first_image = stop_image = 0  # the feature stage's scores
+    first_copy, stop_copy = shard_bounds(len(order), args.batch_size, args.shards, args.shard)
+    extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision, variant=args.variant)
+    device = compute_device()
+    cli.log.info(
+        "variant %s, shard %d/%d: images %d..%d, copies %d..%d of %d; device: %s; precision: %s (%s)",
+        args.variant,
+        args.shard + 1,
+        args.shards,
+        first_image,
+        stop_image,
+        first_copy,
+        stop_copy,
+        len(order),
+        device,
+        extractor.precision,
+        extractor.precision_reason,
+    )
+    began = time.perf_counter()
+    write_parquet(image_scores(extractor, manifest.iloc[first_image:stop_image], args), args.scores)
+    copies, centre = scored_copies(extractor, plan, order.iloc[first_copy:stop_copy], chosen, args)
+    write_parquet(copies, args.copies)
+    write_parquet(centre, args.centre)
+    seconds = time.perf_counter() - began
+    passes = (stop_image - first_image) + (stop_copy - first_copy)
+    write_json(
+        {
+            "variant": args.variant,
+            "shard": args.shard,
+            "shards": args.shards,
+            "first_image": first_image,
+            "n_images": stop_image - first_image,
+            "first_copy": first_copy,
+            "n_copies": stop_copy - first_copy,
+            "copies_total": len(order),
+            "precision": extractor.precision,
+            "precision_requested": args.precision,
+            "precision_reason": extractor.precision_reason,
+            "batch_size": args.batch_size,
+            "device": device,
+            "seconds": round(seconds, 3),
+            "images_per_s": round(passes / seconds, 3) if passes and seconds else None,
+        },
+        args.info,
+    )
+    cli.log.info(
+        "%d pairs' copies, %d centre crops; %d VGG16 passes in %.1f s", len(copies), len(centre), passes, seconds
+    )
 
 
 if __name__ == "__main__":

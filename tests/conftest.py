@@ -12,7 +12,7 @@ from tests.workflow_runs import ROOT, run_workflow, snakemake_base, tiny_config
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (2 feature shards) as the workflow catalog runs `.test/`: a
+    """One complete run of the tiny config (2 feature shards, 3 network shards per variant) as the workflow catalog runs `.test/`: a
     copy of the folder as the working directory, its config/config.yaml read by the Snakefile's own
     `configfile:` (no --configfile). Its terminal output in run-output.txt."""
     workdir = tmp_path_factory.mktemp("tiny") / "test"
@@ -28,7 +28,10 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def unsharded_run(tmp_path_factory) -> Path:
-    """The same config from scratch in another folder, with one feature shard."""
+    """The same config from scratch in another folder, with one feature shard and one network shard
+    per base variant."""
+    config = tiny_config(features={"shards": 1})
+    config["invariance"]["network"]["shards"] = 1
     workdir = tmp_path_factory.mktemp("tiny_unsharded")
-    run_workflow(workdir, tiny_config(features={"shards": 1}))
+    run_workflow(workdir, config)
     return workdir

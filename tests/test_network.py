@@ -90,3 +90,33 @@ def test_differences_to_max_are_paired_on_the_same_pairs():
     assert (row["difference_lo"], row["difference_hi"]) == pytest.approx(expected)
     assert 0 < row["difference_lo"] < 0.4 < row["difference_hi"] <= 0.8
     assert consistency_differences(pairs[pairs["variant"] == "blur"]).empty  # no baseline
+
+
+def test_the_copy_plan_is_the_copies_in_one_order_that_shards_cut_at_whole_batches():
+    """copy_plan + plan_copies give each protocol's copies a, then b, then the centre crops, as
+    pair_copies and centre_crops make them; shard_bounds cuts it into ranges that cover it once, in
+    order, on batch boundaries, for any shard count (so each copy meets the same batch)."""
+    from poolkit.features import shard_bounds
+    from poolkit.protocols import centre_crops, copy_plan, pair_copies, plan_copies
+
+    settings = NetworkSettings(variants=["max"], protocols=["crop", "circular"], max_shifts=[2, 5], resize_to=13,
+                               passes=2, n_images=3, seed=0, crop=8)  # fmt: skip
+    rng = np.random.default_rng(0)
+    images = {
+        "crop": rng.integers(0, 255, size=(3, 13, 13, 3), dtype=np.uint8),
+        "circular": rng.integers(0, 255, size=(3, 8, 8, 3), dtype=np.uint8),
+    }
+    plan = pair_plan(3, settings)
+    order = copy_plan(plan, 3, resize_to=13, crop=8)
+    expected = []
+    for protocol, rows in plan.groupby("protocol", sort=False):
+        expected += pair_copies(images[protocol], rows, crop=8 if protocol == "crop" else None)
+    expected.append(centre_crops(images["crop"], 8))
+    assert np.array_equal(plan_copies(order, images, 8), np.concatenate(expected))
+    assert len(order) == 2 * len(plan) + 3 and order["copy"].tolist()[-3:] == ["centre"] * 3
+    for shards in (1, 3, 4, 7):
+        bounds = [shard_bounds(len(order), 4, shards, k) for k in range(shards)]
+        assert [b[0] for b in bounds[1:]] == [b[1] for b in bounds[:-1]] and bounds[-1][1] == len(order)
+        assert all(start % 4 == 0 for start, _ in bounds)
+        pieces = [plan_copies(order.iloc[start:stop], images, 8) for start, stop in bounds]
+        assert np.array_equal(np.concatenate(pieces), np.concatenate(expected))

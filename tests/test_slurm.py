@@ -94,7 +94,9 @@ def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run
     local = set(re.findall(r"^localrule (\w+):", output, flags=re.M))
     assert local <= LOCAL_RULES, f"ran outside SLURM: {local - LOCAL_RULES}"
     remote_rules = set(re.findall(r"^\s*rule (\w+):", output, flags=re.M))
-    assert {"extract_features", "run_trials", "fit_head", "render_report"} <= remote_rules
+    assert {"extract_features", "variant_features", "merge_variant_features", "run_trials", "fit_head",
+            "render_report"} <= remote_rules  # fmt: skip
+    assert output.count("rule variant_features:") == 6  # 3 shards of each of the 2 base variants
     assert len(job_ids) >= 10
     states = sacct_states(cluster, job_ids)
     assert set(states) == set(job_ids), "sacct does not know every submitted job"
@@ -104,6 +106,8 @@ def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run
         "results/tiny/features/features.parquet",
         "results/tiny/head/metrics.json",
         "results/tiny/invariance/summary_by_jitter.tsv",
+        "results/tiny/network/aps_circular/copies.parquet",
+        "results/tiny/network/consistency.tsv",
         *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tiny/invariance/trials").glob("*.parquet")),
     ]
     for rel in compared:

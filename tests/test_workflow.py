@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -67,8 +68,10 @@ def test_feature_outputs(tiny_run):
     assert np.allclose(gap, features.iloc[:, 3:].to_numpy(), rtol=1e-5, atol=1e-6)
     assert info["maps_file_bytes"] == (tiny_run / "results/tiny/features/maps.parquet").stat().st_size
     for variant in ("max", "aps_circular"):
-        variant_log = (tiny_run / f"logs/tiny/variant_features/{variant}.log").read_text()
-        assert f"variant {variant}; device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
+        for shard in range(3):
+            variant_log = (tiny_run / f"logs/tiny/variant_features/{variant}.{shard:03d}.log").read_text()
+            assert f"variant {variant}, shard {shard + 1}/3:" in variant_log
+            assert "device: CPU" in variant_log and f"precision: {info['precision']}" in variant_log
     pixels = pd.read_parquet(tiny_run / "results/tiny/features/pixels.parquet")
     assert pixels.shape == (40, 3 + 8 * 8 * 3)
 
@@ -343,7 +346,18 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
 
 
 def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, unsharded_run):
+    """2 feature shards and 3 network shards per variant against one of each: the same bytes."""
+    assert len(list((tiny_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 3
+    assert len(list((unsharded_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 1
     for rel in (
+        *(
+            f"results/tiny/network/{variant}/{table}.parquet"
+            for variant in ("max", "aps_circular")
+            for table in ("scores", "copies", "centre")
+        ),
+        "results/tiny/network/consistency.tsv",
+        "results/tiny/network/heads.tsv",
+        "results/tiny/network/pairs.parquet",
         "results/tiny/features/features.parquet",
         "results/tiny/features/maps.parquet",
         "results/tiny/dataset/manifest.parquet",
@@ -381,3 +395,20 @@ def test_snakemake_report(tiny_run):
     run_workflow(tiny_run, tiny_config(), "--report", "snakemake-report.html")
     page = (tiny_run / "snakemake-report.html").read_text(errors="replace")
     assert "identical_vs_depth.png" in page and "Invariance" in page
+
+
+def test_bench_full_reads_the_cluster_figures_from_a_runs_benchmarks_and_dag(tiny_run):
+    """make bench-full's cluster figures on the tiny run: every job of its DAG has its benchmark file; the
+    critical path is a chain of them no longer than the total; more nodes never give a longer wall, and
+    none beats the critical path; the cluster recipe's shards make more jobs."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import bench_full
+
+    figures = bench_full.run_cluster_figures(tiny_run, tiny_config(), 40)
+    own, recipe = figures["own"], figures["cluster_recipe"]
+    assert own["jobs"] == 26  # with all: 2 feature shards, 3 trial shards, 2 × 3 network shards
+    assert 0 < own["critical_path_s"] < own["total_job_s"] and own["critical_path"][-1] == "all"
+    walls = [own["walls_s"][n] for n in ("10", "50", "100")]
+    assert walls == sorted(walls, reverse=True) and walls[-1] >= own["critical_path_s"] - 1e-6
+    assert recipe["jobs"] == 26 - 2 - 6 + 16 + 2 * 16
+    assert 0 < figures["tf_startup_s"] < 60 and set(figures["rates_per_s"]) == {"features", "max", "aps_circular"}

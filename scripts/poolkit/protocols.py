@@ -204,3 +204,56 @@ def pair_plan(n_images: int, settings: NetworkSettings) -> pd.DataFrame:
                 table = circular_pairs(n_images, max_shift=int(max_shift), passes=settings.passes, rng=rng)
             tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- the copies to score
+#: One row per image the network stage scores besides the whole images: ``source`` (``crop``: cut
+#: from the image resized to ``resize_to``; ``circular``: rolled at the crop size), ``image`` (row in
+#: the sampled images), ``oy, ox`` (crop offset or roll), ``pair`` (row in the pair plan; −1 for a
+#: centre crop), ``copy`` (``a``, ``b`` or ``centre``).
+COPY_COLUMNS = ["source", "image", "oy", "ox", "pair", "copy"]
+
+
+def copy_plan(pairs: pd.DataFrame, n_images: int, *, resize_to: int, crop: int) -> pd.DataFrame:
+    """Every copy the network stage scores, in its one global order (:data:`COPY_COLUMNS`): per
+    protocol (in the plan's order) copy a of each of its pairs, then copy b, then each sampled image's
+    centre crop. It depends only on the pair plan, never on how the work is split into jobs: a shard
+    scores a range of it cut at whole batches, so every copy meets the same batch in any split."""
+    pieces = []
+    for protocol, rows in pairs.groupby("protocol", sort=False):
+        for copy in ("a", "b"):
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "source": protocol,
+                        "image": rows["image"].to_numpy(),
+                        "oy": rows[f"{copy}_y"].to_numpy(),
+                        "ox": rows[f"{copy}_x"].to_numpy(),
+                        "pair": rows.index.to_numpy(),
+                        "copy": copy,
+                    }
+                )
+            )
+    offset = centre_offset(resize_to=resize_to, crop=crop)
+    pieces.append(
+        pd.DataFrame(
+            {"source": "crop", "image": np.arange(n_images), "oy": offset, "ox": offset, "pair": -1, "copy": "centre"}
+        )
+    )
+    plan = pd.concat(pieces, ignore_index=True)
+    return plan.astype({"image": np.int64, "oy": np.int64, "ox": np.int64, "pair": np.int64})[COPY_COLUMNS]
+
+
+def plan_copies(plan: pd.DataFrame, images: dict[str, np.ndarray], crop: int) -> np.ndarray:
+    """The copies of rows of :func:`copy_plan`, in their order, as one uint8 stack; ``images``: the
+    sampled images by source (``crop``: at ``resize_to``; ``circular``: at ``crop`` px)."""
+    shape = (len(plan), crop, crop, *images["circular"].shape[3:])
+    out = np.zeros(shape, dtype=images["circular"].dtype)
+    for source, rows in plan.groupby("source", sort=False):
+        at = np.flatnonzero((plan["source"] == source).to_numpy())
+        image, oy, ox = (rows[c].to_numpy() for c in ("image", "oy", "ox"))
+        if source == "circular":
+            out[at] = rolls(images["circular"], image, oy, ox)
+        else:
+            out[at] = crops(images["crop"], image, oy, ox, crop)
+    return out

@@ -74,6 +74,7 @@ HEAD = config["head"]
 NETWORK = INVARIANCE["network"]
 
 FEATURE_SHARDS = [f"{i:03d}" for i in range(FEATURES["shards"])]
+NETWORK_SHARDS = [f"{i:03d}" for i in range(NETWORK["shards"])]
 TRIAL_SHARDS = poolkit.invariance.trial_shards(
     INVARIANCE["exhaustive_max_jitter"], INVARIANCE["seeds"]
 )
@@ -160,7 +161,11 @@ def stage_benchmarks():
         *expand(rules.run_trials.benchmark, tshard=TRIAL_SHARDS),
         rules.aggregate_trials.benchmark,
         rules.fit_head.benchmark,
-        *expand(rules.variant_features.benchmark, variant=NETWORK["variants"]),
+        *expand(
+            rules.variant_features.benchmark,
+            variant=NETWORK["variants"],
+            shard=NETWORK_SHARDS,
+        ),
         rules.variant_consistency.benchmark,
         *expand(rules.worst_shift_features.benchmark, variant=NETWORK["variants"]),
         rules.worst_shift.benchmark,

@@ -28,6 +28,8 @@ rule download_dataset:
         out=resources("downloads/dataset.json"),
     log:
         logs("download_dataset/download_dataset.log"),
+    benchmark:
+        benchmarks("download_dataset/download_dataset.tsv")
     conda:
         ENV
     params:
@@ -47,6 +49,8 @@ rule get_dataset:
         out=directory(resources("dataset/images")),
     log:
         logs("get_dataset/get_dataset.log"),
+    benchmark:
+        benchmarks("get_dataset/get_dataset.tsv")
     conda:
         ENV
     params:
@@ -72,6 +76,8 @@ rule build_manifest:
         counts=results("dataset/counts.json"),
     log:
         logs("build_manifest/build_manifest.log"),
+    benchmark:
+        benchmarks("build_manifest/build_manifest.tsv")
     conda:
         ENV
     params:
@@ -94,6 +100,8 @@ rule dataset_examples:
         ),
     log:
         logs("dataset_examples/dataset_examples.log"),
+    benchmark:
+        benchmarks("dataset_examples/dataset_examples.tsv")
     conda:
         ENV
     params:

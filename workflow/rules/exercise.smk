@@ -21,6 +21,8 @@ rule exercise_figures:
         info=results("exercise/exercise.json"),
     log:
         logs("exercise_figures/exercise_figures.log"),
+    benchmark:
+        benchmarks("exercise_figures/exercise_figures.tsv")
     conda:
         ENV
     params:

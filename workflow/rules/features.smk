@@ -42,6 +42,8 @@ rule merge_features:
         info=results("features/features.json"),
     log:
         logs("merge_features/merge_features.log"),
+    benchmark:
+        benchmarks("merge_features/merge_features.tsv")
     conda:
         ENV
     params:
@@ -58,6 +60,8 @@ rule extract_pixels:
         out=results("features/pixels.parquet"),
     log:
         logs("extract_pixels/extract_pixels.log"),
+    benchmark:
+        benchmarks("extract_pixels/extract_pixels.tsv")
     conda:
         ENV
     params:

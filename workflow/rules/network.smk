@@ -1,30 +1,31 @@
 rule variant_features:
-    """One base variant (pools swapped, weights unchanged): GAP scores of every image, of both copies
-    of every protocol pair, and of centre crops."""
+    """One base variant (pools swapped, weights unchanged), one shard: GAP scores of its share of the
+    images, and of its share of the copies (both copies of every protocol pair, centre crops), each
+    share cut at whole batches of one order the pair plan fixes. Runs in features.precision (auto
+    resolved on the node), checked against the feature stage's when merged; needs nothing of the
+    feature stage, so it runs beside it."""
     input:
         manifest=rules.build_manifest.output.manifest,
         weights=rules.prepare_weights.output.out,
         weights_info=rules.prepare_weights.output.info,
-        # Same precision as the feature stage (auto resolved there), so every head sees one kind.
-        features_info=rules.merge_features.output.info,
-        # The stock VGG16's scores are the feature stage's: max does not compute them again.
-        features=lambda wildcards: (
-            rules.merge_features.output.out if wildcards.variant == "max" else []
-        ),
     output:
-        scores=results("network/{variant}/scores.parquet"),
-        copies=results("network/{variant}/copies.parquet"),
-        centre=results("network/{variant}/centre.parquet"),
+        scores=results("network/{variant}/shards/{shard}.scores.parquet"),
+        copies=results("network/{variant}/shards/{shard}.copies.parquet"),
+        centre=results("network/{variant}/shards/{shard}.centre.parquet"),
+        info=results("network/{variant}/shards/{shard}.json"),
     log:
-        logs("variant_features/{variant}.log"),
+        logs("variant_features/{variant}.{shard}.log"),
     benchmark:
-        benchmarks("variant_features/{variant}.tsv")
+        benchmarks("variant_features/{variant}.{shard}.tsv")
     wildcard_constraints:
         variant="|".join(poolkit.kinds.VARIANTS),
+        shard="[0-9]+",
     conda:
         ENV
     params:
         variant=lambda wildcards: wildcards.variant,
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=NETWORK["shards"],
         protocols=csv(NETWORK["protocols"]),
         max_shifts=csv(NETWORK["max_shifts"]),
         resize_to=NETWORK["resize_to"],
@@ -35,17 +36,72 @@ rule variant_features:
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
         preprocessing=FEATURES["preprocessing"],
+        precision=FEATURES["precision"],
         code_digest=code_digest("variant_features.py"),
     script:
         "../../scripts/variant_features.py"
 
 
+rule merge_variant_features:
+    """One base variant: its shards concatenated, byte-identical for any shard count; the stock
+    VGG16's (max) image scores are the feature stage's, not computed again."""
+    input:
+        manifest=rules.build_manifest.output.manifest,
+        features_info=rules.merge_features.output.info,
+        features=lambda wildcards: (
+            rules.merge_features.output.out if wildcards.variant == "max" else []
+        ),
+        shard_scores=lambda wildcards: expand(
+            rules.variant_features.output.scores,
+            variant=wildcards.variant,
+            shard=NETWORK_SHARDS,
+        ),
+        shard_copies=lambda wildcards: expand(
+            rules.variant_features.output.copies,
+            variant=wildcards.variant,
+            shard=NETWORK_SHARDS,
+        ),
+        shard_centre=lambda wildcards: expand(
+            rules.variant_features.output.centre,
+            variant=wildcards.variant,
+            shard=NETWORK_SHARDS,
+        ),
+        infos=lambda wildcards: expand(
+            rules.variant_features.output.info,
+            variant=wildcards.variant,
+            shard=NETWORK_SHARDS,
+        ),
+    output:
+        scores=results("network/{variant}/scores.parquet"),
+        copies=results("network/{variant}/copies.parquet"),
+        centre=results("network/{variant}/centre.parquet"),
+    log:
+        logs("merge_variant_features/{variant}.log"),
+    benchmark:
+        benchmarks("merge_variant_features/{variant}.tsv")
+    wildcard_constraints:
+        variant="|".join(poolkit.kinds.VARIANTS),
+    conda:
+        ENV
+    params:
+        variant=lambda wildcards: wildcards.variant,
+        code_digest=code_digest("merge_variant_features.py"),
+    script:
+        "../../scripts/merge_variant_features.py"
+
+
 rule variant_consistency:
     """Per variant: a refitted GAP head, its accuracy, and its consistency per protocol and max shift."""
     input:
-        scores=expand(rules.variant_features.output.scores, variant=NETWORK["variants"]),
-        copies=expand(rules.variant_features.output.copies, variant=NETWORK["variants"]),
-        centre=expand(rules.variant_features.output.centre, variant=NETWORK["variants"]),
+        scores=expand(
+            rules.merge_variant_features.output.scores, variant=NETWORK["variants"]
+        ),
+        copies=expand(
+            rules.merge_variant_features.output.copies, variant=NETWORK["variants"]
+        ),
+        centre=expand(
+            rules.merge_variant_features.output.centre, variant=NETWORK["variants"]
+        ),
     output:
         heads=report(
             results("network/heads.tsv"),

@@ -30,6 +30,8 @@ rule record_provenance:
         ],
     log:
         logs("record_provenance/record_provenance.log"),
+    benchmark:
+        benchmarks("record_provenance/record_provenance.tsv")
     conda:
         ENV
     params:
@@ -79,6 +81,8 @@ rule render_report:
         out=results("report.html"),
     log:
         logs("render_report/render_report.log"),
+    benchmark:
+        benchmarks("render_report/render_report.tsv")
     conda:
         ENV
     params:

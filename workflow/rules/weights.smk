@@ -8,6 +8,8 @@ rule download_weights:
         out=resources("downloads/weights.json"),
     log:
         logs("download_weights/download_weights.log"),
+    benchmark:
+        benchmarks("download_weights/download_weights.tsv")
     conda:
         ENV
     params:
