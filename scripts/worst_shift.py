@@ -18,22 +18,37 @@ from poolkit.worst_shift import image_outcomes, worst_shift_summary
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.config_option(p, "invariance.network.variants")
+    cli.config_option(p, "invariance.network.protocols")
     p.add_argument("--scores", required=True, nargs="+", help="each variant's GAP scores of every image, in order")
-    p.add_argument("--copies", required=True, nargs="+", help="each variant's shifted copies, in order")
+    p.add_argument(
+        "--copies", required=True, nargs="+", help="every shard of every variant's shifted copies (variant column)"
+    )
     HeadSettings.add_options(p)
     p.add_argument("--out", required=True, help="output TSV: variant × protocol")
     p.add_argument("--images", required=True, help="output Parquet: one row per variant, protocol and image")
     return p
 
 
+def merged_copies(paths: list[str], protocols: list[str]) -> pd.DataFrame:
+    """Every shard's copies in the plan's order (protocol, then the shards in order), whatever the
+    shard count; empty shards are left out."""
+    frames = [frame for frame in map(pd.read_parquet, paths) if len(frame)]
+    copies = pd.concat(frames, ignore_index=True)
+    order = copies["protocol"].map({protocol: i for i, protocol in enumerate(protocols)})
+    return copies.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
 def main(args: argparse.Namespace) -> None:
-    if not len(args.variants) == len(args.scores) == len(args.copies):
-        raise UserError("one --scores and --copies file per variant, in the order of --variants")
+    if len(args.variants) != len(args.scores):
+        raise UserError("one --scores file per variant, in the order of --variants")
     settings = HeadSettings.from_args(args)
+    all_copies = merged_copies(args.copies, args.protocols)
     outcomes = []
-    for variant, scores, copies_file in zip(args.variants, args.scores, args.copies, strict=True):
+    for variant, scores in zip(args.variants, args.scores, strict=True):
         fit = refit_gap_head(pd.read_parquet(scores), settings)
-        copies = pd.read_parquet(copies_file)
+        copies = all_copies[all_copies["variant"] == variant].reset_index(drop=True)
+        if copies.empty:
+            raise UserError(f"worst shift: no shifted copies of variant {variant} in --copies")
         copies["p_truck"] = p_truck(fit.model, copies)
         outcomes.append(image_outcomes(copies.drop(columns=feature_columns())))
         cli.log.info("variant %s: C=%g, %d images fooled", variant, fit.chosen_c, int(outcomes[-1]["fooled"].sum()))

@@ -28,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-info", required=True, help="weights.json from prepare_weights.py (the file's sha256)")
     p.add_argument("--features-info", help="features.json of the feature stage: run in its precision")
     p.add_argument("--variant", required=True, choices=VARIANTS)
-    p.add_argument("--out", required=True, help="output Parquet: one row per image, protocol and shift, 512 GAP scores")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output Parquet: one row per image, protocol and shift of this shard, 512 GAP scores",
+    )
+    p.add_argument("--shard", type=int, default=0, help="this shard's number, from 0")
+    cli.config_option(p, "invariance.network.shards")
     for key in ("protocols", "resize_to", "seed"):
         cli.config_option(p, f"invariance.network.{key}")
     for key in ("max_shift", "n_images"):
@@ -52,7 +58,7 @@ def main(args: argparse.Namespace) -> None:
     from poolkit.device import compute_device, require_gpu
 
     require_gpu(args.require_gpu)
-    from poolkit.features import FeatureExtractor, feature_stage_precision
+    from poolkit.features import FeatureExtractor, feature_stage_precision, shard_bounds
 
     manifest = pd.read_parquet(args.manifest)
     chosen = sample_split(manifest, "valid", args.n_images, args.seed)
@@ -68,6 +74,10 @@ def main(args: argparse.Namespace) -> None:
     cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)
     frames = []
     for protocol, rows in plan.groupby("protocol", sort=False):
+        start, stop = shard_bounds(len(rows), args.batch_size, args.shards, args.shard)
+        rows = rows.iloc[start:stop]
+        if rows.empty:
+            continue
         images = load_images(paths, sizes[str(protocol)], args.resize)
         stack = shifted_copies(images, rows, crop=args.image_size if protocol == "crop" else None)
         scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} {protocol} shifts")
@@ -82,7 +92,8 @@ def main(args: argparse.Namespace) -> None:
         frames.append(
             pd.concat([meta, rows.drop(columns="image"), pd.DataFrame(scores, columns=feature_columns())], axis=1)
         )
-    write_parquet(pd.concat(frames, ignore_index=True), args.out)
+    columns = ["variant", "image_id", "label", *plan.columns.drop("image"), *feature_columns()]
+    write_parquet(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns), args.out)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ from tests.workflow_runs import ROOT, run_workflow, snakemake_base, tiny_config
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (2 feature shards, 3 network shards per variant) as the workflow catalog runs `.test/`: a
-    copy of the folder as the working directory, its config/config.yaml read by the Snakefile's own
-    `configfile:` (no --configfile). Its terminal output in run-output.txt."""
+    """One complete run of the tiny config (2 feature shards, 3 network shards per variant) as the
+    workflow catalog runs `.test/`: a copy of the folder as the working directory, its config/config.yaml
+    read by the Snakefile's own `configfile:` (no --configfile). Its terminal output in run-output.txt."""
     workdir = tmp_path_factory.mktemp("tiny") / "test"
     shutil.copytree(
         ROOT / ".test", workdir, ignore=shutil.ignore_patterns("results", "resources", "logs", ".snakemake")

@@ -74,6 +74,7 @@ MEASURED_F32: dict[str, dict] = {
         "fit_head": 21.9,
         "merge_variant_features": 6.0,
         "variant_consistency": 10.8,
+        "worst_shift": 12.0,  # variant_consistency's refits again, on fewer rows (not measured at full size)
         "record_provenance": 4.0,
         "render_report": 8.0,
         "all": 0.0,
@@ -188,6 +189,12 @@ def vgg16_passes(config: dict, n_images: int) -> dict[tuple[str, str], int]:
             first, last = shard_bounds(n_copies, batch, shards, k)
             images = 0 if variant == "max" else stop - start
             passes[("variant_features", f"{variant}.{k:03d}")] = images + last - first
+    worst = network["worst_shift"]
+    per_protocol = worst["n_images"] * (2 * worst["max_shift"]) ** 2  # (far) fewer than the validation images
+    for variant in network["variants"]:
+        for k in range(shards):
+            first, last = shard_bounds(per_protocol, batch, shards, k)
+            passes[("worst_shift_features", f"{variant}.{k:03d}")] = len(network["protocols"]) * (last - first)
     return passes
 
 

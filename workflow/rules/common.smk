@@ -167,6 +167,10 @@ def stage_benchmarks():
             shard=NETWORK_SHARDS,
         ),
         rules.variant_consistency.benchmark,
-        *expand(rules.worst_shift_features.benchmark, variant=NETWORK["variants"]),
+        *expand(
+            rules.worst_shift_features.benchmark,
+            variant=NETWORK["variants"],
+            shard=NETWORK_SHARDS,
+        ),
         rules.worst_shift.benchmark,
     ]

@@ -141,25 +141,30 @@ rule variant_consistency:
 
 
 rule worst_shift_features:
-    """The worst shift, one base variant: GAP scores of every shift (dy, dx in −s..s−1) of each sampled
-    image under each protocol, the unshifted reference among them."""
+    """The worst shift, one base variant and shard: GAP scores of every shift (dy, dx in −s..s−1) of each
+    sampled image under each protocol, the unshifted reference among them; the shard's share of each
+    protocol's copies, cut at whole batches (the merged rows are the same for any shard count).
+    """
     input:
         manifest=rules.build_manifest.output.manifest,
         weights=rules.prepare_weights.output.out,
         weights_info=rules.prepare_weights.output.info,
         features_info=rules.merge_features.output.info,
     output:
-        out=results("network/{variant}/worst_shift.parquet"),
+        out=results("network/{variant}/worst_shift/{shard}.parquet"),
     log:
-        logs("worst_shift_features/{variant}.log"),
+        logs("worst_shift_features/{variant}.{shard}.log"),
     benchmark:
-        benchmarks("worst_shift_features/{variant}.tsv")
+        benchmarks("worst_shift_features/{variant}.{shard}.tsv")
     wildcard_constraints:
         variant="|".join(poolkit.kinds.VARIANTS),
+        shard="[0-9]+",
     conda:
         ENV
     params:
         variant=lambda wildcards: wildcards.variant,
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=NETWORK["shards"],
         protocols=csv(NETWORK["protocols"]),
         resize_to=NETWORK["resize_to"],
         seed=NETWORK["seed"],
@@ -177,9 +182,13 @@ rule worst_shift_features:
 rule worst_shift:
     """Per variant and protocol: the share of images some shift fools, and the share of shifts that do."""
     input:
-        scores=expand(rules.variant_features.output.scores, variant=NETWORK["variants"]),
+        scores=expand(
+            rules.merge_variant_features.output.scores, variant=NETWORK["variants"]
+        ),
         copies=expand(
-            rules.worst_shift_features.output.out, variant=NETWORK["variants"]
+            rules.worst_shift_features.output.out,
+            variant=NETWORK["variants"],
+            shard=NETWORK_SHARDS,
         ),
     output:
         out=report(
@@ -196,6 +205,7 @@ rule worst_shift:
         ENV
     params:
         variants=csv(NETWORK["variants"]),
+        protocols=csv(NETWORK["protocols"]),
         c_grid=csv(HEAD["c_grid"]),
         cv_folds=HEAD["cv_folds"],
         cv_repeats=HEAD["cv_repeats"],
