@@ -446,18 +446,21 @@ def heads_section(d: PageData) -> Section:
 
 
 def stage_timings(paths: list[str]) -> pd.DataFrame:
-    """Wall time and peak memory of each job, from Snakemake's benchmark files."""
-    rows = []
-    for path in sorted(paths):
-        frame = pd.read_csv(path, sep="\t")
-        rows.append(
-            {
-                "job": f"{Path(path).parent.name}/{Path(path).stem}",
-                "wall (s)": float(frame["s"].iloc[0]),
-                "max RSS (MB)": float(frame["max_rss"].iloc[0]),
-            }
-        )
-    return pd.DataFrame(rows)
+    """Per rule, from Snakemake's benchmark files (one per job): its jobs, their summed and longest
+    wall time, and the largest peak memory; one row per rule however many shards it ran."""
+    jobs = pd.DataFrame(
+        [
+            {"rule": Path(path).parent.name, **pd.read_csv(path, sep="\t").iloc[0][["s", "max_rss"]].to_dict()}
+            for path in sorted(paths)
+        ],
+        columns=["rule", "s", "max_rss"],
+    )
+    table = jobs.groupby("rule", sort=False).agg(
+        jobs=("s", "size"), total=("s", "sum"), longest=("s", "max"), rss=("max_rss", "max")
+    )
+    return table.reset_index().rename(
+        columns={"total": "wall, all jobs (s)", "longest": "longest job (s)", "rss": "max RSS (MB)"}
+    )
 
 
 def run_section(d: PageData) -> Section:
@@ -483,7 +486,10 @@ def run_section(d: PageData) -> Section:
     if d.args.benchmarks:
         blocks.append(
             table(
-                stage_timings(d.args.benchmarks), 4, left=["job"], caption="Stage timings (Snakemake benchmark files)."
+                stage_timings(d.args.benchmarks),
+                4,
+                left=["rule"],
+                caption="Stage timings per rule (Snakemake benchmark files; sharded rules summed over their jobs).",
             )
         )
     return Section("run", "Run details", blocks)

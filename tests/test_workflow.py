@@ -207,7 +207,10 @@ def test_worst_shift_outputs(tiny_run):
     # Same seed and count as the consistency's sample: the same images; the crop reference is their
     # centre crop (variant_features' centre.parquet), the circular one the image itself (scores.parquet).
     for variant in ("max", "aps_circular"):
-        copies = pd.read_parquet(network / f"{variant}/worst_shift.parquet")
+        shards = sorted((network / variant / "worst_shift").glob("*.parquet"))
+        assert len(shards) == 3  # invariance.network.shards
+        frames = [pd.read_parquet(path) for path in shards]
+        copies = pd.concat([frame for frame in frames if len(frame)], ignore_index=True)  # as worst_shift.py
         assert len(copies) == 2 * 4 * 4 and copies.groupby(["protocol", "image_id"])["reference"].sum().eq(1).all()
         reference = copies[copies["reference"]].set_index(["protocol", "image_id"])
         features = reference.columns[reference.columns.str.fullmatch(r"f\d{3}")]
@@ -220,7 +223,7 @@ def test_worst_shift_outputs(tiny_run):
 
 
 def test_figures_are_real_pngs(tiny_run):
-    pngs = sorted((tiny_run / "results").rglob("*.png"))
+    pngs = sorted((tiny_run / "results/tiny").rglob("*.png"))
     assert len(pngs) == 1 + 3 + 3 + 6 + 1  # dataset, exercise, invariance, head, network
     for path in pngs:
         with Image.open(path) as image:
@@ -406,9 +409,9 @@ def test_bench_full_reads_the_cluster_figures_from_a_runs_benchmarks_and_dag(tin
 
     figures = bench_full.run_cluster_figures(tiny_run, tiny_config(), 40)
     own, recipe = figures["own"], figures["cluster_recipe"]
-    assert own["jobs"] == 26  # with all: 2 feature shards, 3 trial shards, 2 × 3 network shards
+    assert own["jobs"] == 33  # with all: 2 feature shards, 3 trial shards, 2 × 3 network and worst-shift shards
     assert 0 < own["critical_path_s"] < own["total_job_s"] and own["critical_path"][-1] == "all"
     walls = [own["walls_s"][n] for n in ("10", "50", "100")]
     assert walls == sorted(walls, reverse=True) and walls[-1] >= own["critical_path_s"] - 1e-6
-    assert recipe["jobs"] == 26 - 2 - 6 + 16 + 2 * 16
+    assert recipe["jobs"] == 33 - 2 - 2 * 6 + 16 + 2 * 2 * 16
     assert 0 < figures["tf_startup_s"] < 60 and set(figures["rates_per_s"]) == {"features", "max", "aps_circular"}
