@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from poolkit import cli
-from poolkit.io import feature_columns, read_maps, write_maps, write_parquet
+from poolkit.io import feature_columns, file_digest, read_maps, write_maps, write_parquet
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_NAMES = [
@@ -115,7 +115,13 @@ def make_inputs(args: argparse.Namespace) -> None:
     write_maps(images, all_maps.reshape(len(all_maps), h, w, c), out / "maps.parquet")
     pix_table = pd.DataFrame(np.concatenate(new_pix), columns=pixel_cols)
     write_parquet(pd.concat([images, pix_table], axis=1), out / "pixels.parquet")
-    info = {**info, "synthetic_head_bench": {"source": str(source), "seed": args.seed, "noise": args.noise}}
+    info = {
+        **info,
+        "synthetic_head_bench": {"source": str(source), "seed": args.seed, "noise": args.noise},
+        # what fit_head checks before it reads them (poolkit.io.check_recorded_digest)
+        "features_sha256": file_digest(out / "features.parquet"),
+        "maps_sha256": file_digest(out / "maps.parquet"),
+    }
     (out / "features.json").write_text(json.dumps(info, indent=1))
     cli.log.info("wrote %d train + %d valid images (%s map) to %s", args.n_train, args.n_valid, (h, w, c), out)
 
