@@ -3,6 +3,8 @@
 
 import argparse
 
+import pandas as pd
+
 from poolkit import cli
 from poolkit.dataset import build_manifest, split_duplicates
 from poolkit.io import UserError, write_json, write_parquet, write_tsv
@@ -11,6 +13,7 @@ from poolkit.io import UserError, write_json, write_parquet, write_tsv
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--images", required=True, help="folder in the Kaggle layout")
+    p.add_argument("--not-read", help="the dataset stage's TSV of source files it did not take (listed as skipped)")
     cli.config_option(p, "dataset.bad_images")
     cli.config_option(p, "dataset.split_duplicates")
     p.add_argument("--manifest", required=True, help="output Parquet")
@@ -21,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    manifest, skipped = build_manifest(args.images, args.bad_images)
+    not_read = pd.read_csv(args.not_read, sep="\t", keep_default_na=False) if args.not_read else None
+    manifest, skipped = build_manifest(args.images, args.bad_images, not_read)
     duplicates = split_duplicates(manifest)
     if len(duplicates):
         example = f"e.g. {duplicates['train_images'].iloc[0]} = {duplicates['valid_images'].iloc[0]}"

@@ -6,10 +6,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from poolkit import cli
 from poolkit.cache import verify_receipt
-from poolkit.dataset import check_layout, find_dataset_root, materialise_local, safe_extract
-from poolkit.io import UserError, atomic_dir, read_json
+from poolkit.dataset import SKIPPED_COLUMNS, check_layout, find_dataset_root, materialise_local, safe_extract
+from poolkit.io import UserError, atomic_dir, read_json, write_tsv
 from poolkit.synthetic import generate_dataset
 
 
@@ -17,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.config_option(p, "dataset.source")
     p.add_argument("--out", required=True, help="folder to create in the Kaggle layout")
+    p.add_argument("--not-read", required=True, help="output TSV: the source's files not taken, with the reason")
     cli.config_option(p, "dataset.synthetic.seed")
     cli.config_option(p, "dataset.synthetic.n_train_per_class", "--n-train")
     cli.config_option(p, "dataset.synthetic.n_valid_per_class", "--n-valid")
@@ -33,22 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def unpack_download(receipt_path: str, staging: Path) -> None:
-    """Copy the images of the cached, verified download the receipt names into ``staging``
-    (an archive is extracted safely first)."""
+def unpack_download(receipt_path: str, staging: Path) -> pd.DataFrame:
+    """Copy the images of the cached, verified download the receipt names into ``staging`` (an
+    archive is extracted safely first); return the files not taken, with the reason."""
     if not receipt_path:
         raise UserError("dataset.source is 'url' or 'kaggle': the download stage's receipt (--receipt) is required")
     receipt = read_json(receipt_path)
     cached = verify_receipt(receipt)
     if receipt["source"] == "kaggle":
-        materialise_local(cached, staging, "copy")
-        return
+        return materialise_local(cached, staging, "copy")
     with tempfile.TemporaryDirectory(dir=staging.parent) as work:
         safe_extract(cached, Path(work))
-        materialise_local(find_dataset_root(work), staging, "copy")
+        return materialise_local(find_dataset_root(work), staging, "copy")
 
 
 def main(args: argparse.Namespace) -> None:
+    not_read = pd.DataFrame(columns=SKIPPED_COLUMNS)
     with atomic_dir(args.out) as staging:
         if args.source == "synthetic":
             n = generate_dataset(staging, {"train": args.n_train, "valid": args.n_valid}, args.seed, args.jpeg_quality)
@@ -56,10 +59,11 @@ def main(args: argparse.Namespace) -> None:
         elif args.source == "local":
             if not args.local_path:
                 raise UserError("dataset.source is 'local' but dataset.local.path is empty")
-            materialise_local(args.local_path, staging, args.local_mode)
+            not_read = materialise_local(args.local_path, staging, args.local_mode)
         else:
-            unpack_download(args.receipt, staging)
+            not_read = unpack_download(args.receipt, staging)
         check_layout(staging)
+    write_tsv(not_read, args.not_read)
 
 
 if __name__ == "__main__":

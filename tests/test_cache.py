@@ -171,8 +171,8 @@ def test_files_that_are_not_read_are_listed_with_the_reason(tmp_path):
     (root / "train/Car/extra").mkdir()
     (root / "train/Car/extra/hidden.png").write_bytes((root / "train/Car/0.png").read_bytes())
     (root / "notes.txt").write_text("hello")
-    materialise_local(root, tmp_path / "images", "copy")
-    _, skipped = build_manifest(tmp_path / "images")
+    not_read = materialise_local(root, tmp_path / "images", "copy")
+    _, skipped = build_manifest(tmp_path / "images", not_read=not_read)
     reasons = dict(zip(skipped["image_id"], skipped["reason"], strict=True))
     assert set(reasons) == {"train/Car/extra/hidden.png", "notes.txt"}
     assert reasons["train/Car/extra/hidden.png"].startswith("in a subfolder of a class folder")

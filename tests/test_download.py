@@ -150,7 +150,18 @@ def test_served_archive_with_unsafe_member_is_refused_by_the_dataset_stage(tmp_p
     body = _tar_with(member, b"not really a jpeg")
     with serve({"/evil.tar": Route(body)}) as url:
         assert run_download_dataset(tmp_path, url + "/evil.tar", sha(body)).returncode == 0
-    result = run_stage(tmp_path, "get_dataset.py", "--source", "url", "--receipt", "receipt.json", "--out", "images")
+    result = run_stage(
+        tmp_path,
+        "get_dataset.py",
+        "--source",
+        "url",
+        "--receipt",
+        "receipt.json",
+        "--out",
+        "images",
+        "--not-read",
+        "not_read.tsv",
+    )
     assert result.returncode == 1 and "refusing" in result.stderr
     assert not (tmp_path / "outside.jpeg").exists() and not Path("/tmp/poolkit-abs-outside.jpeg").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "receipt.json"]  # no images/, no temporaries

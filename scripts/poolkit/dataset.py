@@ -35,8 +35,6 @@ MANIFEST_COLUMNS = [
 ]
 SKIPPED_COLUMNS = ["image_id", "path", "split", "class_name", "reason"]
 DUPLICATE_COLUMNS = ["sha256", "train_images", "valid_images"]
-#: Written by :func:`materialise_local` beside the splits: the source's files it did not take, and why.
-NOT_TAKEN_FILE = "not_taken.tsv"
 
 
 # --------------------------------------------------------------------------- layout
@@ -143,8 +141,9 @@ def local_files(source: str | os.PathLike[str]) -> list[Path]:
     ]
 
 
-def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> None:
-    """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder."""
+def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> pd.DataFrame:
+    """Copy (``mode='copy'``) or symlink file by file (``'link'``) a Kaggle-layout folder; return the
+    source's files it did not take, with the reason (the skipped table's columns)."""
     if mode not in ("copy", "link"):
         raise UserError(f"dataset.local.mode {mode!r}; allowed: copy, link")
     root = find_dataset_root(source)
@@ -159,7 +158,7 @@ def materialise_local(source: str | os.PathLike[str], dest: Path, mode: str) -> 
             shutil.copy2(item, out)
         else:
             os.symlink(item.resolve(), out)
-    not_taken(root, taken).to_csv(dest / NOT_TAKEN_FILE, sep="\t", index=False)
+    return not_taken(root, taken)
 
 
 def not_taken(root: Path, taken: list[Path]) -> pd.DataFrame:
@@ -262,7 +261,9 @@ def check_image(path: Path) -> ImageCheck:
         return ImageCheck(False, f"corrupt or truncated image ({error})")
 
 
-def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_manifest(
+    root: str | os.PathLike[str], bad_images: str = "fail", not_read: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode every file once; return the manifest and the table of skipped files.
 
     ``bad_images='fail'`` raises on the first unusable file (in sorted order),
@@ -304,9 +305,8 @@ def build_manifest(root: str | os.PathLike[str], bad_images: str = "fail") -> tu
                         hashlib.sha256(data).hexdigest(),
                     ]
                 )
-    listed = root / NOT_TAKEN_FILE
-    if listed.is_file():
-        skipped += pd.read_csv(listed, sep="\t", keep_default_na=False).values.tolist()
+    if not_read is not None:  # the source's files the dataset stage did not take
+        skipped += not_read[SKIPPED_COLUMNS].values.tolist()
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     for column in ("label", "width", "height", "bytes"):
         manifest[column] = manifest[column].astype("int64")

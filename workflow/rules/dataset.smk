@@ -47,6 +47,7 @@ rule get_dataset:
         receipt=dataset_receipt,
     output:
         out=directory(resources("dataset/images")),
+        not_read=results("dataset/not_read.tsv"),
     log:
         logs("get_dataset/get_dataset.log"),
     benchmark:
@@ -65,6 +66,7 @@ rule build_manifest:
     """Decode every image once; manifest, skipped files and counts."""
     input:
         images=rules.get_dataset.output.out,
+        not_read=rules.get_dataset.output.not_read,
     output:
         manifest=results("dataset/manifest.parquet"),
         skipped=report(
