@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> None:
             "algorithm": "tree_sha256",
             "digest": record["tree_sha256"],
         }
-    cli.progress("[download_dataset] %s in the cache: %s", args.source, receipt["path"])
+    cli.log_progress("[download_dataset] %s in the cache: %s", args.source, receipt["path"])
     write_json(receipt, args.out)
 
 

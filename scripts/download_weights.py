@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     path = imagenet_weights(args.cache, args.url, args.md5)
-    cli.progress("[download_weights] ImageNet weights in the cache: %s", path)
+    cli.log_progress("[download_weights] ImageNet weights in the cache: %s", path)
     write_json(
         {"source": "imagenet", "url": args.url, "path": str(path), "algorithm": "md5", "digest": args.md5}, args.out
     )

@@ -34,8 +34,11 @@ def check_shards(infos: list[dict], precision: str) -> None:
         len(infos)
     }:
         raise UserError("the network shards given are not one complete split, in order")
-    wrong = [f"shard {info['shard']}: {info['precision']} ({info['precision_reason']})" for info in infos
-             if info["precision"] != precision]  # fmt: skip
+    wrong = [
+        f"shard {info['shard']}: {info['precision']} ({info['precision_reason']})"
+        for info in infos
+        if info["precision"] != precision
+    ]
     if wrong:
         raise UserError(
             f"network shards ran in another precision than the feature stage ({precision}): {', '.join(wrong)}; "
@@ -77,9 +80,13 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(copies, args.copies)
     write_parquet(centre, args.centre)
     cli.log.info(
-        "variant %s: %d shards; %d images, %d copies, %d centre crops", args.variant, len(infos), len(scores),
-        len(copies), len(centre),
-    )  # fmt: skip
+        "variant %s: %d shards; %d images, %d copies, %d centre crops",
+        args.variant,
+        len(infos),
+        len(scores),
+        len(copies),
+        len(centre),
+    )
 
 
 if __name__ == "__main__":

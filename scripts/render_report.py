@@ -12,7 +12,7 @@ import pandas as pd
 
 from poolkit import cli, findings
 from poolkit.io import atomic_path, read_json
-from poolkit.report import Section, download, figure, key_values, paragraph, read_captions, render, table
+from poolkit.report import Section, figure, file_link, key_values, paragraph, read_captions, render, table
 
 #: Every results file the page reads: option name → what it is.
 JSON_INPUTS = {
@@ -207,12 +207,12 @@ def data_section(d: PageData) -> Section:
         ),
     ]
     if counts["n_split_duplicates"]:
-        blocks.append(download(d.args.duplicates, "Images in both splits"))
+        blocks.append(file_link(d.args.duplicates, "Images in both splits"))
     if not skipped.empty:
         blocks.append(
             table(skipped[["image_id", "reason"]].head(20), left=["image_id", "reason"], caption=d.captions["skipped"])
         )
-        blocks.append(download(d.args.skipped, "All skipped files"))
+        blocks.append(file_link(d.args.skipped, "All skipped files"))
     return Section("data", "Data", blocks)
 
 
@@ -285,8 +285,8 @@ def invariance_section(d: PageData) -> Section:
     blocks += [
         figure(a.shift_figure, cap["difference_vs_shift"]),
         paragraph("The full tables: " + cap["summary_by_jitter"]),
-        download(a.summary_by_jitter, "Full summary per input, fill, jitter, pooling and depth"),
-        download(a.summary_by_shift, "Full summary per shift size"),
+        file_link(a.summary_by_jitter, "Full summary per input, fill, jitter, pooling and depth"),
+        file_link(a.summary_by_shift, "Full summary per shift size"),
     ]
     return Section("invariance", "Invariance", blocks)
 
@@ -337,7 +337,7 @@ def worst_shift_blocks(d: PageData) -> list[dict[str, Any]]:
     return [
         paragraph(text),
         table(worst_shift_table(worst), left=["variant", "protocol"], caption=d.captions["worst_shift"]),
-        download(d.args.worst_shift, "The worst shift per variant and protocol"),
+        file_link(d.args.worst_shift, "The worst shift per variant and protocol"),
     ]
 
 
@@ -366,9 +366,9 @@ def network_section(d: PageData) -> Section:
             left=["variant"],
             caption=cap["variant_heads"],
         ),
-        download(a.variant_consistency, "Consistency per variant, protocol and max shift"),
-        download(a.variant_differences, "Each variant's consistency minus max's, with paired intervals"),
-        download(a.variant_heads, "Each variant's refitted head"),
+        file_link(a.variant_consistency, "Consistency per variant, protocol and max shift"),
+        file_link(a.variant_differences, "Each variant's consistency minus max's, with paired intervals"),
+        file_link(a.variant_heads, "Each variant's refitted head"),
         *worst_shift_blocks(d),
     ]
     return Section("network", "Whole network: pooling swapped", blocks)
@@ -437,10 +437,10 @@ def heads_section(d: PageData) -> Section:
         figure(a.confusion_figure, cap["confusion"]),
         figure(a.calibration_figure, cap["calibration"]),
         figure(a.coefficients_figure, cap["coefficients"]),
-        download(a.heads, "Every head's metrics"),
-        download(a.differences, "Paired differences"),
-        download(a.cv, "Cross-validation per head and C"),
-        download(a.coefficients, "The GAP head's 512 coefficients"),
+        file_link(a.heads, "Every head's metrics"),
+        file_link(a.differences, "Paired differences"),
+        file_link(a.cv, "Cross-validation per head and C"),
+        file_link(a.coefficients, "The GAP head's 512 coefficients"),
     ]
     return Section("heads", "Heads", blocks)
 

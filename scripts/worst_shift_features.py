@@ -67,8 +67,10 @@ def main(args: argparse.Namespace) -> None:
     plan = worst_shift_plan(len(chosen), args.protocols, args.max_shift)
     cli.log.info(
         "%d images × %d shifts: %d VGG16 passes per protocol",
-        len(chosen), (2 * args.max_shift) ** 2, worst_shift_passes(len(chosen), args.max_shift),
-    )  # fmt: skip
+        len(chosen),
+        (2 * args.max_shift) ** 2,
+        worst_shift_passes(len(chosen), args.max_shift),
+    )
     precision = feature_stage_precision(args.features_info, args.precision)
     extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
     cli.log.info("variant %s; device: %s; precision: %s", args.variant, compute_device(), extractor.precision)

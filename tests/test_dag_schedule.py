@@ -114,8 +114,11 @@ localrule all:
 def test_the_dag_from_a_dry_runs_job_list():
     parsed = tool.parse_dry_run(DRY_RUN)
     assert [(job["rule"], job["local"]) for job in parsed] == [
-        ("get", True), ("shard", False), ("report", False), ("all", True)
-    ]  # fmt: skip
+        ("get", True),
+        ("shard", False),
+        ("report", False),
+        ("all", True),
+    ]
     jobs = tool.build_dag(parsed, lambda job: {"get": 2, "shard": 5, "report": 1, "all": 0}[job["rule"]])
     assert set(jobs) == {"get", "shard/0", "report/report", "all"}
     assert jobs["shard/0"].deps == ("get",) and jobs["report/report"].deps == ("get", "shard/0")

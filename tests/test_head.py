@@ -61,8 +61,13 @@ def test_too_few_images_for_the_folds_is_a_clear_error():
 
 def test_one_se_rule_takes_the_smallest_c_within_one_standard_error_of_the_best():
     # hand-made: lowest mean at C=1 (0.40, SE 0.03); C=0.1 (0.42) is within it, C=0.01 (0.45) is not
-    table = pd.DataFrame({"C": [10.0, 1.0, 0.1, 0.01], "cv_log_loss": [0.43, 0.40, 0.42, 0.45],
-                          "cv_log_loss_se": [0.05, 0.03, 0.01, 0.01]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "C": [10.0, 1.0, 0.1, 0.01],
+            "cv_log_loss": [0.43, 0.40, 0.42, 0.45],
+            "cv_log_loss_se": [0.05, 0.03, 0.01, 0.01],
+        }
+    )
     assert choose_c(table, "min") == 1.0
     assert choose_c(table, "one_se") == 0.1  # the best's SE counts, not each C's own
     with pytest.raises(UserError, match=r"head\.c_rule"):
@@ -343,5 +348,11 @@ def test_head_settings_are_the_config_head_section_and_threads() -> None:
     for key in ("cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot"):
         assert getattr(settings, key) == schema_node(f"head.{key}")["default"], key
     assert set(HeadSettings.config_keys()) == {
-        "c_grid", "cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot", "seed"
-    }  # fmt: skip
+        "c_grid",
+        "cv_folds",
+        "cv_repeats",
+        "c_rule",
+        "max_iter",
+        "n_boot",
+        "seed",
+    }

@@ -7,9 +7,9 @@ from poolkit.invariance import (
     TRIAL_GROUP,
     TrialSettings,
     compare,
-    group_sums,
     run_shard,
     summarise_sums,
+    trial_sums,
 )
 from poolkit.io import UserError
 
@@ -109,14 +109,14 @@ def test_aligned_distance_is_finite_when_the_core_is_empty():
 
 def test_summary_of_deep_ring_trials_is_finite():
     table = run_shard("s0", settings(["ring"], [4, 8]))
-    summary = summarise_sums(group_sums(table, TRIAL_GROUP))
+    summary = summarise_sums(trial_sums(table, TRIAL_GROUP))
     columns = [c for c in summary.columns if c.startswith(("identical", "nl2", "cosine", "aligned"))]
     assert np.isfinite(summary[columns].to_numpy(float)).all()
 
 
 def test_summary_has_intervals_around_the_means():
     table = run_shard("s0", settings(["ring"], [3]))
-    summary = summarise_sums(group_sums(table, TRIAL_GROUP))
+    summary = summarise_sums(trial_sums(table, TRIAL_GROUP))
     assert len(summary) == 3 * 4
     assert (summary["n_trials"] == 30).all()
     for name in ("identical_share", "nl2", "cosine"):

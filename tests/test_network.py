@@ -64,11 +64,13 @@ def test_settings_refuse_unknown_names_and_a_resize_smaller_than_the_crop():
     from poolkit.io import UserError
 
     with pytest.raises(UserError, match="unknown variant or protocol zoom"):
-        NetworkSettings(variants=["max"], protocols=["zoom"], max_shifts=[2], resize_to=73, passes=1, n_images=2,
-                        seed=0, crop=64)  # fmt: skip
+        NetworkSettings(
+            variants=["max"], protocols=["zoom"], max_shifts=[2], resize_to=73, passes=1, n_images=2, seed=0, crop=64
+        )
     with pytest.raises(UserError, match="resize_to"):
-        NetworkSettings(variants=["max"], protocols=["crop"], max_shifts=[2], resize_to=60, passes=1, n_images=2,
-                        seed=0, crop=64)  # fmt: skip
+        NetworkSettings(
+            variants=["max"], protocols=["crop"], max_shifts=[2], resize_to=60, passes=1, n_images=2, seed=0, crop=64
+        )
 
 
 def test_cosine_of_rows():
@@ -99,8 +101,16 @@ def test_the_copy_plan_is_the_copies_in_one_order_that_shards_cut_at_whole_batch
     from poolkit.features import shard_bounds
     from poolkit.protocols import centre_crops, copy_plan, pair_copies, plan_copies
 
-    settings = NetworkSettings(variants=["max"], protocols=["crop", "circular"], max_shifts=[2, 5], resize_to=13,
-                               passes=2, n_images=3, seed=0, crop=8)  # fmt: skip
+    settings = NetworkSettings(
+        variants=["max"],
+        protocols=["crop", "circular"],
+        max_shifts=[2, 5],
+        resize_to=13,
+        passes=2,
+        n_images=3,
+        seed=0,
+        crop=8,
+    )
     rng = np.random.default_rng(0)
     images = {
         "crop": rng.integers(0, 255, size=(3, 13, 13, 3), dtype=np.uint8),

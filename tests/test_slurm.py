@@ -94,8 +94,14 @@ def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run
     local = set(re.findall(r"^localrule (\w+):", output, flags=re.M))
     assert local <= LOCAL_RULES, f"ran outside SLURM: {local - LOCAL_RULES}"
     remote_rules = set(re.findall(r"^\s*rule (\w+):", output, flags=re.M))
-    assert {"extract_features", "variant_features", "merge_variant_features", "run_trials", "fit_head",
-            "render_report"} <= remote_rules  # fmt: skip
+    assert {
+        "extract_features",
+        "variant_features",
+        "merge_variant_features",
+        "run_trials",
+        "fit_head",
+        "render_report",
+    } <= remote_rules
     assert output.count("rule variant_features:") == 6  # 3 shards of each of the 2 base variants
     assert len(job_ids) >= 10
     states = sacct_states(cluster, job_ids)
@@ -152,8 +158,9 @@ def test_only_a_link_left_by_a_dead_test_cluster_is_cleared(tmp_path, cluster_na
         pid = sleeper.pid if daemon_alive else 2**22 + 1  # above pid_max's default: no such process
         link, env = stale_link_case(tmp_path, cluster_name, [("sleep", pid)])
         script = ROOT / "tests/slurm/cluster.sh"
-        done = subprocess.run(["bash", str(script), "clear-stale", str(tmp_path / "new")], env=env, text=True,
-                              capture_output=True)  # fmt: skip
+        done = subprocess.run(
+            ["bash", str(script), "clear-stale", str(tmp_path / "new")], env=env, text=True, capture_output=True
+        )
         assert done.returncode == 0, done.stderr
         assert link.is_symlink() is not removed
     finally:

@@ -257,9 +257,15 @@ def test_report_headline_numbers_equal_metrics(tiny_run):
         assert shown[f"ring_{pooling}_identical"].startswith(f"{100 * share:.1f} %")
     headings = re.findall(r"<h2>([^<]+)</h2>", page)
     assert headings == [
-        "Findings", "Data", "The exercise", "Invariance", "Whole network: pooling swapped", "Features", "Heads",
+        "Findings",
+        "Data",
+        "The exercise",
+        "Invariance",
+        "Whole network: pooling swapped",
+        "Features",
+        "Heads",
         "Run details",
-    ]  # fmt: skip
+    ]
     assert page.count("data:image/png;base64,") == 14 and 'src="http' not in page
     assert page.count('download="') == 10  # the full tables, one click away (no skipped files here)
     features = json.loads((tiny_run / "results/tiny/features/features.json").read_text())

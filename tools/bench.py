@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-VARIANTS = {
+BENCH_SETUPS = {
     "float32, batch 16": {"batch": 16},
     "float32, batch 32": {"batch": 32},
     "float32, batch 64": {"batch": 64},
@@ -394,7 +394,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict:
     m["explore"] = {}
     if args.explore:
         print("variants ...", flush=True)
-        for name, kwargs in VARIANTS.items():
+        for name, kwargs in BENCH_SETUPS.items():
             m["explore"][name] = run_variant(scratch / "images.npy", weights, **{"threads": args.threads, **kwargs})
             print(f"  {name}: {m['explore'][name]:.2f} images/s", flush=True)
     return m

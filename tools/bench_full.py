@@ -157,8 +157,21 @@ def dry_run(work: Path, config: dict) -> str:
     work.mkdir(parents=True, exist_ok=True)
     (work / "dry-config.yaml").write_text(yaml.safe_dump(config))
     snakefile, config_file = str(ROOT / "workflow/Snakefile"), str(work / "dry-config.yaml")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--directory", str(work),
-               "--configfile", config_file, "-n", "--forceall", "--cores", "2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        snakefile,
+        "--directory",
+        str(work),
+        "--configfile",
+        config_file,
+        "-n",
+        "--forceall",
+        "--cores",
+        "2",
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return done.stdout + done.stderr
 
@@ -235,13 +248,18 @@ def project(work: Path) -> dict:
     rates = projected_rates(TF_STARTUP_S)
     unsharded = json.loads(json.dumps(config))
     unsharded["invariance"]["network"]["shards"] = 1
-    cases = {"network unsharded (before)": unsharded, "config/config.yaml": config,
-             "cluster recipe (config/cluster.yaml)": cluster_config(config)}  # fmt: skip
+    cases = {
+        "network unsharded (before)": unsharded,
+        "config/config.yaml": config,
+        "cluster recipe (config/cluster.yaml)": cluster_config(config),
+    }
     figures = {}
     for i, (label, case) in enumerate(cases.items()):
         figures[label] = modelled_figures(work / f"dry{i}", case, n_images, rates, TF_STARTUP_S, MEASURED_F32["other"])
-        figures[label]["shards"] = {"features": case["features"]["shards"],
-                                    "network": case["invariance"]["network"]["shards"]}  # fmt: skip
+        figures[label]["shards"] = {
+            "features": case["features"]["shards"],
+            "network": case["invariance"]["network"]["shards"],
+        }
     return {"rates_per_s": {k: round(v, 2) for k, v in rates.items()}, "tf_startup_s": TF_STARTUP_S, "cases": figures}
 
 
@@ -267,8 +285,12 @@ def run_cluster_figures(work: Path, config: dict, n_images: int) -> dict:
         if job.rule not in VGG16_RULES:
             other[job.rule] = max(other.get(job.rule, 0.0), job.seconds)
     cluster = modelled_figures(work / "dag-cluster", cluster_config(config), n_images, rates, tf_startup, other)
-    return {"own": own, "cluster_recipe": cluster, "tf_startup_s": round(tf_startup, 1),
-            "rates_per_s": {k: round(v, 2) for k, v in rates.items()}}  # fmt: skip
+    return {
+        "own": own,
+        "cluster_recipe": cluster,
+        "tf_startup_s": round(tf_startup, 1),
+        "rates_per_s": {k: round(v, 2) for k, v in rates.items()},
+    }
 
 
 def print_cluster(figures: dict, label: str) -> None:
@@ -288,8 +310,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.project:
         projection = project(Path(args.out) / "projection")
-        print(f"projected from measured rates (passes/s: {projection['rates_per_s']}; TensorFlow start-up "
-              f"{projection['tf_startup_s']:.0f} s a VGG16 job), float32, full size, 2 cores a node:")  # fmt: skip
+        print(
+            f"projected from measured rates (passes/s: {projection['rates_per_s']}; TensorFlow start-up "
+            f"{projection['tf_startup_s']:.0f} s a VGG16 job), float32, full size, 2 cores a node:"
+        )
         for label, figures in projection["cases"].items():
             print_cluster(figures, f"{label}, shards {figures['shards']}")
         (Path(args.out) / "projection.json").write_text(json.dumps(projection, indent=2))

@@ -67,8 +67,9 @@ def parse_dry_run(text: str) -> list[dict]:
     jobs: list[dict] = []
     for line in text.splitlines():
         if match := _RULE.match(line.strip()):
-            jobs.append({"rule": match.group(2), "local": bool(match.group(1)), "inputs": [], "outputs": [],
-                         "benchmark": None})  # fmt: skip
+            jobs.append(
+                {"rule": match.group(2), "local": bool(match.group(1)), "inputs": [], "outputs": [], "benchmark": None}
+            )
         elif jobs and (match := _FIELD.match(line)):
             key, value = match.groups()
             if key == "benchmark":

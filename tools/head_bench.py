@@ -34,11 +34,22 @@ from poolkit.io import feature_columns, file_digest, read_maps, write_maps, writ
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_NAMES = [
-    "metrics:metrics.json", "model:model.pkl", "predictions:predictions.parquet", "cv:cv.tsv", "heads:heads.tsv",
-    "differences:differences.tsv", "coefficients:coefficients.tsv", "roc:roc.tsv", "calibration:calibration.tsv",
-    "heads_figure:heads.png", "roc_figure:roc.png", "confusion_figure:confusion.png",
-    "calibration_figure:calibration.png", "coefficients_figure:coefficients.png", "score_grids_figure:score_grids.png",
-]  # fmt: skip
+    "metrics:metrics.json",
+    "model:model.pkl",
+    "predictions:predictions.parquet",
+    "cv:cv.tsv",
+    "heads:heads.tsv",
+    "differences:differences.tsv",
+    "coefficients:coefficients.tsv",
+    "roc:roc.tsv",
+    "calibration:calibration.tsv",
+    "heads_figure:heads.png",
+    "roc_figure:roc.png",
+    "confusion_figure:confusion.png",
+    "calibration_figure:calibration.png",
+    "coefficients_figure:coefficients.png",
+    "score_grids_figure:score_grids.png",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,9 +140,14 @@ def make_inputs(args: argparse.Namespace) -> None:
 def time_stage(args: argparse.Namespace) -> None:
     inputs, out = Path(args.inputs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, args.script, f"--features={inputs / 'features.parquet'}",
-               f"--maps={inputs / 'maps.parquet'}", f"--features-info={inputs / 'features.json'}",
-               f"--pixels={inputs / 'pixels.parquet'}"]  # fmt: skip
+    command = [
+        sys.executable,
+        args.script,
+        f"--features={inputs / 'features.parquet'}",
+        f"--maps={inputs / 'maps.parquet'}",
+        f"--features-info={inputs / 'features.json'}",
+        f"--pixels={inputs / 'pixels.parquet'}",
+    ]
     for item in OUTPUT_NAMES:
         name, file = item.split(":")
         command.append(f"--{name.replace('_', '-')}={out / file}")

@@ -230,7 +230,7 @@ def configure_logging(log_file: str | None = None) -> None:
     logging.captureWarnings(True)
 
 
-def progress(message: str, *args: Any) -> None:
+def log_progress(message: str, *args: Any) -> None:
     """Log a progress line (shown on the terminal of a Snakemake job as well)."""
     log.info(message, *args, extra={"progress": True})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from .cli import progress
+from .cli import log_progress
 from .io import UserError, atomic_path
 
 OFFLINE_REMEDIES = (
@@ -83,7 +83,9 @@ def download(
             last_error = error
         if attempt < retries:
             wait = backoff_s * 2**attempt
-            progress("[download] %s: attempt %d failed (%s); retrying in %.1f s", what, attempt + 1, last_error, wait)
+            log_progress(
+                "[download] %s: attempt %d failed (%s); retrying in %.1f s", what, attempt + 1, last_error, wait
+            )
             time.sleep(wait)
     if isinstance(last_error, requests.exceptions.ConnectionError):
         raise UserError(

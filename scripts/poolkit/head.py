@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import cli, paths
+from . import cli, reg_paths
 from .io import UserError, feature_columns
 from .stats import (
     bootstrap_classification_ci,
@@ -139,16 +139,21 @@ def solve_splits(
     max_iter: int,
     tol: float,
     threads: int,
-) -> paths.Paths:
+) -> reg_paths.Paths:
     """Every split's path and, last, the whole training split's (scaled by ``scaler``), batched
-    (:func:`poolkit.paths.solve`); fits that stopped short of the gradient test are logged."""
-    problems = paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
-    solved = paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
+    (:func:`poolkit.reg_paths.solve`); fits that stopped short of the gradient test are logged."""
+    problems = reg_paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
+    solved = reg_paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
     del problems
     unconverged = int((~solved.converged).sum())
     if unconverged:
-        log.warning("%d of %d fits stopped before the gradient test (tol %g; max_iter %d or no further decrease)",
-                    unconverged, solved.converged.size, tol, max_iter)  # fmt: skip
+        log.warning(
+            "%d of %d fits stopped before the gradient test (tol %g; max_iter %d or no further decrease)",
+            unconverged,
+            solved.converged.size,
+            tol,
+            max_iter,
+        )
     return solved
 
 
@@ -167,9 +172,9 @@ def fit_with_cv(
     chosen C on the whole training split.
 
     Every split (scaled by its own training rows) and the whole training split are fitted along the
-    grid together (:func:`poolkit.paths.solve`: warm-started paths in increasing C, one batched
+    grid together (:func:`poolkit.reg_paths.solve`: warm-started paths in increasing C, one batched
     L-BFGS, the same bits for any ``threads``), each until its largest gradient entry is at most
-    ``min(tol, paths.COEF_TOL · l2)``; the final model is scikit-learn's fit at the chosen C, started
+    ``min(tol, reg_paths.COEF_TOL · l2)``; the final model is scikit-learn's fit at the chosen C, started
     from the whole split's solution. The CV table is a converged ``GridSearchCV``'s over a scaler +
     logistic-regression pipeline on the same splits within the solver's tolerance (on the demo's
     heads every C's mean within 4e-4); fits that stop short of the test are counted in
@@ -435,15 +440,6 @@ class HeadResults:
         return self.images.loc[self.valid, "label"].to_numpy(int)
 
 
-def design_matrices(
-    features: pd.DataFrame, flat_maps: np.ndarray, map_shape: Sequence[int], pixels: pd.DataFrame
-) -> dict[str, np.ndarray]:
-    """Each head's input matrix (float32, as the features are stored; the maps are not copied), rows
-    in the order of ``features``."""
-    scores = score_matrices(features, pixels)
-    return {"gap": scores["gap"], **map_matrices(flat_maps, map_shape), "pixels": scores["pixels"]}
-
-
 def score_matrices(features: pd.DataFrame, pixels: pd.DataFrame) -> dict[str, np.ndarray]:
     """The inputs of the heads that do not need the maps: GAP scores and pixels (float32)."""
     return {
@@ -492,13 +488,23 @@ def fit_heads(
         matrix = matrices[name]
         x = matrix() if callable(matrix) else matrix
         model, cv = fit_with_cv(
-            x[fit_rows], y_train, settings.c_grid, splits, max_iter=settings.max_iter, rule=settings.c_rule,
+            x[fit_rows],
+            y_train,
+            settings.c_grid,
+            splits,
+            max_iter=settings.max_iter,
+            rule=settings.c_rule,
             threads=settings.threads,
-        )  # fmt: skip
+        )
         others = seed_choices(
-            x[fit_rows], y_train, settings.c_grid, other_seeds, max_iter=settings.max_iter, rule=settings.c_rule,
+            x[fit_rows],
+            y_train,
+            settings.c_grid,
+            other_seeds,
+            max_iter=settings.max_iter,
+            rule=settings.c_rule,
             threads=settings.threads,
-        )  # fmt: skip
+        )
         with threadpool_limits(1):
             p_valid = model.predict_proba(x[valid_rows])[:, 1]
         chosen = float(model.named_steps["logreg"].C)
@@ -507,13 +513,20 @@ def fit_heads(
         if len(fits[name].c_wins) > 1:
             log.info(
                 "head %s: the rule's C depends on the fold seed (seeds %d to %d: %s)",
-                name, settings.seed, settings.seed + c_seeds - 1, format_wins(fits[name].c_wins),
-            )  # fmt: skip
+                name,
+                settings.seed,
+                settings.seed + c_seeds - 1,
+                format_wins(fits[name].c_wins),
+            )
         if fits[name].c_at_edge:
             log.warning(
                 "head %s: the chosen C=%g is at the edge of head.c_grid (%g to %g); the best C may lie beyond "
-                "it: widen head.c_grid", name, fits[name].chosen_c, min(settings.c_grid), max(settings.c_grid),
-            )  # fmt: skip
+                "it: widen head.c_grid",
+                name,
+                fits[name].chosen_c,
+                min(settings.c_grid),
+                max(settings.c_grid),
+            )
     fits = {name: fits[name] for name in matrices}
     fits["majority"] = HeadFit("majority", None, None, majority_baseline(y_train, int((~train).sum())), 0)
     return fits

@@ -285,7 +285,7 @@ def shift_size(trials: pd.DataFrame) -> pd.Series:
     return np.maximum(trials["dx"].abs(), trials["dy"].abs()).rename("shift")
 
 
-def group_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+def trial_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Sufficient statistics of every trial metric per group (see :func:`poolkit.stats.group_sums`)."""
     return stats.group_sums(trials, by, [*SHARE_METRICS, *MEAN_METRICS])
 
@@ -310,8 +310,8 @@ INTERVAL_METHODS = {
 
 
 def per_image_sums(trials: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """:func:`group_sums` per group of ``by`` and image (``image_id``): what every interval needs."""
-    return group_sums(trials, [*by, "image_id"])
+    """:func:`trial_sums` per group of ``by`` and image (``image_id``): what every interval needs."""
+    return trial_sums(trials, [*by, "image_id"])
 
 
 def exact_by_jitter(grid: pd.DataFrame) -> pd.DataFrame:

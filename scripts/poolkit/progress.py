@@ -33,7 +33,7 @@ class Progress:
                 f"({100 * self.done / max(self.total, 1):.0f}%), {rate:.1f} {self.unit}/s, "
                 f"elapsed {elapsed:.0f} s, ~{left:.0f} s left"
             )
-            cli.progress("%s", line)
+            cli.log_progress("%s", line)
 
     @property
     def rate(self) -> float:

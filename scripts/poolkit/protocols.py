@@ -173,11 +173,6 @@ class NetworkSettings:
             )
 
 
-def zhang_max_shift(settings: NetworkSettings) -> int:
-    """The crop protocol's widest bound, ``resize_to - crop``: Zhang's offsets 0..31 at 256 → 224."""
-    return settings.resize_to - settings.crop
-
-
 def pair_rng(seed: int, protocol: str, max_shift: int) -> np.random.Generator:
     """The random stream of one protocol and max shift (keyed by name, not by position in the config)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=[zlib.crc32(protocol.encode()), max_shift]))

@@ -1,6 +1,6 @@
 """The self-contained HTML report: blocks of data rendered by one Jinja2 template.
 
-Section code builds plain blocks (paragraphs, tables, figures, downloads); the template
+Section code builds plain blocks (paragraphs, tables, figures, file links); the template
 (``poolkit/page/report.html.j2``, autoescape on) turns them into HTML, so no HTML is
 written in Python and every value is escaped. The template and the captions
 (``poolkit/page/captions/*.rst``, shared with Snakemake's own report) are package data:
@@ -84,10 +84,10 @@ def key_values(pairs: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": "keyvalues", "pairs": [(str(k), str(v)) for k, v in pairs.items()]}
 
 
-def download(path: str | Path, label: str) -> dict[str, Any]:
+def file_link(path: str | Path, label: str) -> dict[str, Any]:
     """A link that saves a results file embedded in the page (e.g. a full TSV table)."""
     mime = "text/tab-separated-values" if str(path).endswith(".tsv") else "application/octet-stream"
-    return {"kind": "download", "href": data_uri(path, mime), "filename": Path(path).name, "label": label}
+    return {"kind": "file_link", "href": data_uri(path, mime), "filename": Path(path).name, "label": label}
 
 
 def render(title: str, run: str, cards: list[dict[str, str]], sections: list[Section]) -> str:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from poolkit import paths
+from poolkit import reg_paths
 from poolkit.head import cv_splits
 from poolkit.stats import binary_log_loss
 
@@ -26,8 +26,8 @@ def problem(n: int = 150, d: int = 30, seed: int = 0) -> tuple[np.ndarray, np.nd
 def solved(x: np.ndarray, y: np.ndarray, tol: float = 1e-6, threads: int = 1, max_iter: int = 2000):
     splits = cv_splits(y, 3, 2, 0)
     scaler = StandardScaler().fit(x)
-    problems = paths.split_problems(x, y, splits, (scaler.mean_, scaler.scale_))
-    return splits, problems, paths.solve(problems, GRID, max_iter=max_iter, tol=tol, threads=threads)
+    problems = reg_paths.split_problems(x, y, splits, (scaler.mean_, scaler.scale_))
+    return splits, problems, reg_paths.solve(problems, GRID, max_iter=max_iter, tol=tol, threads=threads)
 
 
 def gradient_in_float64(x, y, rows, mean, scale, c, theta) -> np.ndarray:
@@ -48,7 +48,7 @@ def test_every_fit_meets_the_gradient_test_in_its_own_scaling(d):
         for k, c in enumerate(GRID):
             theta = result.coefs[p, k]
             gradient = gradient_in_float64(x, y, fit_rows, scaling.mean_, scaling.scale_, c, theta)
-            bound = min(1e-4, paths.COEF_TOL / (c * len(fit_rows)))  # the test's: min(tol, coef_tol · l2)
+            bound = min(1e-4, reg_paths.COEF_TOL / (c * len(fit_rows)))  # the test's: min(tol, coef_tol · l2)
             assert np.abs(gradient).max() < 1.5 * bound, (p, c)  # met with float32 products
             if p < len(splits):
                 held = splits[p][1]
@@ -64,7 +64,7 @@ def test_each_split_is_scaled_by_its_training_rows_and_a_sparse_column_is_consta
     held = splits[0][1]
     x[:, 4] = 0.0
     x[held[:2], 4] = [5.0, 1e-3]  # nonzero only on held-out rows of split 0
-    problems = paths.split_problems(x, y, splits, (np.zeros(x.shape[1]), np.ones(x.shape[1])))
+    problems = reg_paths.split_problems(x, y, splits, (np.zeros(x.shape[1]), np.ones(x.shape[1])))
     centre = x.mean(axis=0, dtype=np.float64)
     for p, (fit_rows, _) in enumerate(splits):
         scaler = StandardScaler().fit(x[fit_rows])
@@ -79,7 +79,7 @@ def test_each_split_is_scaled_by_its_training_rows_and_a_sparse_column_is_consta
 def test_the_preconditioner_inverts_the_curvature_model(monkeypatch, uniform):
     x, y = problem(d=40)
     mean, sd = x.mean(axis=0, dtype=np.float64), x.std(axis=0, dtype=np.float64)
-    problems = paths.split_problems(x, y, cv_splits(y, 3, 1, 0), (mean, sd))
+    problems = reg_paths.split_problems(x, y, cv_splits(y, 3, 1, 0), (mean, sd))
     rng = np.random.default_rng(1)
     weights = (np.full(len(x), 0.25) if uniform else rng.uniform(1e-4, 0.25, len(x))) / len(x)
     xs = (x - mean) / sd
@@ -88,19 +88,22 @@ def test_the_preconditioner_inverts_the_curvature_model(monkeypatch, uniform):
     q = rng.normal(size=(2, 41))
     intercept = [np.zeros((1, 40)), np.full((1, 1), weights.sum())]
     curvature = [np.block([[sigma + penalty * np.eye(40), intercept[0].T], intercept]) for penalty in l2]
-    with paths.ThreadPoolExecutor(1) as pool:
-        products = paths._Products(problems.x, pool)
-        exact = paths._preconditioner(products, problems.shift[-1], problems.scale[-1], weights)
-        monkeypatch.setattr(paths, "FULL_PRECONDITIONER", 10)
-        monkeypatch.setattr(paths, "PRECONDITIONER_RANK", 39)  # all but one pair: the rest is the last eigenvalue
-        lowrank = paths._preconditioner(products, problems.shift[-1], problems.scale[-1], weights)
+    with reg_paths.ThreadPoolExecutor(1) as pool:
+        products = reg_paths._Products(problems.x, pool)
+        exact = reg_paths._preconditioner(products, problems.shift[-1], problems.scale[-1], weights)
+        monkeypatch.setattr(reg_paths, "FULL_PRECONDITIONER", 10)
+        monkeypatch.setattr(reg_paths, "PRECONDITIONER_RANK", 39)  # all but one pair: the rest is the last eigenvalue
+        lowrank = reg_paths._preconditioner(products, problems.shift[-1], problems.scale[-1], weights)
     for apply in (exact, lowrank):
         back = np.array([curvature[i] @ row for i, row in enumerate(apply(q, l2))])
-        assert back == pytest.approx(q, rel=1e-4, abs=2e-6)  # Σ_D from float32 products
+        # Σ_D comes from float32 products whose rounding depends on the CPU's kernels: compare the
+        # residual of each right-hand side in norm, not entry by entry.
+        residual = np.linalg.norm(back - q, axis=1) / np.linalg.norm(q, axis=1)
+        assert residual.max() < 5e-5, residual  # float32: about 1e-5 at most seen
 
 
 def test_the_bits_do_not_depend_on_threads_or_on_other_problems_finishing(monkeypatch):
-    monkeypatch.setattr(paths, "BLOCKS", 5)  # blocks of 30 rows and 10 columns
+    monkeypatch.setattr(reg_paths, "BLOCKS", 5)  # blocks of 30 rows and 10 columns
     x, y = problem(d=50)
     results = [solved(x, y, tol=1e-4, threads=threads)[2] for threads in (1, 3)]
     for name in ("losses", "coefs", "iterations", "evaluations"):
@@ -127,7 +130,9 @@ def test_the_batch_finds_each_problem_s_own_optimum():
     x, y = problem(d=30)
     _, problems, together = solved(x, y, tol=1e-6)
     for p in (0, 3):
-        alone = paths.Problems(problems.x, problems.y, problems.train[[p]], problems.shift[[p]], problems.scale[[p]])
-        single = paths.solve(alone, GRID, max_iter=2000, tol=1e-6)
+        alone = reg_paths.Problems(
+            problems.x, problems.y, problems.train[[p]], problems.shift[[p]], problems.scale[[p]]
+        )
+        single = reg_paths.solve(alone, GRID, max_iter=2000, tol=1e-6)
         assert single.losses[0] == pytest.approx(together.losses[p], rel=1e-3)
         assert single.coefs[0] == pytest.approx(together.coefs[p], abs=2e-3)
