@@ -3,12 +3,10 @@
 
 import argparse
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from poolkit import cli, plots
-from poolkit.dataset import load_rgb, sample_split
+from poolkit.dataset import example_images
 
 PER_CLASS = 6  # examples shown per class
 SAMPLE_SEED = 0
@@ -24,27 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    manifest = pd.read_parquet(args.manifest)
+    examples = example_images(pd.read_parquet(args.manifest), PER_CLASS, SAMPLE_SEED, args.image_size, args.resize)
     plots.setup()
-    classes = sorted(
-        manifest["class_name"].unique(), key=lambda name: manifest.loc[manifest["class_name"] == name, "label"].iloc[0]
-    )
-    fig, axes = plt.subplots(
-        len(classes), PER_CLASS, figsize=(1.9 * PER_CLASS, 2.2 * len(classes)), layout="constrained", squeeze=False
-    )
-    for row, name in enumerate(classes):
-        chosen = sample_split(manifest[manifest["class_name"] == name], "valid", PER_CLASS, SAMPLE_SEED)
-        for col in range(PER_CLASS):
-            ax = axes[row, col]
-            ax.axis("off")
-            if col < len(chosen):
-                ax.imshow(np.asarray(load_rgb(chosen["path"].iloc[col], args.image_size, args.resize)))
-                ax.set_title(f"{name}", fontsize=9)
-    fig.suptitle(
-        f"Validation images as the model sees them ({args.image_size}×{args.image_size}, {args.resize})",
-        fontweight="bold",
-    )
-    plots.save(fig, args.figure)
+    plots.examples_figure(examples, per_class=PER_CLASS, size=args.image_size, resize=args.resize, path=args.figure)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from poolkit import dataset
-from poolkit.dataset import build_manifest, check_layout, kaggle_download, load_rgb, materialise_local
+from poolkit.dataset import (
+    build_manifest,
+    check_layout,
+    example_images,
+    kaggle_download,
+    load_rgb,
+    materialise_local,
+)
 from poolkit.io import UserError
 from poolkit.synthetic import generate_dataset
 from tests.helpers import jpeg_bytes, make_layout, serve_status
@@ -227,3 +234,15 @@ def test_render_vehicle_rejects_unknown_class():
 
     with pytest.raises(ValueError, match="allowed: Car, Truck"):
         render_vehicle("Bus", np.random.default_rng(0))
+
+
+def test_example_images_are_each_class_validation_images_as_the_model_sees_them(tmp_path):
+    make_layout(tmp_path, per_class=3)
+    manifest, _ = build_manifest(tmp_path)
+    examples = example_images(manifest.iloc[::-1], 2, 0, 16, "nearest")  # classes in label order, not row order
+    assert list(examples) == ["Car", "Truck"] and [len(images) for images in examples.values()] == [2, 2]
+    assert all(image.shape == (16, 16, 3) and image.dtype == np.uint8 for image in examples["Truck"])
+    chosen = {f"valid/Car/car{i}.jpeg" for i in range(3)}
+    loaded = {np.asarray(load_rgb(tmp_path / name, 16, "nearest")).tobytes() for name in chosen}
+    assert {image.tobytes() for image in examples["Car"]} <= loaded
+    assert len(example_images(manifest, 5, 0, 16, "nearest")["Car"]) == 3  # no more than the split has

@@ -13,11 +13,14 @@ from scipy.stats import beta, norm, t
 from poolkit.invariance import (
     MEAN_METRICS,
     SHARE_METRICS,
+    SHIFT_GROUP,
     TRIAL_GROUP,
     TrialSettings,
     course_shift_probabilities,
     per_image_sums,
     run_shard,
+    shown_jitter,
+    summarise_shards,
     summarise_trials,
 )
 from poolkit.io import write_parquet
@@ -162,6 +165,24 @@ def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerate
     shift = by_shift.query("input == 'ring' and pooling == 'avg' and depth == 4").set_index("shift")
     assert shift["interval_method"].tolist() == ["exact", "exact", "wilson_t"]
     assert shift["n_shifts"].tolist()[:2] == [1, 8] and shift["identical_share"].tolist()[:2] == [1.0, 0.0]
+
+
+def test_the_summaries_do_not_depend_on_how_the_shards_are_read_in_batches(tmp_path):
+    """Each batch is reduced to sums per group and image: 7-row batches give the one-batch summaries."""
+    settings = ring_trial_settings(
+        inputs=["ring", "dataset"], jitters=[1, 2], trials_per_jitter=20, exhaustive_max_jitter=1, poolings=["max"]
+    )
+    images = np.random.default_rng(1).random((2, 64, 64)).astype(np.float32)
+    paths = []
+    for shard in ("grid", "s0"):
+        paths.append(str(tmp_path / f"{shard}.parquet"))
+        write_parquet(run_shard(shard, settings, dataset_images=images, dataset_ids=["a", "b"]), paths[-1])
+    whole, batched = summarise_shards(paths), summarise_shards(paths[::-1], batch_rows=7)
+    for one, other, keys in zip(whole, batched, [TRIAL_GROUP, SHIFT_GROUP], strict=True):
+        # The values are the same; the rows' order follows the text columns' categories, which batches can change.
+        one, other = (frame.astype({"input": str}).sort_values(keys, ignore_index=True) for frame in (one, other))
+        pd.testing.assert_frame_equal(one, other, check_dtype=False)
+    assert shown_jitter(whole[0], 2) == 2 and shown_jitter(whole[0], 3) == 1  # the exercise's, if it was run
 
 
 def test_the_findings_state_the_rings_exact_share_and_the_course_weighted_one(tmp_path):

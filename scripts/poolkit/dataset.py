@@ -348,3 +348,19 @@ def load_rgb(path: str | os.PathLike[str], size: int, resize: str) -> Image.Imag
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     return rgb.resize((size, size), methods[resize])
+
+
+def example_images(
+    manifest: pd.DataFrame, per_class: int, seed: int, size: int, resize: str
+) -> dict[str, list[np.ndarray]]:
+    """Up to ``per_class`` validation images of each class (classes in label order; :func:`sample_split`
+    with ``seed``), loaded as the model sees them: class name → RGB arrays."""
+    labels = manifest.groupby("class_name", sort=False)["label"].first()
+    classes = sorted(manifest["class_name"].unique(), key=lambda name: labels[name])
+    return {
+        name: [
+            np.asarray(load_rgb(path, size, resize))
+            for path in sample_split(manifest[manifest["class_name"] == name], "valid", per_class, seed)["path"]
+        ]
+        for name in classes
+    }

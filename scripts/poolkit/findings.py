@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from .invariance import shown_jitter
 from .kinds import KINDS, POOLINGS
 
 #: The exercise's own words on global average pooling (the course's "Maximum Pooling" exercise).
@@ -79,12 +80,6 @@ def deepest_rows(summary: pd.DataFrame, input_name: str, jitter: int) -> pd.Data
     """Random-shift summary rows of one input at one jitter and the deepest depth, indexed by (fill, pooling)."""
     rows = summary[(summary["input"] == input_name) & (summary["mode"] == "random") & (summary["jitter"] == jitter)]
     return rows[rows["depth"] == rows["depth"].max()].set_index(["fill", "pooling"])
-
-
-def shown_jitter(summary: pd.DataFrame, wanted: int) -> int:
-    """The jitter the findings show: ``wanted`` (the exercise's) if it was run, else the smallest random one."""
-    jitters = set(summary.loc[summary["mode"] == "random", "jitter"])
-    return wanted if wanted in jitters else int(min(jitters))
 
 
 def caveat(weights_source: str, dataset_source: str) -> Finding | None:

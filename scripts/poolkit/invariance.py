@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from . import stats
 from .io import UserError
@@ -424,6 +425,51 @@ def clustered_intervals(per_image: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     shares = stats.clustered_share_interval(counts, per_image[[f"{m}:sum" for m in SHARE_METRICS]].to_numpy())
     means = stats.clustered_mean_interval(counts, per_image[[f"{m}:sum" for m in MEAN_METRICS]].to_numpy())
     return np.concatenate([shares[1], means[1]]), np.concatenate([shares[2], means[2]])
+
+
+#: Columns of the trial shards that the summaries read.
+SUMMARY_COLUMNS = [
+    "input",
+    "mode",
+    "fill",
+    "jitter",
+    "dx",
+    "dy",
+    "pooling",
+    "depth",
+    "image_id",
+    *SHARE_METRICS,
+    *MEAN_METRICS,
+]
+
+
+def summarise_shards(paths: Sequence[str], batch_rows: int = 1 << 16) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stage's summaries by jitter and by shift size, from the trial shards at ``paths``.
+
+    The shards are read in batches of rows, each reduced to sums per group and image (memory of one
+    batch); the grid trials of synthetic inputs (one row per shift, a few thousand) are kept whole for
+    the exact values."""
+    by_jitter, by_shift, grids = [], [], []
+    for path in sorted(paths):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=SUMMARY_COLUMNS):
+            trials = batch.to_pandas(strings_to_categorical=True)
+            by_jitter.append(per_image_sums(trials, TRIAL_GROUP))
+            random = trials[trials["mode"] == "random"]
+            by_shift.append(per_image_sums(random.assign(shift=shift_size(random)), SHIFT_GROUP))
+            grid = trials[(trials["mode"] == "grid") & (trials["input"] != "dataset")]
+            grids.append(grid.astype({c: str for c in ("input", "mode", "fill", "pooling")}))
+    grid = pd.concat(grids, ignore_index=True)
+    return (
+        summarise_trials(stats.combine_sums(by_jitter), TRIAL_GROUP, exact_by_jitter(grid), course=True),
+        summarise_trials(stats.combine_sums(by_shift), SHIFT_GROUP, exact_by_shift(grid)),
+    )
+
+
+def shown_jitter(summary: pd.DataFrame, wanted: int) -> int:
+    """The jitter the figures, tables and findings show: ``wanted`` (the exercise's) if it was run,
+    else the smallest random one."""
+    jitters = set(summary.loc[summary["mode"] == "random", "jitter"])
+    return wanted if wanted in jitters else int(min(jitters))
 
 
 # --------------------------------------------------------------------------- exact shares

@@ -1,8 +1,14 @@
-"""One consistent figure style; PNGs written atomically and reproducibly."""
+"""Every stage's figures, in one style; PNGs written atomically and reproducibly.
+
+The style (theme, palette, each kind's colour, marker and line from :mod:`poolkit.kinds`) is set
+here once; below it, one section of figure functions per stage, in the order data flows. A figure
+function only draws: the stage modules compute what it shows."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -27,7 +33,7 @@ PALETTE = {
 }
 
 
-def kind_style(name: str) -> dict[str, str]:
+def kind_style(name: str) -> dict[str, Any]:
     """Colour, marker, line style and legend label of pooling kind ``name`` (:mod:`poolkit.kinds`), as
     Matplotlib keywords: lines lying on top of each other stay told apart."""
     kind = KINDS[name]
@@ -46,6 +52,160 @@ def save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the data stage's figure
+def examples_figure(
+    examples: Mapping[str, Sequence[np.ndarray]], *, per_class: int, size: int, resize: str, path: str
+) -> None:
+    """A row of up to ``per_class`` images per class (``examples``: class name → images), as the model sees them."""
+    fig, axes = plt.subplots(
+        len(examples), per_class, figsize=(1.9 * per_class, 2.2 * len(examples)), layout="constrained", squeeze=False
+    )
+    for row, (name, images) in enumerate(examples.items()):
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(images):
+                ax.imshow(images[col])
+                ax.set_title(f"{name}", fontsize=9)
+    fig.suptitle(f"Validation images as the model sees them ({size}×{size}, {resize})", fontweight="bold")
+    save(fig, path)
+
+
+# --------------------------------------------------------------------------- the exercise's figures
+def condense_figure(steps: Mapping[str, np.ndarray], path: str) -> None:
+    """The exercise's steps side by side (``steps``: title → image), the first (the input) in grey."""
+    fig, axes = plt.subplots(1, len(steps), figsize=(14, 3.8), layout="constrained")
+    for i, (ax, (title, img)) in enumerate(zip(axes, steps.items(), strict=True)):
+        ax.imshow(img, cmap="gray" if i == 0 else None)
+        ax.set_title(f"{title}\n{img.shape[0]}×{img.shape[1]} px")
+        ax.axis("off")
+    save(fig, path)
+
+
+def ring_figure(shifts: Sequence[tuple[int, int]], rows: Sequence[Sequence[np.ndarray]], path: str) -> None:
+    """A row per shift (dx, dy): the shifted ring, then each max pool of it."""
+    n, width = len(rows), len(rows[0])
+    fig, axes = plt.subplots(n, width, figsize=(2.6 * width, 3.0 * n), layout="constrained")
+    for i, ((dx, dy), images) in enumerate(zip(shifts, rows, strict=True)):
+        for k, image in enumerate(images):
+            axes[i, k].imshow(image, vmin=0, vmax=1)
+            step = f"shift ({dx:+d}, {dy:+d})" if k == 0 else f"MaxPool {k}"
+            axes[i, k].set_title(f"{step}\n{image.shape[0]}×{image.shape[1]}")
+        for ax in axes[i]:
+            ax.axis("off")
+    save(fig, path)
+
+
+def gap_maps_figure(maps: np.ndarray, pooled: np.ndarray, path: str) -> None:
+    """Each random map, and below them their averages (global average pooling), one value per map."""
+    n = len(maps)
+    fig = plt.figure(figsize=(2 * n, 3.6), layout="constrained")
+    grid = fig.add_gridspec(2, n, height_ratios=[4, 1])
+    for i in range(n):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(maps[i], vmin=0, vmax=1)
+        ax.set_title(f"map {i + 1}")
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    ax.imshow(pooled[None, :], vmin=0, vmax=1, aspect="auto")
+    for i, value in enumerate(pooled):
+        ax.text(i, 0, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+    ax.set_title(f"GlobalAvgPool2D: one score per {maps.shape[1]}×{maps.shape[2]} map")
+    ax.axis("off")
+    save(fig, path)
+
+
+# --------------------------------------------------------------------------- the invariance figures
+def error_bars(rows: pd.DataFrame, column: str, scale: float = 100.0) -> list[np.ndarray]:
+    """Lower and upper error-bar lengths of ``column`` (NaN, no bar, where the row is exact)."""
+    exact = (rows["interval_method"] == "exact").to_numpy()
+    low = np.where(exact, np.nan, scale * (rows[column] - rows[f"{column}_lo"]).to_numpy(float))
+    high = np.where(exact, np.nan, scale * (rows[f"{column}_hi"] - rows[column]).to_numpy(float))
+    return [low, high]
+
+
+def fill_input_panels(
+    frame: pd.DataFrame,
+    draw: Callable[[plt.Axes, pd.DataFrame], None],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    path: str,
+    sharey: bool = False,
+) -> None:
+    """One panel per fill (rows) and input (columns) of ``frame``, each drawn by ``draw(ax, rows)``;
+    panel titles, edge labels, the legend and the figure title are shared."""
+    fills, inputs = sorted(frame["fill"].unique()), sorted(frame["input"].unique())
+    fig, axes = plt.subplots(
+        len(fills),
+        len(inputs),
+        figsize=(3.3 * len(inputs), 2.9 * len(fills)),
+        sharey=sharey,
+        squeeze=False,
+        layout="constrained",
+    )
+    for (row, fill), (col, name) in ((r, c) for r in enumerate(fills) for c in enumerate(inputs)):
+        ax = axes[row, col]
+        draw(ax, frame[(frame["input"] == name) & (frame["fill"] == fill)])
+        ax.set_title(f"{name}, {fill} shifts", fontsize=10)
+        if row == len(fills) - 1:
+            ax.set_xlabel(xlabel)
+        if col == 0:
+            ax.set_ylabel(ylabel)
+    axes[0, -1].legend(title="pooling", fontsize=8, title_fontsize=8)
+    fig.suptitle(title, fontweight="bold")
+    save(fig, path)
+
+
+def share_by_depth_figure(summary: pd.DataFrame, column: str, ylabel: str, jitter: int, path: str) -> None:
+    """Share of trials by pooling depth, per fill and input, at one jitter (error bars: 95% intervals)."""
+
+    def draw(ax: plt.Axes, part: pd.DataFrame) -> None:
+        for pooling, group in part.groupby("pooling"):
+            ax.errorbar(
+                group["depth"],
+                100 * group[column],
+                yerr=error_bars(group, column),
+                ms=4,
+                capsize=3,
+                **kind_style(str(pooling)),
+            )
+        ax.set_xticks(sorted(part["depth"].unique()))
+        ax.set_ylim(-5, 105)
+
+    shown = summary[(summary["mode"] == "random") & (summary["jitter"] == jitter)]
+    fill_input_panels(
+        shown,
+        draw,
+        xlabel="pooling steps",
+        ylabel=ylabel,
+        title=f"Random shifts up to ±{jitter} px",
+        path=path,
+        sharey=True,
+    )
+
+
+def difference_figure(by_shift: pd.DataFrame, path: str) -> None:
+    """Normalised L2 difference after the deepest pooling against the shift size (band: 95% interval)."""
+
+    def draw(ax: plt.Axes, part: pd.DataFrame) -> None:
+        for pooling, group in part.groupby("pooling"):
+            style = kind_style(str(pooling))
+            ax.plot(group["shift"], group["nl2"], ms=3, **style)
+            ax.fill_between(group["shift"], group["nl2_lo"], group["nl2_hi"], alpha=0.2, color=style["color"])
+
+    deepest = by_shift[by_shift["depth"] == by_shift["depth"].max()]
+    fill_input_panels(
+        deepest,
+        draw,
+        xlabel="shift max(|dx|, |dy|) (px)",
+        ylabel="‖P(x) − P(Tx)‖ / ‖P(x)‖",
+        title=f"Difference after {int(deepest['depth'].max())} pooling steps",
+        path=path,
+    )
 
 
 # --------------------------------------------------------------------------- the heads' figures
@@ -151,6 +311,7 @@ def score_grids_figure(images: pd.DataFrame, gap_x: np.ndarray, class_names: lis
     save(fig, path)
 
 
+# --------------------------------------------------------------------------- the network stage's figure
 def variant_consistency_figure(summary: pd.DataFrame, path: str) -> None:
     """Consistency (95% interval over images) against max shift: a panel per protocol, a line per variant."""
     protocols = list(dict.fromkeys(summary["protocol"]))
