@@ -22,7 +22,7 @@ SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 #: Literal lists of kinds outside the registry that are deliberate subsets, not listings of the kinds.
 CHOSEN_SUBSETS = {
-    ("scripts/render_report.py", ("max", "avg")),  # the exercise's two poolings get the page's headline cards
+    ("scripts/poolkit/report_sections.py", ("max", "avg")),  # the exercise's two poolings get the page's headline cards
     ("tools/bench.py", ("max", "avg", "blur")),  # the benchmark's fixed trial workload, comparable across runs
     # the float32 full-size run's measured job times, one per variant it ran (the cluster projection's rates)
     ("tools/bench_full.py", ("max", "blur", "aps", "aps_circular")),
