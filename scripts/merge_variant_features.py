@@ -10,6 +10,7 @@ import pandas as pd
 from poolkit import cli
 from poolkit.io import UserError, check_recorded_digest, read_json, write_parquet
 from poolkit.kinds import VARIANTS
+from poolkit.merge import check_covers, check_network_shards, concat_shards
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,42 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_shards(infos: list[dict], precision: str) -> None:
-    """The shards are one split, in order, of the same copy plan, each in the feature stage's precision."""
-    if [info["shard"] for info in infos] != list(range(len(infos))) or {info["shards"] for info in infos} != {
-        len(infos)
-    }:
-        raise UserError("the network shards given are not one complete split, in order")
-    wrong = [
-        f"shard {info['shard']}: {info['precision']} ({info['precision_reason']})"
-        for info in infos
-        if info["precision"] != precision
-    ]
-    if wrong:
-        raise UserError(
-            f"network shards ran in another precision than the feature stage ({precision}): {', '.join(wrong)}; "
-            "set features.precision to float32 (or bfloat16) instead of auto, or run every VGG16 job on the "
-            "same kind of node"
-        )
-    position = 0
-    for info in infos:
-        if info["first_copy"] != position:
-            raise UserError(f"network shard {info['shard']} does not start where the one before it ends")
-        position += info["n_copies"]
-    if position != infos[0]["copies_total"]:
-        raise UserError(f"the network shards hold {position} copies of the plan's {infos[0]['copies_total']}")
-
-
-def concat_shards(paths: list[str]) -> pd.DataFrame:
-    """The shards' tables in order. Empty ones (a shard without centre crops, say) are left out: their
-    text columns read back with another type, which would change the written file's schema."""
-    frames = [pd.read_parquet(path) for path in paths]
-    return pd.concat([frame for frame in frames if len(frame)] or frames[:1], ignore_index=True)
-
-
 def main(args: argparse.Namespace) -> None:
     infos = [read_json(path) for path in args.infos]
-    check_shards(infos, read_json(args.features_info)["precision"])
+    check_network_shards(infos, read_json(args.features_info)["precision"])
     manifest = pd.read_parquet(args.manifest)
     if args.variant == "max":
         if not args.features:
@@ -72,8 +40,7 @@ def main(args: argparse.Namespace) -> None:
         scores = pd.read_parquet(args.features)
     else:
         scores = concat_shards(args.shard_scores)
-    if scores["image_id"].tolist() != manifest["image_id"].tolist():
-        raise UserError(f"the {args.variant} scores do not cover the manifest exactly once, in order")
+    check_covers(scores["image_id"], manifest["image_id"], f"the {args.variant} scores")
     copies = concat_shards(args.shard_copies)
     centre = concat_shards(args.shard_centre)
     write_parquet(scores, args.scores)

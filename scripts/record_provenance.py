@@ -4,62 +4,11 @@ in results/provenance.json and in every stage's results folder."""
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 
 from poolkit import cli
 from poolkit.io import file_digest, read_json, write_json
-from poolkit.machine import cpu_model, native_bfloat16
-
-PACKAGES = [
-    "tensorflow-cpu",
-    "tensorflow",
-    "keras",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "scikit-learn",
-    "scipy",
-    "matplotlib",
-    "seaborn",
-    "pillow",
-    "snakemake",
-    "snakemake-executor-plugin-slurm",
-    "kagglehub",
-    "requests",
-    "jsonschema",
-]
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages results depend on."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def git_commit(root: Path) -> str:
-    """The workflow's git commit (with '-dirty' for local changes), or 'unknown'."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from poolkit.provenance import provenance_record
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,21 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-
-    weights = read_json(args.weights_info)
-    record = {
-        "config": json.loads(args.config_json),
-        "packages": package_versions(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "cpu_native_bfloat16": native_bfloat16(),
-        "git_commit": git_commit(Path(__file__).resolve().parents[1]),
-        "manifest_sha256": file_digest(args.manifest),
-        "weights_sha256": weights["weights_sha256"],
-        "weights_source": weights["source"],
-    }
+    record = provenance_record(
+        json.loads(args.config_json),
+        root=Path(__file__).resolve().parents[1],
+        manifest_sha256=file_digest(args.manifest),
+        weights=read_json(args.weights_info),
+    )
     for path in args.out:
         write_json(record, path)
 
