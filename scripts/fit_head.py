@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True, help="last feature maps (maps.parquet)")
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
-    HeadSettings.add_options(p)
+    cli.add_settings_options(p, HeadSettings)
+    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
     cli.config_option(p, "head.n_top")
     cli.config_option(p, "head.c_seeds")
     for name, text in OUTPUTS.items():
@@ -134,9 +135,9 @@ def write_figures(results: HeadResults, gap_x, args: argparse.Namespace) -> None
 
 
 def main(args: argparse.Namespace) -> None:
+    settings = cli.settings_from_args(HeadSettings, args, threads=cli.job_threads(args.threads))
     with ThreadPoolExecutor(max_workers=1) as background:
         images, matrices, map_shape = read_inputs(args, background)
-        settings = HeadSettings.from_args(args)
         results = fit_and_evaluate(images, matrices, settings, args.c_seeds)
     write_tables(results, args)
     write_figures(results, matrices["gap"], args)

@@ -341,13 +341,16 @@ def test_accuracy_interval_is_evaluates_accuracy(n_boot):
 
 def test_head_settings_are_the_config_head_section_and_threads() -> None:
     """Every setting but ``threads`` is a ``head`` key with the schema's default; given flags win."""
+    from poolkit.cli import add_settings_options, settings_from_args
+
     parser = argparse.ArgumentParser()
-    HeadSettings.add_options(parser)
-    settings = HeadSettings.from_args(parser.parse_args(["--seed", "7", "--c-grid", "0.5,2", "--threads", "3"]))
+    add_settings_options(parser, HeadSettings)
+    settings = settings_from_args(HeadSettings, parser.parse_args(["--seed", "7", "--c-grid", "0.5", "2"]), threads=3)
     assert settings.seed == 7 and settings.c_grid == [0.5, 2.0] and settings.threads == 3
     for key in ("cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot"):
         assert getattr(settings, key) == schema_node(f"head.{key}")["default"], key
-    assert set(HeadSettings.config_keys()) == {
+    assert HeadSettings.given_fields() == ["threads"]
+    assert list(HeadSettings.config_keys()) == [
         "c_grid",
         "cv_folds",
         "cv_repeats",
@@ -355,4 +358,4 @@ def test_head_settings_are_the_config_head_section_and_threads() -> None:
         "max_iter",
         "n_boot",
         "seed",
-    }
+    ]

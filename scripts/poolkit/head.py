@@ -4,10 +4,9 @@ majority class, all on one split; validation metrics with intervals and paired d
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import cli, reg_paths
+from . import reg_paths
 from .io import UserError, feature_columns
+from .settings import StageSettings, given_field
 from .stats import (
     bootstrap_classification_ci,
     percentile_interval,
@@ -350,8 +350,11 @@ PAIRS = [("gap", "flatten"), ("gap", "gmp")]
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeadSettings:
-    """How the heads are fitted and evaluated (the config's ``head`` section)."""
+class HeadSettings(StageSettings):
+    """How the heads are fitted and evaluated: the config's ``head`` section (but ``c_seeds`` and
+    ``n_top``, which only the head stage uses), and ``threads``."""
+
+    SECTION = "head"
 
     c_grid: list[float]
     cv_folds: int
@@ -360,25 +363,8 @@ class HeadSettings:
     max_iter: int
     n_boot: int
     seed: int
-    #: threads for the batched CV fits' matrix products; the results are the same bits for any value.
-    threads: int = 1
-
-    @classmethod
-    def add_options(cls, p: argparse.ArgumentParser) -> None:
-        """One option per setting (``head.<key>`` of the config) and ``--threads``."""
-        for key in cls.config_keys():
-            cli.config_option(p, f"head.{key}")
-        cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> HeadSettings:
-        """The settings a script was given (see :meth:`add_options`)."""
-        return cls(**{key: getattr(args, key) for key in cls.config_keys()}, threads=cli.job_threads(args.threads))
-
-    @classmethod
-    def config_keys(cls) -> list[str]:
-        """The settings taken from the config: every field but ``threads``."""
-        return [field.name for field in fields(cls) if field.name != "threads"]
+    #: threads for the batched CV fits' matrix products (from the job); the results are the same bits for any value.
+    threads: int = given_field(default=1)
 
 
 @dataclass(frozen=True)
