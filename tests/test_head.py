@@ -359,3 +359,28 @@ def test_head_settings_are_the_config_head_section_and_threads() -> None:
         "n_boot",
         "seed",
     ]
+
+
+def test_every_head_gets_its_matrix_from_the_registry_and_the_maps_are_read_once() -> None:
+    """head_matrices: one matrix per head of HEADS, in its order; the map heads' wait for the maps."""
+    from poolkit.head import HEADS, head_matrices
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(rng.random((4, 512), dtype=np.float32), columns=[f"f{i:03d}" for i in range(512)])
+    pixels = pd.DataFrame(rng.random((4, 3), dtype=np.float32), columns=["p0000", "p0001", "p0002"])
+    maps = rng.random((4, 2 * 2 * 512), dtype=np.float32)
+    reads = []
+
+    def read_maps() -> np.ndarray:
+        reads.append(1)
+        return maps
+
+    matrices = head_matrices(features, pixels, read_maps, [2, 2, 512])
+    assert list(matrices) == list(HEADS) and not reads
+    resolved = {name: m() if callable(m) else m for name, m in matrices.items()}
+    assert len(reads) == 1 and {name for name, m in matrices.items() if callable(m)} == {"gmp", "flatten"}
+    assert np.array_equal(resolved["gap"], features.to_numpy()) and np.array_equal(
+        resolved["pixels"], pixels.to_numpy()
+    )
+    assert np.array_equal(resolved["flatten"], maps)
+    assert np.array_equal(resolved["gmp"], maps.reshape(4, 4, 512).max(axis=1))

@@ -4,6 +4,7 @@ majority class, all on one split; validation metrics with intervals and paired d
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -442,6 +443,24 @@ def map_matrices(flat_maps: np.ndarray, map_shape: Sequence[int]) -> dict[str, n
     }
 
 
+def head_matrices(
+    features: pd.DataFrame, pixels: pd.DataFrame, maps: Callable[[], np.ndarray], map_shape: Sequence[int]
+) -> dict[str, Matrix]:
+    """Every head's input matrix, in the order of :data:`HEADS`: those of :func:`score_matrices` at once,
+    those of :func:`map_matrices` as functions that wait for ``maps()`` (the flattened feature maps, in
+    the rows' order; called once, so the maps can be read in the background while the others are fitted)."""
+    scores = score_matrices(features, pixels)
+
+    @functools.cache
+    def from_maps() -> dict[str, np.ndarray]:
+        return map_matrices(maps(), map_shape)
+
+    def waiting(name: str) -> Callable[[], np.ndarray]:
+        return lambda: from_maps()[name]
+
+    return {name: scores[name] if name in scores else waiting(name) for name in HEADS}
+
+
 def _rows(mask: np.ndarray) -> slice | np.ndarray:
     """The rows a boolean mask selects: a slice (so a view, not a copy of the Flatten head's 168 MB)
     when they are consecutive, as the feature stage writes them (training images first)."""
@@ -555,6 +574,21 @@ def heads_table(results: HeadResults) -> pd.DataFrame:
             row.update({m: metrics[m]["value"], f"{m}_lo": metrics[m]["ci_low"], f"{m}_hi": metrics[m]["ci_high"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def head_tables(results: HeadResults) -> dict[str, pd.DataFrame]:
+    """Every table of the head stage, each computed once (the figures draw from the same ones): the
+    heads, their CV tables and paired differences, and the GAP head's coefficients, ROC curve and
+    calibration bins."""
+    gap = results.fits["gap"]
+    return {
+        "cv": cv_table(results),
+        "heads": heads_table(results),
+        "differences": results.differences,
+        "coefficients": coefficient_table(gap.model),
+        "roc": roc_table(results.y_valid, gap.p_valid),
+        "calibration": calibration_table(results.y_valid, gap.p_valid),
+    }
 
 
 def cv_table(results: HeadResults) -> pd.DataFrame:
