@@ -258,7 +258,7 @@ def test_a_rules_settings_params_reach_the_script_as_the_same_settings(name, con
     add_settings_options(parser, cls)
     argv = option_args(cls.params(config), bare_empty=True) if config_name else []
     settings = settings_from_args(cls, parser.parse_args(argv), **_given(cls, config))
-    assert settings == cls.from_config(config, **_given(cls, config))
+    assert settings == cls(**cls.params(config), **_given(cls, config))
     for field_name, key in cls.config_keys().items():
         assert isinstance(getattr(settings, field_name), list) == (schema_node(key)["type"] == "array"), field_name
 

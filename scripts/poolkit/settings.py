@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 _CONFIG_KEY = "poolkit.config_key"
 _GIVEN = "poolkit.given"
@@ -72,8 +72,3 @@ class StageSettings:
         """A rule's params: every config field's value in ``config`` (validated), lists as lists; a
         script's options have the same names (:func:`poolkit.cli.add_settings_options`)."""
         return {name: config_value(config, key) for name, key in cls.config_keys().items()}
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], **given: Any) -> Self:
-        """The settings of a validated ``config``, the given fields passed as keywords."""
-        return cls(**cls.params(config), **given)
