@@ -100,7 +100,7 @@ def config_option(p: argparse.ArgumentParser | Any, key: str, flag: str | None =
     allowed = node.get("enum") or node.get("items", {}).get("enum")
     text = node.get("description", "")
     if allowed and node["type"] == "array":
-        text += f" From: {', '.join(allowed)}."
+        text = f"{text.rstrip('.')}. One or more of: {', '.join(allowed)}."
     help_text = f"{text} [config: {key}]".replace("%", "%%")  # argparse formats help with %
     kwargs: dict[str, Any] = {"default": node.get("default"), "help": help_text}
     if node["type"] == "boolean":
