@@ -4,7 +4,6 @@ scores, the flattened feature map and raw pixels, plus the majority class, all o
 validation metrics with 95% intervals, paired differences, figures."""
 
 import argparse
-import functools
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,16 +17,11 @@ from poolkit.head import (
     HEADS,
     HeadResults,
     HeadSettings,
-    calibration_table,
-    coefficient_table,
-    cv_table,
     fit_and_evaluate,
-    heads_table,
-    map_matrices,
+    head_matrices,
+    head_tables,
     metrics_record,
     predictions_table,
-    roc_table,
-    score_matrices,
 )
 from poolkit.io import (
     UserError,
@@ -66,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", required=True, help="last feature maps (maps.parquet)")
     p.add_argument("--features-info", required=True)
     p.add_argument("--pixels", required=True)
-    HeadSettings.add_options(p)
+    cli.add_settings_options(p, HeadSettings)
+    cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
     cli.config_option(p, "head.n_top")
     cli.config_option(p, "head.c_seeds")
     for name, text in OUTPUTS.items():
@@ -88,58 +83,47 @@ def read_inputs(args: argparse.Namespace, background: ThreadPoolExecutor) -> tup
         raise UserError(f"{args.features} and {args.pixels} do not hold the same images in order")
     shape = read_json(args.features_info)["feature_map_shape"]
 
-    @functools.cache
-    def from_maps() -> dict[str, np.ndarray]:
-        map_meta, flat_maps = maps.result()
+    def flat_maps() -> np.ndarray:
+        map_meta, flat = maps.result()
         if map_meta["image_id"].tolist() != ids:
             raise UserError(f"{args.features} and {args.maps} do not hold the same images in order")
-        return map_matrices(flat_maps, shape)
+        return flat
 
-    scores = score_matrices(features, pixels)
-    matrices = {
-        "gap": scores["gap"],
-        "gmp": lambda: from_maps()["gmp"],
-        "flatten": lambda: from_maps()["flatten"],
-        "pixels": scores["pixels"],
-    }
-    return features[["image_id", "split", "label"]], matrices, shape
+    return features[["image_id", "split", "label"]], head_matrices(features, pixels, flat_maps, shape), shape
 
 
-def write_tables(results: HeadResults, args: argparse.Namespace) -> None:
+def write_tables(results: HeadResults, tables: dict[str, pd.DataFrame], args: argparse.Namespace) -> None:
     """Every table and the GAP head's pickled model."""
-    gap = results.fits["gap"]
-    write_tsv(cv_table(results), args.cv)
-    write_tsv(heads_table(results), args.heads)
-    write_tsv(results.differences, args.differences)
-    write_tsv(coefficient_table(gap.model), args.coefficients)
-    write_tsv(roc_table(results.y_valid, gap.p_valid), args.roc)
-    write_tsv(calibration_table(results.y_valid, gap.p_valid), args.calibration)
+    for name, table in tables.items():
+        write_tsv(table, getattr(args, name))
     write_parquet(predictions_table(results), args.predictions)
-    record = {"model": gap.model, "sklearn_version": sklearn_version, "features": feature_columns()}
+    record = {"model": results.fits["gap"].model, "sklearn_version": sklearn_version, "features": feature_columns()}
     with atomic_path(args.model) as tmp:
         tmp.write_bytes(pickle.dumps(record))
 
 
-def write_figures(results: HeadResults, gap_x, args: argparse.Namespace) -> None:
+def write_figures(
+    results: HeadResults, tables: dict[str, pd.DataFrame], gap_x: np.ndarray, args: argparse.Namespace
+) -> None:
     """Every head's accuracy and ROC; the GAP head's confusion, calibration, coefficients, score grids."""
-    gap, y_valid = results.fits["gap"], results.y_valid
     plots.setup()
-    plots.heads_figure(heads_table(results), args.heads_figure)
-    plots.roc_figure(y_valid, {name: results.fits[name].p_valid for name in HEADS}, args.roc_figure)
+    plots.heads_figure(tables["heads"], args.heads_figure)
+    plots.roc_figure(results.y_valid, {name: results.fits[name].p_valid for name in HEADS}, args.roc_figure)
     confusion = results.evaluated["gap"]["confusion_matrix"]["rows_true_cols_predicted"]
     plots.confusion_figure(confusion, CLASS_NAMES, args.confusion_figure)
-    plots.calibration_figure(calibration_table(y_valid, gap.p_valid), args.calibration_figure)
-    plots.coefficients_figure(coefficient_table(gap.model), args.n_top, args.coefficients_figure)
+    plots.calibration_figure(tables["calibration"], args.calibration_figure)
+    plots.coefficients_figure(tables["coefficients"], args.n_top, args.coefficients_figure)
     plots.score_grids_figure(results.images, gap_x, CLASS_NAMES, args.score_grids_figure)
 
 
 def main(args: argparse.Namespace) -> None:
+    settings = cli.settings_from_args(HeadSettings, args, threads=cli.job_threads(args.threads))
     with ThreadPoolExecutor(max_workers=1) as background:
         images, matrices, map_shape = read_inputs(args, background)
-        settings = HeadSettings.from_args(args)
         results = fit_and_evaluate(images, matrices, settings, args.c_seeds)
-    write_tables(results, args)
-    write_figures(results, matrices["gap"], args)
+    tables = head_tables(results)
+    write_tables(results, tables, args)
+    write_figures(results, tables, matrices["gap"], args)
     write_json(metrics_record(results, settings, map_shape), args.metrics)
     accuracy = results.evaluated["gap"]["accuracy"]["value"]
     cli.log.info("GAP head: C=%g, validation accuracy %.3f", results.fits["gap"].chosen_c, accuracy)

@@ -12,8 +12,6 @@ from poolkit.dataset import sample_split
 from poolkit.invariance import TrialSettings, run_shard
 from poolkit.io import write_parquet
 
-SETTINGS_KEYS = ("inputs", "jitters", "trials_per_jitter", "exhaustive_max_jitter", "poolings", "max_depth", "fills")
-
 
 def dataset_greys(manifest_path: str, n: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """``n`` validation images picked with ``seed``, grey, ``size``², floats in [0, 1]."""
@@ -30,10 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     p.add_argument("--shard", required=True, help="'grid' or 's<seed>'")
     p.add_argument("--out", required=True)
-    for key in SETTINGS_KEYS:
-        cli.config_option(p, f"invariance.{key}")
-    cli.config_option(p, "invariance.image_size", "--size")
-    cli.config_option(p, "invariance.r_shrink")
+    cli.add_settings_options(p, TrialSettings)
     p.add_argument("--manifest", default="", help="needed for the 'dataset' input")
     cli.config_option(p, "invariance.n_dataset_images")
     return p
@@ -41,15 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     ids: list[str]
-    cli.check_choices(args.inputs, "invariance.inputs")
-    cli.check_choices(args.poolings, "invariance.poolings")
-    cli.check_choices(args.fills, "invariance.fills")
-    settings = TrialSettings(
-        **{key: getattr(args, key) for key in SETTINGS_KEYS}, size=args.size, r_shrink=args.r_shrink
-    )
+    settings = cli.settings_from_args(TrialSettings, args)
     images, ids = None, []
-    if "dataset" in args.inputs:
-        images, ids = dataset_greys(args.manifest, args.n_dataset_images, args.size, seed=0)
+    if "dataset" in settings.inputs:
+        images, ids = dataset_greys(args.manifest, args.n_dataset_images, settings.size, seed=0)
     table = run_shard(args.shard, settings, dataset_images=images, dataset_ids=ids)
     write_parquet(table, args.out)
     n_trials = table["trial"].groupby([table["input"], table["jitter"]]).nunique().sum()

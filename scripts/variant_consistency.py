@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", required=True, nargs="+", help="each variant's GAP scores of every image, in order")
     p.add_argument("--copies", required=True, nargs="+", help="each variant's copies (variant_features.py), in order")
     p.add_argument("--centre", required=True, nargs="+", help="each variant's centre crops, in order")
-    HeadSettings.add_options(p)
+    cli.add_settings_options(p, HeadSettings)
+    cli.add_threads_option(p, "threads for the refitted heads' CV (the results do not depend on it)")
     p.add_argument("--heads", required=True, help="output TSV: one row per variant")
     p.add_argument("--consistency", required=True, help="output TSV: variant × protocol × max shift")
     p.add_argument("--differences", required=True, help="output TSV: each variant's consistency minus max's")
@@ -31,12 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if not len(args.variants) == len(args.scores) == len(args.copies) == len(args.centre):
         raise UserError("one --scores, --copies and --centre file per variant, in the order of --variants")
-    settings = HeadSettings.from_args(args)
+    settings = cli.settings_from_args(HeadSettings, args, threads=cli.job_threads(args.threads))
     heads, pairs = [], []
     for variant, scores_file, copies, centre in zip(args.variants, args.scores, args.copies, args.centre, strict=True):
         scores = pd.read_parquet(scores_file)
         fit = refit_gap_head(scores, settings)
-        heads.append(head_row(variant, scores, pd.read_parquet(centre), fit, args.n_boot, args.seed))
+        heads.append(head_row(variant, scores, pd.read_parquet(centre), fit, settings.n_boot, settings.seed))
         pairs.append(pairs_table(pd.read_parquet(copies), fit.model))
         cli.log.info("variant %s: C=%g, accuracy %.3f", variant, fit.chosen_c, heads[-1]["accuracy"])
     table = pd.concat(pairs, ignore_index=True)

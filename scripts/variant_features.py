@@ -23,7 +23,6 @@ from poolkit.io import check_recorded_digest, feature_columns, write_json, write
 from poolkit.kinds import VARIANTS
 from poolkit.protocols import NetworkSettings, copy_plan, pair_plan, plan_copies
 
-SETTING_KEYS = ("protocols", "max_shifts", "resize_to", "passes", "n_images", "seed")
 #: The copies table's columns before the scores (pair-plan columns without ``image``).
 COPY_TABLE_COLUMNS = [
     "variant",
@@ -56,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre", required=True, help="output Parquet: each sampled image's centre-crop scores")
     p.add_argument("--info", required=True, help="output JSON: the shard's ranges, precision, device, speed")
     cli.config_option(p, "invariance.network.shards")
-    for key in SETTING_KEYS:
-        cli.config_option(p, f"invariance.network.{key}")
+    cli.add_settings_options(p, NetworkSettings)
     cli.add_model_options(p)
     return p
 
@@ -123,6 +121,7 @@ def scored_copies(
 
 def main(args: argparse.Namespace) -> None:
     check_recorded_digest(args.weights, args.weights_info, "file_sha256")  # before any work
+    settings = cli.settings_from_args(NetworkSettings, args, crop=args.image_size)
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
@@ -131,9 +130,6 @@ def main(args: argparse.Namespace) -> None:
     require_gpu(args.require_gpu)
     from poolkit.features import FeatureExtractor, shard_bounds
 
-    settings = NetworkSettings(
-        variants=[args.variant], **{key: getattr(args, key) for key in SETTING_KEYS}, crop=args.image_size
-    )
     manifest = pd.read_parquet(args.manifest)
     chosen = sample_split(manifest, "valid", settings.n_images, settings.seed)
     plan = pair_plan(len(chosen), settings)

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--copies", required=True, nargs="+", help="every shard of every variant's shifted copies (variant column)"
     )
-    HeadSettings.add_options(p)
+    cli.add_settings_options(p, HeadSettings)
+    cli.add_threads_option(p, "threads for the refitted heads' CV (the results do not depend on it)")
     p.add_argument("--out", required=True, help="output TSV: variant × protocol")
     p.add_argument("--images", required=True, help="output Parquet: one row per variant, protocol and image")
     return p
@@ -41,7 +42,7 @@ def merged_copies(paths: list[str], protocols: list[str]) -> pd.DataFrame:
 def main(args: argparse.Namespace) -> None:
     if len(args.variants) != len(args.scores):
         raise UserError("one --scores file per variant, in the order of --variants")
-    settings = HeadSettings.from_args(args)
+    settings = cli.settings_from_args(HeadSettings, args, threads=cli.job_threads(args.threads))
     all_copies = merged_copies(args.copies, args.protocols)
     outcomes = []
     for variant, scores in zip(args.variants, args.scores, strict=True):

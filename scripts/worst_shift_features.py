@@ -13,12 +13,7 @@ from poolkit import cli
 from poolkit.dataset import load_rgb, sample_split
 from poolkit.io import check_recorded_digest, feature_columns, write_parquet
 from poolkit.kinds import VARIANTS
-from poolkit.worst_shift import (
-    check_crop_room,
-    shifted_copies,
-    worst_shift_passes,
-    worst_shift_plan,
-)
+from poolkit.worst_shift import WorstShiftSettings, shifted_copies, worst_shift_passes, worst_shift_plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,10 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--shard", type=int, default=0, help="this shard's number, from 0")
     cli.config_option(p, "invariance.network.shards")
-    for key in ("protocols", "resize_to", "seed"):
-        cli.config_option(p, f"invariance.network.{key}")
-    for key in ("max_shift", "n_images"):
-        cli.config_option(p, f"invariance.network.worst_shift.{key}")
+    cli.add_settings_options(p, WorstShiftSettings)
     cli.add_model_options(p)
     return p
 
@@ -50,8 +42,7 @@ def load_images(paths: list[str], size: int, resize: str) -> np.ndarray:
 
 def main(args: argparse.Namespace) -> None:
     check_recorded_digest(args.weights, args.weights_info, "file_sha256")  # before any work
-    if "crop" in args.protocols:
-        check_crop_room(args.max_shift, resize_to=args.resize_to, crop=args.image_size)
+    settings = cli.settings_from_args(WorstShiftSettings, args, crop=args.image_size)  # checks the crop's room
     from poolkit import tfsetup
 
     tfsetup.configure(cli.job_threads(args.threads))
@@ -61,15 +52,15 @@ def main(args: argparse.Namespace) -> None:
     from poolkit.features import FeatureExtractor, feature_stage_precision, shard_bounds
 
     manifest = pd.read_parquet(args.manifest)
-    chosen = sample_split(manifest, "valid", args.n_images, args.seed)
+    chosen = sample_split(manifest, "valid", settings.n_images, settings.seed)
     paths = chosen["path"].tolist()
-    sizes = {"crop": args.resize_to, "circular": args.image_size}
-    plan = worst_shift_plan(len(chosen), args.protocols, args.max_shift)
+    sizes = {"crop": settings.resize_to, "circular": args.image_size}
+    plan = worst_shift_plan(len(chosen), settings.protocols, settings.max_shift)
     cli.log.info(
         "%d images × %d shifts: %d VGG16 passes per protocol",
         len(chosen),
-        (2 * args.max_shift) ** 2,
-        worst_shift_passes(len(chosen), args.max_shift),
+        (2 * settings.max_shift) ** 2,
+        worst_shift_passes(len(chosen), settings.max_shift),
     )
     precision = feature_stage_precision(args.features_info, args.precision)
     extractor = FeatureExtractor(args.weights, args.preprocessing, precision, variant=args.variant)
@@ -81,7 +72,7 @@ def main(args: argparse.Namespace) -> None:
         if rows.empty:
             continue
         images = load_images(paths, sizes[str(protocol)], args.resize)
-        stack = shifted_copies(images, rows, crop=args.image_size if protocol == "crop" else None)
+        stack = shifted_copies(images, rows, crop=settings.crop if protocol == "crop" else None)
         scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} {protocol} shifts")
         rows = rows.reset_index(drop=True)
         meta = pd.DataFrame(

@@ -59,6 +59,11 @@ def test_snakemake_arguments_map_to_options():
     ]
 
 
+def test_empty_lists_of_files_are_left_out_and_empty_list_params_are_bare_options():
+    smk = _FakeSnakemake({"path": []}, {"out": "o"}, {"c_grid": [], "protocols": ["crop", "circular"]})
+    assert snakemake_argv(smk) == ["--out=o", "--c-grid", "--protocols", "crop", "circular"]
+
+
 @pytest.mark.parametrize(
     ("resources", "gpu"),
     [({"gpu": 1}, True), ({"gres": "gpu:a100:1"}, True), ({"gpu": 0, "gres": ""}, False), ({}, False)],
@@ -167,6 +172,143 @@ def test_every_default_of_a_stage_option_comes_from_the_schema(script):
         assert action.default == schema_node(action.schema_key).get("default"), action.schema_key
 
 
+# --------------------------------------------------------------------------- one pattern for a stage's settings
+#: Every stage's settings class (poolkit.settings.StageSettings), by module.
+SETTINGS_CLASSES = {
+    "head": "HeadSettings",
+    "invariance": "TrialSettings",
+    "protocols": "NetworkSettings",
+    "worst_shift": "WorstShiftSettings",
+}
+#: The fields that are not the key <SECTION>.<field>: another key (config_field) or given by the script.
+OTHER_KEYS = {
+    "TrialSettings": {"size": "invariance.image_size"},
+    "WorstShiftSettings": {
+        "protocols": "invariance.network.protocols",
+        "resize_to": "invariance.network.resize_to",
+        "seed": "invariance.network.seed",
+    },
+}
+GIVEN = {"HeadSettings": ["threads"], "NetworkSettings": ["crop"], "WorstShiftSettings": ["crop"]}
+SETTINGS_CONFIGS = ["config/config.yaml", "config/demo.yaml", ".test/config/config.yaml"]
+
+
+def _settings_class(name: str):
+    import importlib
+
+    module = next(module for module, cls in SETTINGS_CLASSES.items() if cls == name)
+    return getattr(importlib.import_module(f"poolkit.{module}"), name)
+
+
+def _given(cls, config: dict) -> dict:
+    """Values of the given fields as the stage scripts pass them."""
+    values = {"threads": 2, "crop": config["features"]["image_size"]}
+    return {name: values[name] for name in cls.given_fields()}
+
+
+def _config(name: str | None) -> dict:
+    import yaml
+
+    from poolkit.cli import SCHEMA_PATH
+    from poolkit.config import validate_config
+
+    return validate_config(yaml.safe_load((ROOT / name).read_text()) if name else {}, SCHEMA_PATH)
+
+
+def test_every_settings_class_is_listed_here():
+    """So that the tests below cover every stage's settings."""
+    import ast
+
+    found = {}
+    for path in (ROOT / "scripts/poolkit").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "StageSettings" for b in node.bases):
+                found[path.stem] = node.name
+    assert found == SETTINGS_CLASSES
+
+
+@pytest.mark.parametrize("name", SETTINGS_CLASSES.values())
+def test_every_setting_is_a_key_of_its_section_or_says_where_it_comes_from(name):
+    """A field is the schema key <SECTION>.<field>, or another key (config_field), or given by the
+    script (given_field); the last two are listed above."""
+    from dataclasses import fields
+
+    from poolkit.cli import schema_node
+
+    cls = _settings_class(name)
+    keys = cls.config_keys()
+    assert set(keys) | set(cls.given_fields()) == {f.name for f in fields(cls)}
+    assert cls.given_fields() == GIVEN.get(name, [])
+    assert {n: k for n, k in keys.items() if k != f"{cls.SECTION}.{n}"} == OTHER_KEYS.get(name, {})
+    for key in keys.values():
+        assert "type" in schema_node(key), key  # a config key (not a section)
+
+
+@pytest.mark.parametrize("config_name", [None, *SETTINGS_CONFIGS])
+@pytest.mark.parametrize("name", SETTINGS_CLASSES.values())
+def test_a_rules_settings_params_reach_the_script_as_the_same_settings(name, config_name):
+    """params (config) → argv (as a Snakemake job's) → options → the settings object: the same values,
+    lists as lists; with no option given, every value is the schema's default."""
+    import argparse
+
+    from poolkit.cli import add_settings_options, option_args, schema_node, settings_from_args
+
+    cls, config = _settings_class(name), _config(config_name)
+    parser = argparse.ArgumentParser()
+    add_settings_options(parser, cls)
+    argv = option_args(cls.params(config), bare_empty=True) if config_name else []
+    settings = settings_from_args(cls, parser.parse_args(argv), **_given(cls, config))
+    assert settings == cls(**cls.params(config), **_given(cls, config))
+    for field_name, key in cls.config_keys().items():
+        assert isinstance(getattr(settings, field_name), list) == (schema_node(key)["type"] == "array"), field_name
+
+
+def test_list_options_take_several_values_and_unknown_items_end_in_a_user_error():
+    import argparse
+
+    from poolkit.cli import add_settings_options, settings_from_args
+    from poolkit.io import UserError
+
+    cls = _settings_class("NetworkSettings")
+    parser = argparse.ArgumentParser()
+    add_settings_options(parser, cls)
+    args = parser.parse_args(["--protocols", "circular", "--max-shifts", "3", "5"])
+    assert settings_from_args(cls, args, crop=64).max_shifts == [3, 5]
+    with pytest.raises(
+        UserError, match=r"^invariance\.network\.protocols: unknown value\(s\) zoom; allowed: crop, circular$"
+    ):
+        settings_from_args(cls, parser.parse_args(["--protocols", "crop", "zoom"]), crop=64)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-shifts"])  # a list the schema needs one item in
+
+
+@pytest.mark.parametrize("module", ["settings", "head", "invariance", "protocols", "worst_shift", "network"])
+def test_model_modules_do_not_parse_command_lines(module):
+    """argparse and poolkit.cli are the scripts' business; the settings classes need neither."""
+    import ast
+
+    tree = ast.parse((ROOT / f"scripts/poolkit/{module}.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {f"{node.module or ''}.{alias.name}".lstrip(".") for alias in node.names}
+            imported.add(node.module or "")
+    assert not {"argparse", "cli", "poolkit.cli"} & imported, imported
+
+
+def test_no_rule_spells_out_a_settings_class_or_joins_a_list():
+    """The rules take a stage's settings as <Class>.params(config), lists as lists."""
+    rules = {path.name: path.read_text() for path in (ROOT / "workflow/rules").glob("*.smk")}
+    text = "".join(rules.values())
+    assert "csv(" not in text and '",".join' not in text
+    for name in SETTINGS_CLASSES.values():
+        assert f"{name}.params(config)" in text, name
+    head_keys = [f'HEAD["{key}"]' for key in _settings_class("HeadSettings").config_keys()]
+    assert not [key for key in head_keys if key in text]
+
+
 def test_config_readme_is_generated_from_the_schema(tmp_path):
     """The committed key tables equal what the schema gives; a changed description makes --check fail."""
 
@@ -259,7 +401,9 @@ def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
         str(ROOT / "scripts/run_trials.py"),
         "--shard=s0",
         f"--out={tmp_path / 't.parquet'}",
-        "--inputs=ring,triangle",
+        "--inputs",
+        "ring",
+        "triangle",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
@@ -300,7 +444,7 @@ class Named(list):
 
 smk = type("Snakemake", (), {{}})()
 smk.input, smk.output = Named({{"manifest": {manifest!r}}}), Named({{"out": {out!r}}})
-smk.params = Named({{"shard": "s0", "inputs": "ring,dataset", "jitters": "1", "trials_per_jitter": 5}})
+smk.params = Named({{"shard": "s0", "inputs": ["ring", "dataset"], "jitters": [1], "trials_per_jitter": 5}})
 smk.log = [{log!r}]
 runpy.run_path({script!r}, run_name="__main__", init_globals={{"snakemake": smk}})
 """

@@ -341,13 +341,16 @@ def test_accuracy_interval_is_evaluates_accuracy(n_boot):
 
 def test_head_settings_are_the_config_head_section_and_threads() -> None:
     """Every setting but ``threads`` is a ``head`` key with the schema's default; given flags win."""
+    from poolkit.cli import add_settings_options, settings_from_args
+
     parser = argparse.ArgumentParser()
-    HeadSettings.add_options(parser)
-    settings = HeadSettings.from_args(parser.parse_args(["--seed", "7", "--c-grid", "0.5,2", "--threads", "3"]))
+    add_settings_options(parser, HeadSettings)
+    settings = settings_from_args(HeadSettings, parser.parse_args(["--seed", "7", "--c-grid", "0.5", "2"]), threads=3)
     assert settings.seed == 7 and settings.c_grid == [0.5, 2.0] and settings.threads == 3
     for key in ("cv_folds", "cv_repeats", "c_rule", "max_iter", "n_boot"):
         assert getattr(settings, key) == schema_node(f"head.{key}")["default"], key
-    assert set(HeadSettings.config_keys()) == {
+    assert HeadSettings.given_fields() == ["threads"]
+    assert list(HeadSettings.config_keys()) == [
         "c_grid",
         "cv_folds",
         "cv_repeats",
@@ -355,4 +358,29 @@ def test_head_settings_are_the_config_head_section_and_threads() -> None:
         "max_iter",
         "n_boot",
         "seed",
-    }
+    ]
+
+
+def test_every_head_gets_its_matrix_from_the_registry_and_the_maps_are_read_once() -> None:
+    """head_matrices: one matrix per head of HEADS, in its order; the map heads' wait for the maps."""
+    from poolkit.head import HEADS, head_matrices
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(rng.random((4, 512), dtype=np.float32), columns=[f"f{i:03d}" for i in range(512)])
+    pixels = pd.DataFrame(rng.random((4, 3), dtype=np.float32), columns=["p0000", "p0001", "p0002"])
+    maps = rng.random((4, 2 * 2 * 512), dtype=np.float32)
+    reads = []
+
+    def read_maps() -> np.ndarray:
+        reads.append(1)
+        return maps
+
+    matrices = head_matrices(features, pixels, read_maps, [2, 2, 512])
+    assert list(matrices) == list(HEADS) and not reads
+    resolved = {name: m() if callable(m) else m for name, m in matrices.items()}
+    assert len(reads) == 1 and {name for name, m in matrices.items() if callable(m)} == {"gmp", "flatten"}
+    assert np.array_equal(resolved["gap"], features.to_numpy()) and np.array_equal(
+        resolved["pixels"], pixels.to_numpy()
+    )
+    assert np.array_equal(resolved["flatten"], maps)
+    assert np.array_equal(resolved["gmp"], maps.reshape(4, 4, 512).max(axis=1))

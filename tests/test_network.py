@@ -46,12 +46,13 @@ def test_interval_takes_images_not_pairs_as_the_units():
     assert 0.45 < row["consistency_lo"] < 0.55 and 0.9 < row["consistency_hi"] < 0.95  # about 15 of 20
 
 
-def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_variant_or_order():
+def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_order():
+    """The plan's settings name no variant: every variant is scored on the same pairs."""
     settings = dict(
         protocols=["crop", "circular"], max_shifts=[2, 9], resize_to=73, passes=2, n_images=5, seed=0, crop=64
     )
-    plan = pair_plan(5, NetworkSettings(variants=["max"], **settings))
-    other = pair_plan(5, NetworkSettings(variants=["aps_circular"], **{**settings, "max_shifts": [9, 2]}))
+    plan = pair_plan(5, NetworkSettings(**settings))
+    other = pair_plan(5, NetworkSettings(**{**settings, "max_shifts": [9, 2]}))
     key = ["protocol", "max_shift", "pass", "image"]
     assert plan.sort_values(key).reset_index(drop=True).equals(other.sort_values(key).reset_index(drop=True))
     crop = plan[plan["protocol"] == "crop"]
@@ -63,14 +64,10 @@ def test_the_pair_plan_is_seeded_by_protocol_and_shift_not_by_variant_or_order()
 def test_settings_refuse_unknown_names_and_a_resize_smaller_than_the_crop():
     from poolkit.io import UserError
 
-    with pytest.raises(UserError, match="unknown variant or protocol zoom"):
-        NetworkSettings(
-            variants=["max"], protocols=["zoom"], max_shifts=[2], resize_to=73, passes=1, n_images=2, seed=0, crop=64
-        )
+    with pytest.raises(UserError, match=r"unknown protocol\(s\) zoom; allowed: crop, circular"):
+        NetworkSettings(protocols=["zoom"], max_shifts=[2], resize_to=73, passes=1, n_images=2, seed=0, crop=64)
     with pytest.raises(UserError, match="resize_to"):
-        NetworkSettings(
-            variants=["max"], protocols=["crop"], max_shifts=[2], resize_to=60, passes=1, n_images=2, seed=0, crop=64
-        )
+        NetworkSettings(protocols=["crop"], max_shifts=[2], resize_to=60, passes=1, n_images=2, seed=0, crop=64)
 
 
 def test_cosine_of_rows():
@@ -102,7 +99,6 @@ def test_the_copy_plan_is_the_copies_in_one_order_that_shards_cut_at_whole_batch
     from poolkit.protocols import centre_crops, copy_plan, pair_copies, plan_copies
 
     settings = NetworkSettings(
-        variants=["max"],
         protocols=["crop", "circular"],
         max_shifts=[2, 5],
         resize_to=13,

@@ -69,6 +69,16 @@ def test_the_crop_room_follows_the_centre_offset():
         check_crop_room(5, resize_to=73, crop=64)
 
 
+def test_worst_shift_settings_check_the_crop_room_on_creation():
+    from poolkit.worst_shift import WorstShiftSettings
+
+    common = dict(n_images=2, resize_to=73, seed=0, crop=64)
+    assert WorstShiftSettings(max_shift=4, protocols=["crop", "circular"], **common).max_shift == 4
+    assert WorstShiftSettings(max_shift=5, protocols=["circular"], **common).max_shift == 5  # rolls need no room
+    with pytest.raises(UserError, match=r"worst_shift\.max_shift: 5 moves the centre crop"):
+        WorstShiftSettings(max_shift=5, protocols=["circular", "crop"], **common)
+
+
 def copies_of(p_by_image: list[list[float]], variant: str = "max", protocol: str = "circular") -> pd.DataFrame:
     """Copies of one variant and protocol with s = 1: image i's four shifts get P(truck) p_by_image[i],
     the reference (0, 0) last."""

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from poolkit import cli
-from poolkit.invariance import trial_options, trial_shards
+from poolkit.invariance import TrialSettings, trial_shards
 from poolkit.io import write_json, write_tsv
 from poolkit.machine import clock_ghz, cpu_flags, describe_machine, flop_per_cycle, native_bfloat16, theoretical_peaks
 
@@ -230,10 +230,10 @@ def invariance_full_size(config: Path, manifest: Path, work: Path, parallel: int
     """Every trial shard of ``config``'s invariance settings, then their aggregate, as the workflow runs them."""
     from poolkit.config import validate_config
 
-    inv = validate_config(yaml.safe_load(config.read_text()), ROOT / "workflow/schemas/config.schema.yaml")[
-        "invariance"
-    ]
-    settings = [*cli.option_args(trial_options(inv)), f"--manifest={manifest}"]
+    full = validate_config(yaml.safe_load(config.read_text()), ROOT / "workflow/schemas/config.schema.yaml")
+    inv = full["invariance"]
+    options = {**TrialSettings.params(full), "n_dataset_images": inv["n_dataset_images"], "manifest": manifest}
+    settings = cli.option_args(options)
     shards = trial_shards(inv["exhaustive_max_jitter"], inv["seeds"])
     outs = [work / f"{shard}.parquet" for shard in shards]
     script = str(ROOT / "scripts/run_trials.py")
@@ -366,7 +366,7 @@ def feature_stages(args: argparse.Namespace, manifest: Path, weights: Path, scra
 
 def measure(args: argparse.Namespace, scratch: Path) -> dict:
     """Every measurement of one run, side by side."""
-    from poolkit.invariance import TrialSettings, run_shard
+    from poolkit.invariance import run_shard
 
     manifest, weights, images = prepare_inputs(scratch, args.n_images)
     print("matmul peak ...", flush=True)

@@ -6,7 +6,8 @@ Every stage script defines ``build_parser()`` and ``main(args)`` and ends with
 
 Options whose value comes from the config are declared with :func:`config_option`:
 their default, help text and allowed values are read from the config schema, the one
-place where they are written.
+place where they are written. A stage's settings class (:mod:`poolkit.settings`) gets one
+option per field with :func:`add_settings_options` and is built with :func:`settings_from_args`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from .config import load_schema
 from .io import UserError
+from .settings import StageSettings
+
+S = TypeVar("S", bound=StageSettings)
 
 #: The config schema: the copy an installed package carries, else the checkout's own file.
 SCHEMA_PATH = next(
@@ -80,45 +84,32 @@ def job_threads(threads: int | None) -> int:
     return threads or len(os.sched_getaffinity(0))
 
 
-def int_list(text: str) -> list[int]:
-    """Parse ``"1,2,3"`` into ``[1, 2, 3]``."""
-    return [int(item) for item in text.split(",") if item.strip()]
-
-
-def float_list(text: str) -> list[float]:
-    """Parse ``"0.1,1"`` into ``[0.1, 1.0]``."""
-    return [float(item) for item in text.split(",") if item.strip()]
-
-
-def str_list(text: str) -> list[str]:
-    """Parse ``"a,b"`` into ``["a", "b"]``."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-_SCALAR_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str}
-_LIST_TYPES: dict[str, Callable[[str], Any]] = {"integer": int_list, "number": float_list, "string": str_list}
+_ITEM_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str}
 
 
 def config_option(p: argparse.ArgumentParser | Any, key: str, flag: str | None = None) -> argparse.Action:
     """Add the option of config key ``key``: type, default, choices and help from the schema.
 
     The flag is the key's last part (``head.cv_folds`` → ``--cv-folds``) unless given.
-    Lists are comma-separated (``--jitters 1,2,3``); booleans are switches.
+    Lists take several values (``--jitters 1 2 3``; at least one where the schema asks for one);
+    the allowed values of a list's items are checked by :func:`check_choices` (one ``ERROR:`` line);
+    booleans are switches.
     """
     node = schema_node(key)
     flag = flag or "--" + key.rsplit(".", 1)[-1].replace("_", "-")
     allowed = node.get("enum") or node.get("items", {}).get("enum")
     text = node.get("description", "")
     if allowed and node["type"] == "array":
-        text += f" Comma-separated, from: {', '.join(allowed)}."
+        text = f"{text.rstrip('.')}. One or more of: {', '.join(allowed)}."
     help_text = f"{text} [config: {key}]".replace("%", "%%")  # argparse formats help with %
     kwargs: dict[str, Any] = {"default": node.get("default"), "help": help_text}
     if node["type"] == "boolean":
         kwargs["action"] = argparse.BooleanOptionalAction
     elif node["type"] == "array":
-        kwargs["type"] = _LIST_TYPES[node["items"]["type"]]
+        kwargs["type"] = _ITEM_TYPES[node["items"]["type"]]
+        kwargs["nargs"] = "+" if node.get("minItems", 0) >= 1 else "*"
     else:
-        kwargs["type"] = _SCALAR_TYPES[node["type"]]
+        kwargs["type"] = _ITEM_TYPES[node["type"]]
         if allowed:
             kwargs["choices"] = allowed
     action = p.add_argument(flag, **kwargs)
@@ -134,6 +125,23 @@ def check_choices(values: list[str], key: str) -> None:
         raise UserError(f"{key}: unknown value(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
+def add_settings_options(p: argparse.ArgumentParser, settings: type[StageSettings]) -> None:
+    """One option per config field of a stage's settings class (``--<field>``, from its config key's
+    schema entry); the class's given fields are the script's to add and pass."""
+    for name, key in settings.config_keys().items():
+        config_option(p, key, _flag(name))
+
+
+def settings_from_args(settings: type[S], args: argparse.Namespace, **given: Any) -> S:
+    """The settings a script was given (options of :func:`add_settings_options`), its given fields
+    passed as keywords; a list holding a value its schema does not allow is a UserError."""
+    keys = settings.config_keys()
+    for name, key in keys.items():
+        if schema_node(key).get("items", {}).get("enum"):
+            check_choices(getattr(args, name), key)
+    return settings(**{name: getattr(args, name) for name in keys}, **given)
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -142,21 +150,23 @@ def snakemake_argv(smk: Any) -> list[str]:
     """Command-line arguments equivalent to a Snakemake ``script:`` job.
 
     Named inputs, outputs and params become ``--name value`` (underscores as dashes, lists as
-    several values); the param ``code_digest`` is left out (it is there only so that Snakemake
-    reruns the rule when the package code it runs changes).
+    several values); an empty list of files leaves its option out, an empty list param is the bare
+    option (an empty list). The param ``code_digest`` is left out (it is there only so that
+    Snakemake reruns the rule when the package code it runs changes).
     """
     params = dict(smk.params.items())
     params.pop("code_digest", None)
-    return option_args({**dict(smk.input.items()), **dict(smk.output.items()), **params})
+    return option_args({**dict(smk.input.items()), **dict(smk.output.items())}) + option_args(params, bare_empty=True)
 
 
-def option_args(options: Mapping[str, Any]) -> list[str]:
+def option_args(options: Mapping[str, Any], *, bare_empty: bool = False) -> list[str]:
     """Options as command-line arguments: ``--name value`` (underscores as dashes), lists as several
-    values (an empty list leaves the option out), booleans as ``--name`` or ``--no-name``."""
+    values (``--c-grid 0.1 1.0``), booleans as ``--name`` or ``--no-name``. An empty list leaves
+    the option out (e.g. no input file), or with ``bare_empty`` is the bare ``--name``."""
     argv: list[str] = []
     for name, value in options.items():
         if isinstance(value, list | tuple):
-            if value:  # an empty list (e.g. no input file) means: leave the option out
+            if value or bare_empty:
                 argv += [_flag(name), *map(str, value)]
         elif isinstance(value, bool):
             argv.append(_flag(name) if value else "--no-" + name.replace("_", "-"))

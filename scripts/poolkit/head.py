@@ -4,10 +4,10 @@ majority class, all on one split; validation metrics with intervals and paired d
 
 from __future__ import annotations
 
-import argparse
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import cli, reg_paths
+from . import reg_paths
 from .io import UserError, feature_columns
+from .settings import StageSettings, given_field
 from .stats import (
     bootstrap_classification_ci,
     percentile_interval,
@@ -350,8 +351,11 @@ PAIRS = [("gap", "flatten"), ("gap", "gmp")]
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeadSettings:
-    """How the heads are fitted and evaluated (the config's ``head`` section)."""
+class HeadSettings(StageSettings):
+    """How the heads are fitted and evaluated: the config's ``head`` section (but ``c_seeds`` and
+    ``n_top``, which only the head stage uses), and ``threads``."""
+
+    SECTION = "head"
 
     c_grid: list[float]
     cv_folds: int
@@ -360,25 +364,8 @@ class HeadSettings:
     max_iter: int
     n_boot: int
     seed: int
-    #: threads for the batched CV fits' matrix products; the results are the same bits for any value.
-    threads: int = 1
-
-    @classmethod
-    def add_options(cls, p: argparse.ArgumentParser) -> None:
-        """One option per setting (``head.<key>`` of the config) and ``--threads``."""
-        for key in cls.config_keys():
-            cli.config_option(p, f"head.{key}")
-        cli.add_threads_option(p, "threads for the batched CV fits' matrix products; the results do not depend on it")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> HeadSettings:
-        """The settings a script was given (see :meth:`add_options`)."""
-        return cls(**{key: getattr(args, key) for key in cls.config_keys()}, threads=cli.job_threads(args.threads))
-
-    @classmethod
-    def config_keys(cls) -> list[str]:
-        """The settings taken from the config: every field but ``threads``."""
-        return [field.name for field in fields(cls) if field.name != "threads"]
+    #: threads for the batched CV fits' matrix products (from the job); the results are the same bits for any value.
+    threads: int = given_field(default=1)
 
 
 @dataclass(frozen=True)
@@ -454,6 +441,24 @@ def map_matrices(flat_maps: np.ndarray, map_shape: Sequence[int]) -> dict[str, n
         "gmp": global_max_scores(flat_maps, map_shape).astype(np.float32),
         "flatten": flat_maps.astype(np.float32, copy=False),
     }
+
+
+def head_matrices(
+    features: pd.DataFrame, pixels: pd.DataFrame, maps: Callable[[], np.ndarray], map_shape: Sequence[int]
+) -> dict[str, Matrix]:
+    """Every head's input matrix, in the order of :data:`HEADS`: those of :func:`score_matrices` at once,
+    those of :func:`map_matrices` as functions that wait for ``maps()`` (the flattened feature maps, in
+    the rows' order; called once, so the maps can be read in the background while the others are fitted)."""
+    scores = score_matrices(features, pixels)
+
+    @functools.cache
+    def from_maps() -> dict[str, np.ndarray]:
+        return map_matrices(maps(), map_shape)
+
+    def waiting(name: str) -> Callable[[], np.ndarray]:
+        return lambda: from_maps()[name]
+
+    return {name: scores[name] if name in scores else waiting(name) for name in HEADS}
 
 
 def _rows(mask: np.ndarray) -> slice | np.ndarray:
@@ -569,6 +574,21 @@ def heads_table(results: HeadResults) -> pd.DataFrame:
             row.update({m: metrics[m]["value"], f"{m}_lo": metrics[m]["ci_low"], f"{m}_hi": metrics[m]["ci_high"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def head_tables(results: HeadResults) -> dict[str, pd.DataFrame]:
+    """Every table of the head stage, each computed once (the figures draw from the same ones): the
+    heads, their CV tables and paired differences, and the GAP head's coefficients, ROC curve and
+    calibration bins."""
+    gap = results.fits["gap"]
+    return {
+        "cv": cv_table(results),
+        "heads": heads_table(results),
+        "differences": results.differences,
+        "coefficients": coefficient_table(gap.model),
+        "roc": roc_table(results.y_valid, gap.p_valid),
+        "calibration": calibration_table(results.y_valid, gap.p_valid),
+    }
 
 
 def cv_table(results: HeadResults) -> pd.DataFrame:

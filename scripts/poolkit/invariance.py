@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from . import stats
 from .io import UserError
 from .kinds import pool
 from .pooling import disc, ring, same_global_average, shift_images, square
+from .settings import StageSettings, config_field
 
 SYNTHETIC_INPUTS = {"ring": ring, "disc": disc, "square": square}
 INPUTS: tuple[str, ...] = ("ring", "disc", "square", "dataset")
@@ -150,8 +151,12 @@ def input_images(kind: str, size: int, r_shrink: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrialSettings:
-    """What one shard of trials runs (the ``invariance`` section of the config)."""
+class TrialSettings(StageSettings):
+    """What one shard of trials runs: the config's ``invariance`` section (but ``seeds``, which name the
+    shards, ``n_dataset_images``, how many images the stage reads for the ``dataset`` input, and
+    ``network``)."""
+
+    SECTION = "invariance"
 
     inputs: Sequence[str]
     jitters: Sequence[int]
@@ -160,7 +165,7 @@ class TrialSettings:
     poolings: Sequence[str]
     max_depth: int
     fills: Sequence[str]
-    size: int
+    size: int = config_field("invariance.image_size")
     r_shrink: int
 
 
@@ -177,14 +182,6 @@ def trial_shards(exhaustive_max_jitter: int, seeds: Sequence[int]) -> list[str]:
     """The trial shards of a run: ``grid`` (every shift up to ``exhaustive_max_jitter``, if > 0)
     and ``s<seed>`` (random shifts) per seed. The workflow and the benchmark both use this plan."""
     return (["grid"] if exhaustive_max_jitter > 0 else []) + [f"s{seed}" for seed in seeds]
-
-
-def trial_options(invariance: Mapping[str, Any]) -> dict[str, Any]:
-    """The options every trial shard takes from the config's ``invariance`` section (lists as
-    comma-separated text): the run_trials rule's params, and the benchmark's command line."""
-    joined = {key: ",".join(map(str, invariance[key])) for key in ("inputs", "jitters", "poolings", "fills")}
-    single = ("trials_per_jitter", "exhaustive_max_jitter", "max_depth", "r_shrink", "n_dataset_images")
-    return {**joined, **{key: invariance[key] for key in single}, "size": invariance["image_size"]}
 
 
 def trial_rng(seed: int, kind: str, jitter: int) -> np.random.Generator:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .io import UserError
-from .kinds import VARIANTS
+from .settings import StageSettings, given_field
 
 PROTOCOLS: tuple[str, ...] = ("crop", "circular")
 #: ``image``: row in the images array; ``a_y, a_x, b_y, b_x``: offsets of copies a and b (crop:
@@ -149,23 +149,28 @@ def centre_crops(images: np.ndarray, crop: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the study's plan
 @dataclass(frozen=True, kw_only=True)
-class NetworkSettings:
-    """The config's ``invariance.network`` section, plus the crop size (``features.image_size``)."""
+class NetworkSettings(StageSettings):
+    """The pair plan of the network stage: the config's ``invariance.network`` section (but
+    ``variants``, one per job, ``shards`` and ``worst_shift``), plus the crop size ``crop``
+    (``features.image_size``, which the stage also takes as the model's image size)."""
 
-    variants: Sequence[str]
+    SECTION = "invariance.network"
+
     protocols: Sequence[str]
     max_shifts: Sequence[int]
     resize_to: int
     passes: int
     n_images: int
     seed: int
-    crop: int
+    crop: int = given_field()
 
     def __post_init__(self) -> None:
-        unknown = [v for v in self.variants if v not in VARIANTS]
-        unknown += [p for p in self.protocols if p not in PROTOCOLS]
+        unknown = [p for p in self.protocols if p not in PROTOCOLS]
         if unknown:
-            raise UserError(f"invariance.network: unknown variant or protocol {', '.join(unknown)}")
+            allowed = ", ".join(PROTOCOLS)
+            raise UserError(
+                f"invariance.network.protocols: unknown protocol(s) {', '.join(unknown)}; allowed: {allowed}"
+            )
         if self.resize_to <= self.crop:
             raise UserError(
                 f"invariance.network.resize_to ({self.resize_to}) must be larger than features.image_size "

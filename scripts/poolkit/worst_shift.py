@@ -28,12 +28,14 @@ for one consistency protocol (:func:`consistency_passes`, :func:`worst_shift_pas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .io import UserError
 from .protocols import PROTOCOLS, centre_offset, crops, rolls
+from .settings import StageSettings, config_field, given_field
 from .stats import clopper_pearson, clustered_mean_interval, clustered_share_interval
 
 #: One row per copy: ``image`` (row in the images array), the protocol, ``max_shift`` s, the shift
@@ -93,6 +95,27 @@ def check_crop_room(max_shift: int, *, resize_to: int, crop: int) -> None:
     """Raise a UserError where :func:`crop_room_problem` finds one."""
     if problem := crop_room_problem(max_shift, resize_to=resize_to, crop=crop):
         raise UserError(f"invariance.network.worst_shift.max_shift: {problem}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorstShiftSettings(StageSettings):
+    """What the worst-shift stage scores: the config's ``invariance.network.worst_shift`` section, the
+    protocols, resize size and sample seed of ``invariance.network`` (so the same images and resized
+    copies as the consistency pairs), plus the crop size ``crop`` (``features.image_size``, which the
+    stage also takes as the model's image size). The crop protocol's room is checked on creation."""
+
+    SECTION = "invariance.network.worst_shift"
+
+    max_shift: int
+    n_images: int
+    protocols: Sequence[str] = config_field("invariance.network.protocols")
+    resize_to: int = config_field("invariance.network.resize_to")
+    seed: int = config_field("invariance.network.seed")
+    crop: int = given_field()
+
+    def __post_init__(self) -> None:
+        if "crop" in self.protocols:
+            check_crop_room(self.max_shift, resize_to=self.resize_to, crop=self.crop)
 
 
 def worst_shift_plan(n_images: int, protocols: Sequence[str], max_shift: int) -> pd.DataFrame:

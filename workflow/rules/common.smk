@@ -6,8 +6,11 @@ from pathlib import Path
 try:
     import poolkit.codedeps
     import poolkit.config
+    import poolkit.head
     import poolkit.invariance
     import poolkit.io
+    import poolkit.protocols
+    import poolkit.worst_shift
 except ImportError:
     raise WorkflowError(
         "ERROR: the package poolkit is not installed in this environment: run `make demo` "
@@ -88,11 +91,6 @@ def code_digest(script):
 def caption(name):
     """A figure or table caption, shared by Snakemake's report and the report page (package data)."""
     return f"../../scripts/poolkit/page/captions/{name}.rst"
-
-
-def csv(values):
-    """A list as the comma-separated text the scripts accept."""
-    return ",".join(str(v) for v in values)
 
 
 def local_dataset_files(wildcards):

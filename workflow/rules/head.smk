@@ -58,14 +58,8 @@ rule fit_head:
     conda:
         ENV
     params:
-        c_grid=csv(HEAD["c_grid"]),
-        cv_folds=HEAD["cv_folds"],
-        cv_repeats=HEAD["cv_repeats"],
-        c_rule=HEAD["c_rule"],
+        **poolkit.head.HeadSettings.params(config),
         c_seeds=HEAD["c_seeds"],
-        max_iter=HEAD["max_iter"],
-        n_boot=HEAD["n_boot"],
-        seed=HEAD["seed"],
         n_top=HEAD["n_top"],
         code_digest=code_digest("fit_head.py"),
     script:

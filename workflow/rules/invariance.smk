@@ -15,7 +15,8 @@ rule run_trials:
     conda:
         ENV
     params:
-        **poolkit.invariance.trial_options(INVARIANCE),
+        **poolkit.invariance.TrialSettings.params(config),
+        n_dataset_images=INVARIANCE["n_dataset_images"],
         shard=lambda wildcards: wildcards.tshard,
         code_digest=code_digest("run_trials.py"),
     script:

@@ -23,15 +23,10 @@ rule variant_features:
     conda:
         ENV
     params:
+        **poolkit.protocols.NetworkSettings.params(config),
         variant=lambda wildcards: wildcards.variant,
         shard=lambda wildcards: int(wildcards.shard),
         shards=NETWORK["shards"],
-        protocols=csv(NETWORK["protocols"]),
-        max_shifts=csv(NETWORK["max_shifts"]),
-        resize_to=NETWORK["resize_to"],
-        passes=NETWORK["passes"],
-        n_images=NETWORK["n_images"],
-        seed=NETWORK["seed"],
         batch_size=FEATURES["batch_size"],
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
@@ -127,14 +122,8 @@ rule variant_consistency:
     conda:
         ENV
     params:
-        variants=csv(NETWORK["variants"]),
-        c_grid=csv(HEAD["c_grid"]),
-        cv_folds=HEAD["cv_folds"],
-        cv_repeats=HEAD["cv_repeats"],
-        c_rule=HEAD["c_rule"],
-        max_iter=HEAD["max_iter"],
-        n_boot=HEAD["n_boot"],
-        seed=HEAD["seed"],
+        **poolkit.head.HeadSettings.params(config),
+        variants=NETWORK["variants"],
         code_digest=code_digest("variant_consistency.py"),
     script:
         "../../scripts/variant_consistency.py"
@@ -162,14 +151,10 @@ rule worst_shift_features:
     conda:
         ENV
     params:
+        **poolkit.worst_shift.WorstShiftSettings.params(config),
         variant=lambda wildcards: wildcards.variant,
         shard=lambda wildcards: int(wildcards.shard),
         shards=NETWORK["shards"],
-        protocols=csv(NETWORK["protocols"]),
-        resize_to=NETWORK["resize_to"],
-        seed=NETWORK["seed"],
-        max_shift=NETWORK["worst_shift"]["max_shift"],
-        n_images=NETWORK["worst_shift"]["n_images"],
         batch_size=FEATURES["batch_size"],
         image_size=FEATURES["image_size"],
         resize=FEATURES["resize"],
@@ -204,15 +189,9 @@ rule worst_shift:
     conda:
         ENV
     params:
-        variants=csv(NETWORK["variants"]),
-        protocols=csv(NETWORK["protocols"]),
-        c_grid=csv(HEAD["c_grid"]),
-        cv_folds=HEAD["cv_folds"],
-        cv_repeats=HEAD["cv_repeats"],
-        c_rule=HEAD["c_rule"],
-        max_iter=HEAD["max_iter"],
-        n_boot=HEAD["n_boot"],
-        seed=HEAD["seed"],
+        **poolkit.head.HeadSettings.params(config),
+        variants=NETWORK["variants"],
+        protocols=NETWORK["protocols"],
         code_digest=code_digest("worst_shift.py"),
     script:
         "../../scripts/worst_shift.py"
