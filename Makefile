@@ -83,7 +83,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow and not system and not network"
+	$(BIN)/python -m pytest -m "not slow and not integration and not system and not network"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

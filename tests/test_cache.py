@@ -93,6 +93,7 @@ def test_a_flipped_byte_in_a_recorded_file_is_named_with_the_remedy(tmp_path):
         check_recorded_digest(data, tmp_path / "features.json", "features_sha256")
 
 
+@pytest.mark.integration
 def test_a_flipped_byte_in_the_weights_stops_the_feature_stage(tmp_path):
     weights = tmp_path / "vgg16_notop.weights.h5"
     weights.write_bytes(b"weights bytes")
@@ -133,6 +134,7 @@ def test_images_in_both_splits_are_listed(tmp_path):
     assert split_duplicates(manifest[manifest["image_id"] != "valid/Car/copy.png"]).empty
 
 
+@pytest.mark.integration
 def test_the_manifest_stage_reports_or_refuses_split_duplicates(tmp_path):
     root = layout_with(tmp_path)
     script = str(ROOT / "scripts/build_manifest.py")

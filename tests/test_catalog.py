@@ -24,6 +24,7 @@ def rule_names() -> set[str]:
     return set(re.findall(r"^rule (\w+):", text, re.M))
 
 
+@pytest.mark.integration
 def test_the_catalogs_rule_graph_command_draws_every_rule():
     """The catalog's exact command (run from the repository root, under its 15-second limit there)."""
     command = [sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-c", "1", "-d", ".test"]

@@ -1,13 +1,18 @@
 """Every stage script runs by hand and explains itself."""
 
+import argparse
+import logging
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from poolkit import cli
 from poolkit.cli import snakemake_argv
+from poolkit.io import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "scripts").glob("*.py"))
@@ -19,6 +24,7 @@ def test_every_rule_script_exists():
     assert len(used) >= 10 and used <= set(SCRIPTS)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help(script):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--help"], capture_output=True, text=True)
@@ -309,6 +315,7 @@ def test_no_rule_spells_out_a_settings_class_or_joins_a_list():
     assert not [key for key in head_keys if key in text]
 
 
+@pytest.mark.integration
 def test_config_readme_is_generated_from_the_schema(tmp_path):
     """The committed key tables equal what the schema gives; a changed description makes --check fail."""
 
@@ -371,6 +378,7 @@ def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list
     ]
 
 
+@pytest.mark.integration
 def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
     cmd = _fit_head_command(tmp_path, train=8)
     cmd[cmd.index("--cv-folds=2")] = "--cv-folds=5"
@@ -383,6 +391,7 @@ def test_too_few_images_for_the_folds_ends_in_one_error_line(tmp_path):
     assert not list(tmp_path.glob("metrics*"))
 
 
+@pytest.mark.integration
 def test_maps_of_other_images_end_in_one_error_line_after_the_heads_without_them(tmp_path):
     """The maps are read in the background while the GAP and pixel heads are fitted; maps in another
     image order still stop the stage with one clear line and no outputs."""
@@ -395,6 +404,7 @@ def test_maps_of_other_images_end_in_one_error_line_after_the_heads_without_them
     assert subprocess.run(_fit_head_command(tmp_path, train=8), capture_output=True).returncode == 0
 
 
+@pytest.mark.integration
 def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
     cmd = [
         sys.executable,
@@ -414,6 +424,7 @@ def test_an_unknown_trial_input_ends_in_one_error_line(tmp_path):
     assert not (tmp_path / "t.parquet").exists()
 
 
+@pytest.mark.integration
 def test_a_missing_input_file_ends_in_one_error_line(tmp_path):
     cmd = [
         sys.executable,
@@ -450,6 +461,7 @@ runpy.run_path({script!r}, run_name="__main__", init_globals={{"snakemake": smk}
 """
 
 
+@pytest.mark.integration
 def test_a_snakemake_job_logs_everything_to_its_log_and_progress_and_errors_to_the_terminal(tmp_path):
     """A job whose manifest is not Parquet: the log gets the arguments and the traceback, the terminal
     one ERROR line pointing at the cause."""
@@ -470,6 +482,7 @@ def test_a_snakemake_job_logs_everything_to_its_log_and_progress_and_errors_to_t
     assert "ERROR: unexpected failure: ArrowInvalid" in log
 
 
+@pytest.mark.integration
 def test_progress_lines_reach_the_terminal_and_the_log(tmp_path):
     code = (
         "import sys; sys.path.insert(0, {scripts!r})\n"
@@ -482,3 +495,49 @@ def test_progress_lines_reach_the_terminal_and_the_log(tmp_path):
     assert result.stderr.startswith("[work] 3/3 images (100%)") and "detail" not in result.stderr
     log = (tmp_path / "job.log").read_text()
     assert "detail for the log only" in log and "[work] 3/3 images" in log
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_builds_its_options_in_process(script):
+    """The fast tier's counterpart of ``test_help``: the script's parser, built without a new process."""
+    namespace = runpy.run_path(str(ROOT / "scripts" / script), run_name="not_main")
+    text = namespace["build_parser"]().format_help()
+    assert text.startswith("usage:") and "--help" in text
+
+
+@pytest.fixture
+def restored_logging():
+    """cli.run configures the root logger; put pytest's handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (UserError("head.cv_folds: 5 folds need 5 images"), "ERROR: head.cv_folds: 5 folds need 5 images"),
+        (FileNotFoundError(2, "No such file", "m.parquet"), "ERROR: no such file: m.parquet (check the path"),
+        (ValueError("bad bytes"), "ERROR: unexpected failure: ValueError: bad bytes"),
+    ],
+)
+def test_run_ends_a_failure_in_one_error_line_and_exit_code_1(failure, expected, monkeypatch, capsys, restored_logging):
+    def main(args: argparse.Namespace) -> None:
+        assert args.shard == "s0"
+        raise failure
+
+    def build_parser() -> argparse.ArgumentParser:
+        p = cli.parser("a stage")
+        p.add_argument("--shard")
+        return p
+
+    monkeypatch.setattr(sys, "argv", ["stage.py", "--shard", "s0"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.run(build_parser, main)
+    assert stopped.value.code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(expected), lines
+    assert ("Traceback (most recent call last):" in lines) == isinstance(failure, ValueError)  # by hand: traceback

@@ -90,6 +90,7 @@ def test_bad_values_are_refused_with_the_key_and_allowed_values(override, expect
         assert fragment in str(info.value)
 
 
+@pytest.mark.integration
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"invariance": {"poolings": ["max", "median"]}}))
@@ -138,6 +139,7 @@ def test_the_demo_and_test_configs_do_not_depend_on_config_yaml(name):
     assert validate_config(merged, SCHEMA) == validate_config(load(name), SCHEMA)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("beside_config_yaml", [False, True], ids=["elsewhere", "in-a-checkout"])
 def test_a_partial_user_config_changes_only_what_it_names(tmp_path, beside_config_yaml):
     """A user file holding only head.cv_folds: the workflow runs config/config.yaml's values for every
@@ -171,6 +173,7 @@ def test_text_values_are_read_as_the_schema_type():
     assert config["report"]["title"] == "42"  # a string key keeps its text
 
 
+@pytest.mark.integration
 def test_the_documented_command_line_override_works(tmp_path):
     """The --config example of config/README.md, run as written (as a dry run in a scratch folder)."""
     readme = (ROOT / "config/README.md").read_text()

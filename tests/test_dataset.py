@@ -70,6 +70,7 @@ def test_fail_stops_at_the_first_bad_file_and_names_it(tmp_path):
         build_manifest(tmp_path, "fail")
 
 
+@pytest.mark.integration
 def test_build_manifest_script_fails_with_one_clear_line(tmp_path):
     make_layout(tmp_path / "img", per_class=1)
     (tmp_path / "img/valid/Truck/zero.jpeg").write_bytes(b"")
@@ -193,6 +194,7 @@ def kaggle_stage(tmp_path: Path, proxy: str, handle: str, **env: str) -> subproc
         (500, {}, ["HTTP 500", "Rerun later"], ["token", "no internet", "has no dataset"]),
     ],
 )
+@pytest.mark.integration
 def test_kaggle_errors_say_which_and_the_remedy(tmp_path, status, credentials, expected, not_expected):
     with serve_status(status) as (proxy, requested):
         result = kaggle_stage(tmp_path, proxy, "someone/some-data", **credentials)

@@ -120,6 +120,7 @@ def run_download_dataset(tmp_path: Path, url: str, checksum: str) -> subprocess.
     return run_stage(tmp_path, "download_dataset.py", *options, "--cache", "cache", "--out", "receipt.json")
 
 
+@pytest.mark.slow
 def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):
     files = make_layout(tmp_path / "src", per_class=2)
     body = zip_of(files)
@@ -134,6 +135,7 @@ def test_url_source_through_the_workflow_builds_the_expected_manifest(tmp_path):
     assert not (tmp_path / "work/results/tiny/features").exists()  # --until stopped there
 
 
+@pytest.mark.integration
 def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):
     body = zip_of(make_layout(tmp_path / "src", per_class=1))
     with serve({"/data.zip": Route(body)}) as url:
@@ -145,6 +147,7 @@ def test_url_source_with_wrong_checksum_leaves_no_output(tmp_path):
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []  # nothing kept, no temporaries
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("member", ["../outside.jpeg", "/tmp/poolkit-abs-outside.jpeg"])
 def test_served_archive_with_unsafe_member_is_refused_by_the_dataset_stage(tmp_path, member):
     body = _tar_with(member, b"not really a jpeg")

@@ -97,6 +97,7 @@ def test_the_lock_pins_the_declared_versions_for_every_promised_platform():
         assert any(marker.evaluate(env) for marker in required), (sys_platform, machine)
 
 
+@pytest.mark.integration
 def test_conda_files_are_generated_from_the_declaration():
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools/conda_env.py"), "--check"], capture_output=True, text=True
@@ -104,6 +105,7 @@ def test_conda_files_are_generated_from_the_declaration():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.integration
 def test_the_conda_generator_notices_a_stale_file(tmp_path):
     """The check above can fail: a copy of the project with an edited pin is reported out of date."""
     for name in ("pyproject.toml", "environment.yml", "environment-gpu.yml", "tools/conda_env.py"):
@@ -128,6 +130,7 @@ def unsupported_pythons() -> list[str]:
     ]
 
 
+@pytest.mark.integration
 def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     pythons = unsupported_pythons()
     if not pythons:
@@ -150,6 +153,7 @@ def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     assert not (tmp_path / "venv").exists()
 
 
+@pytest.mark.integration
 def test_a_failed_gpu_build_removes_only_the_gpu_environment(tmp_path):
     """No network for uv (offline, empty cache): the GPU build fails, its folder is gone, .venv works."""
     gpu = tmp_path / "venv-gpu"
@@ -169,6 +173,7 @@ def test_a_failed_gpu_build_removes_only_the_gpu_environment(tmp_path):
     assert check.returncode == 0 and (Path(sys.prefix) / ".installed").is_file()
 
 
+@pytest.mark.integration
 def test_the_gpu_environment_takes_tensorflow_with_cuda_and_not_the_cpu_build(tmp_path):
     """What `make install-gpu` would install (uv's dry run of the locked GPU extra, nothing downloaded)."""
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv-gpu")}

@@ -20,6 +20,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("empty", [False, True])
 @pytest.mark.parametrize("key", ["dataset.local.path", "weights.path"])
 def test_a_missing_local_input_stops_the_dry_run_naming_key_and_path(tmp_path, key, empty):
@@ -36,6 +37,7 @@ def test_a_missing_local_input_stops_the_dry_run_naming_key_and_path(tmp_path, k
     assert not (tmp_path / "work/results").exists() and not (tmp_path / "work/resources").exists()
 
 
+@pytest.mark.integration
 def test_existing_local_inputs_pass_the_check(tmp_path):
     make_layout(tmp_path / "src", per_class=1)
     (tmp_path / "w.h5").write_bytes(b"checked when prepare_weights runs, not here")
@@ -47,6 +49,7 @@ def test_existing_local_inputs_pass_the_check(tmp_path):
     assert {"get_dataset", "prepare_weights", "render_report"} <= set(jobs)
 
 
+@pytest.mark.slow
 def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_path):
     src, work = tmp_path / "src", tmp_path / "work"
     make_layout(src, per_class=3)

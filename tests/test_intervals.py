@@ -124,6 +124,7 @@ def run_stage(tmp_path: Path, settings: TrialSettings, shards: list[str], **data
     return tuple(pd.read_csv(path, sep="\t") for path in out.values())
 
 
+@pytest.mark.integration
 def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerated(tmp_path):
     settings = ring_trial_settings(
         inputs=["ring", "dataset"],
@@ -167,6 +168,7 @@ def test_the_stage_reports_the_rings_exact_shares_where_every_shift_is_enumerate
     assert shift["n_shifts"].tolist()[:2] == [1, 8] and shift["identical_share"].tolist()[:2] == [1.0, 0.0]
 
 
+@pytest.mark.integration
 def test_the_summaries_do_not_depend_on_how_the_shards_are_read_in_batches(tmp_path):
     """Each batch is reduced to sums per group and image: 7-row batches give the one-batch summaries."""
     settings = ring_trial_settings(

@@ -95,7 +95,7 @@ def test_the_network_rules_wildcard_is_the_registrys():
 def test_an_unknown_kind_is_one_error_naming_the_key_and_the_known_kinds(name, key, known):
     with pytest.raises(UserError) as caught:
         kind(name, key)
-    assert str(caught.value) == f"ERROR: config key '{key}': unknown kind '{name}'; known kinds: {', '.join(known)}"
+    assert str(caught.value) == f"config key '{key}': unknown kind '{name}'; known kinds: {', '.join(known)}"
 
 
 def test_the_config_refuses_an_unknown_variant_naming_the_registrys():

@@ -11,6 +11,8 @@ from tests.workflow_runs import snakemake_base
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.integration  # every check here runs a tool as a process
+
 
 def run(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)

@@ -177,7 +177,7 @@ def test_pool_values_match_hand_computation():
     with pytest.raises(UserError) as unknown:
         pool(x, "median")
     assert str(unknown.value).startswith(
-        "ERROR: config key 'invariance.poolings': unknown kind 'median'; known kinds: max, avg, blur"
+        "config key 'invariance.poolings': unknown kind 'median'; known kinds: max, avg, blur"
     )
 
 

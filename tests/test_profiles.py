@@ -46,6 +46,7 @@ def gpu_profile_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "tools/gpu_profile.py"), *args], capture_output=True, text=True)
 
 
+@pytest.mark.integration
 def test_the_committed_gpu_profile_is_the_generated_one(tmp_path):
     """profiles/slurm-gpu is what tools/gpu_profile.py makes of profiles/slurm; a change to
     profiles/slurm that was not carried over fails."""
@@ -65,6 +66,7 @@ def test_the_gpu_profile_is_the_slurm_profile_plus_the_gpu_keys():
     assert gpu == slurm
 
 
+@pytest.mark.integration
 def test_the_gpu_profile_requests_gpus_for_the_feature_rules_and_keeps_every_other_resource(tmp_path):
     """Dry runs with profiles/slurm and profiles/slurm-gpu (the profile's executor is slurm; a dry run
     needs no SLURM): the same jobs with the same threads, mem_mb and runtime; a GPU and the GPU
@@ -95,6 +97,7 @@ def test_the_readme_gpu_recipe_is_the_profile():
 
 
 # --------------------------------------------------------------------------- local cores
+@pytest.mark.integration
 @pytest.mark.parametrize("cores", [1, 8])
 def test_the_multicore_rules_use_every_core_a_local_run_has(tmp_path, cores):
     jobs = planned(dry_run(tmp_path, "--cores", str(cores)))
@@ -103,6 +106,7 @@ def test_the_multicore_rules_use_every_core_a_local_run_has(tmp_path, cores):
     assert {threads for rule, threads, _ in jobs if rule not in MULTICORE_RULES} == {1}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("restricted", [False, True], ids=["all-cpus", "one-cpu"])
 def test_a_local_run_uses_the_machines_cores_by_default(tmp_path, restricted):
     """Without --cores, the VGG16 rules get as many threads as the process has CPUs (Snakemake counts

@@ -9,7 +9,6 @@ from poolkit.kinds import VARIANTS
 from poolkit.pooling import aps_pool, blur_pool, dense_max, polyphase_components
 from tests.helpers import blur_loop
 
-pytestmark = pytest.mark.slow
 
 #: Circular shifts (rows, columns): odd, negative, not multiples of 32, larger than the side.
 SHIFTS = [(1, 0), (0, 1), (1, 1), (3, -5), (-7, 11), (17, 2), (31, 33), (40, -63)]
@@ -51,6 +50,7 @@ def head_classes(scores: np.ndarray, weights: np.ndarray, bias: float) -> np.nda
     return (scores @ weights + bias > 0).astype(int)
 
 
+@pytest.mark.slow
 def test_max_variant_equals_the_stock_keras_vgg16_base(weights_file, stock, images):
     from poolkit.variants import load_variant_base, variant_base
 
@@ -68,10 +68,11 @@ def test_max_variant_equals_the_stock_keras_vgg16_base(weights_file, stock, imag
         assert tuple(base.compute_output_shape((1, 128, 128, 3))) == (1, 4, 4, 512)
         maps = base(images).numpy()
         assert maps.shape == (4, 2, 2, 512) and np.isfinite(maps).all() and maps.any(), variant
-    with pytest.raises(UserError, match=r"^ERROR: config key 'invariance\.network\.variants': unknown kind 'avg'"):
+    with pytest.raises(UserError, match=r"^config key 'invariance\.network\.variants': unknown kind 'avg'"):
         variant_base(stock, "avg")
 
 
+@pytest.mark.slow
 def test_aps_circular_is_exactly_invariant_to_any_circular_shift_and_max_is_not(stock, images):
     from poolkit.variants import gap_model, variant_base
 
@@ -94,6 +95,7 @@ def test_aps_circular_is_exactly_invariant_to_any_circular_shift_and_max_is_not(
     assert worst_max > 1e-2 * np.abs(reference_max).max()
 
 
+@pytest.mark.slow
 def test_aps_without_circular_convolutions_is_not_exactly_invariant(stock, images):
     from poolkit.variants import gap_model, variant_base
 
@@ -202,3 +204,42 @@ def test_circular_convolution_equals_a_wrapped_correlation_by_hand(tf_ready):
         for j in range(6):
             want[i, j] = np.einsum("abc,abcd->d", wrapped[i : i + 3, j : j + 3], kernel) + bias
     np.testing.assert_allclose(y.numpy()[0], np.maximum(want, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_every_variant_swaps_each_pool_of_a_small_base_and_keeps_its_convolutions(tf_ready):
+    """``variant_base`` on a two-block conv base (the fast tier's stand-in for VGG16): the pools are the
+    registry's layers, the convolutions keep their weights, and the max variant computes the same maps."""
+    import keras
+
+    from poolkit.variants import gap_model, variant_base
+
+    inputs = keras.Input(shape=(None, None, 3))
+    x = keras.layers.MaxPooling2D(name="block1_pool")(keras.layers.Conv2D(4, 3, padding="same", name="c1")(inputs))
+    x = keras.layers.MaxPooling2D(name="block2_pool")(keras.layers.Conv2D(5, 3, padding="same", name="c2")(x))
+    base = keras.Model(inputs, x)
+    images = np.random.default_rng(6).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    for variant in VARIANTS:
+        swapped = variant_base(base, variant)
+        maps = swapped(images).numpy()
+        assert maps.shape == (2, 2, 2, 5), variant
+        convolutions = [layer for layer in swapped.layers if isinstance(layer, keras.layers.Conv2D)]
+        for copy, original in zip(convolutions, (base.get_layer("c1"), base.get_layer("c2")), strict=True):
+            for got, want in zip(copy.get_weights(), original.get_weights(), strict=True):
+                np.testing.assert_array_equal(got, want)
+        if variant == "max":
+            np.testing.assert_array_equal(maps, base(images).numpy())
+        scores, _ = gap_model(swapped)(images)
+        np.testing.assert_allclose(scores.numpy(), maps.mean(axis=(1, 2)), rtol=1e-6, atol=1e-6)
+
+
+def test_a_cpu_job_that_asked_for_no_gpu_runs_on_the_cpu(tf_ready):
+    from poolkit.device import compute_device, require_gpu, tensorflow_build
+
+    require_gpu(False)  # nothing asked, nothing checked
+    build = tensorflow_build()
+    assert build["tensorflow"] and build["cuda_build"] in (True, False)
+    assert build["cuda_version"] is None or build["cuda_build"]
+    if not build["cuda_build"]:
+        assert compute_device().startswith("CPU: ")
+        with pytest.raises(UserError, match="CPU-only build"):
+            require_gpu(True)

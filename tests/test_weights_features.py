@@ -18,7 +18,6 @@ from poolkit.io import UserError, read_maps, write_maps
 from tests.helpers import Route, serve
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,7 @@ def images():
     return np.random.default_rng(0).integers(0, 256, size=(10, 64, 64, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, seeded_weights, images, tf_ready):
     import tensorflow as tf
 
@@ -64,6 +64,7 @@ def test_weights_written_then_loaded_by_path_give_identical_features(tmp_path, s
     assert weights_digest(random_model(3)) == weights_digest(random_model(3)) != weights_digest(random_model(4))
 
 
+@pytest.mark.slow
 def test_wrong_weights_file_is_a_clear_error(tmp_path, tf_ready):
     import keras
 
@@ -80,6 +81,7 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path, tf_ready):
         load_model_from_file(tmp_path / "junk.h5")
 
 
+@pytest.mark.slow
 def test_prepare_weights_script_by_path_reports_bad_file(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"junk")
     result = subprocess.run(
@@ -103,6 +105,7 @@ def test_prepare_weights_script_by_path_reports_bad_file(tmp_path):
     assert not (tmp_path / "w.weights.h5").exists()
 
 
+@pytest.mark.slow
 def test_imagenet_download_checks_md5_and_rejects_a_tampered_file(tmp_path, monkeypatch, seeded_weights):
     from poolkit.cache import verified_file
     from poolkit.weights import fetch_imagenet
@@ -151,6 +154,7 @@ def test_shards_cover_all_images_once_on_batch_boundaries(n, batch, shards):
         assert stop == start and (start % batch == 0 or start == n)
 
 
+@pytest.mark.slow
 def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weights, tf_ready):
     from poolkit.features import FeatureExtractor
     from poolkit.synthetic import generate_dataset
@@ -180,6 +184,7 @@ def test_sharded_extraction_equals_unsharded_byte_for_byte(tmp_path, seeded_weig
     assert pd.DataFrame(whole).notna().all().all() and whole.std() > 0
 
 
+@pytest.mark.slow
 def test_in_graph_preprocessing_equals_the_reference(seeded_weights, images, tf_ready):
     import tensorflow as tf
 
@@ -191,6 +196,7 @@ def test_in_graph_preprocessing_equals_the_reference(seeded_weights, images, tf_
         assert np.allclose(extractor.scores(images), reference, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bfloat16_scores_are_close_to_float32(seeded_weights, images, tf_ready):
     from poolkit.features import FeatureExtractor
 
@@ -246,6 +252,7 @@ def test_cpu_flags_reads_every_flags_line(tmp_path):
     assert cpu_model(str(tmp_path / "missing"))  # falls back to what platform knows
 
 
+@pytest.mark.slow
 def test_auto_precision_runs_what_it_resolves_to(seeded_weights, images, tf_ready):
     from poolkit.features import FeatureExtractor, resolve_precision
     from poolkit.machine import cpu_flags

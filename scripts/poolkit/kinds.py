@@ -189,7 +189,7 @@ _DEFAULTS = {
 def kind(name: str, key: str) -> Kind:
     """The entry of ``name`` among the kinds config key ``key`` allows; a UserError naming both otherwise."""
     if name not in KIND_KEYS[key]:
-        raise UserError(f"ERROR: config key '{key}': unknown kind {name!r}; known kinds: {', '.join(KIND_KEYS[key])}")
+        raise UserError(f"config key '{key}': unknown kind {name!r}; known kinds: {', '.join(KIND_KEYS[key])}")
     return KINDS[name]
 
 
