@@ -9,7 +9,6 @@ from poolkit.kinds import VARIANTS
 from poolkit.pooling import aps_pool, blur_pool, dense_max, polyphase_components
 from tests.helpers import blur_loop
 
-
 #: Circular shifts (rows, columns): odd, negative, not multiples of 32, larger than the side.
 SHIFTS = [(1, 0), (0, 1), (1, 1), (3, -5), (-7, 11), (17, 2), (31, 33), (40, -63)]
 
