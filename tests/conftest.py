@@ -1,5 +1,6 @@
 """Shared fixtures: complete runs of the tiny config (session-scoped, reused by several modules)."""
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.workflow_runs import ROOT, run_workflow, snakemake_base, tiny_config
+from tests.workflow_runs import ROOT, kill_9_during_features, run_workflow, snakemake_base, tiny_config
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny config (2 feature shards, 3 network shards per variant) as the
+    """One complete run of the tiny config (one shard per stage) as the
     workflow catalog runs `.test/`: a copy of the folder as the working directory, its config/config.yaml
     read by the Snakefile's own `configfile:` (no --configfile). Its terminal output in run-output.txt."""
     workdir = tmp_path_factory.mktemp("tiny") / "test"
@@ -27,11 +28,17 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def unsharded_run(tmp_path_factory) -> Path:
-    """The same config from scratch in another folder, with one feature shard and one network shard
-    per base variant."""
-    config = tiny_config(features={"shards": 1})
-    config["invariance"]["network"]["shards"] = 1
-    workdir = tmp_path_factory.mktemp("tiny_unsharded")
+def sharded_run(tmp_path_factory) -> Path:
+    """The same config from scratch in another folder, with 2 feature shards and 3 network shards per
+    base variant (the tiny run has one of each), killed with SIGKILL while its first feature job reads
+    images, then recovered as the docs say (unlock, then the same command).
+    ``killed-during-features.json`` records whether the kill interrupted the feature stage. One run
+    serves the sharding and the kill -9 tests."""
+    config = tiny_config(features={"shards": 2})
+    config["invariance"]["network"]["shards"] = 3
+    workdir = tmp_path_factory.mktemp("tiny_sharded")
+    interrupted = kill_9_during_features(workdir, config)
+    (workdir / "killed-during-features.json").write_text(json.dumps(interrupted))
+    run_workflow(workdir, config, "--unlock")
     run_workflow(workdir, config)
     return workdir

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +72,20 @@ def planned_jobs(output: str) -> dict[str, int]:
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def kill_9_during_features(workdir: Path, config: dict[str, Any]) -> bool:
+    """Start the workflow from scratch in ``workdir`` and, once its first feature job has begun reading
+    images, kill Snakemake and every job it started with SIGKILL. Returns whether the merged features
+    were still missing at that moment (the kill interrupted the stage)."""
+    log = workdir / f"logs/{config['run']['name']}/extract_features/000.log"
+    process = subprocess.Popen(
+        snakemake_cmd(workdir, config), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (log.exists() and "[features" in log.read_text()):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and every job it started
+    process.wait()
+    started = log.exists() and "[features" in log.read_text()
+    return started and not (workdir / f"results/{config['run']['name']}/features/features.parquet").exists()
