@@ -78,12 +78,19 @@ report: $(VENV)/.installed
 unlock: $(VENV)/.installed
 	$(SNAKEMAKE) --unlock --configfile config/demo.yaml
 
+# The fast tier: unit tests that start no process and build no VGG16 (docs/testing.md).
+FAST_TIER := not slow and not integration and not system and not network
+
+# Every test: the fast tier first, measured (tools/fast_tier_coverage.py fails when it calls into no
+# function of some package module), then the rest.
 test: $(VENV)/.installed
 	bash tests/system_deps.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m coverage run --source=scripts/poolkit -m pytest -m "$(FAST_TIER)"
+	$(BIN)/python tools/fast_tier_coverage.py
+	$(BIN)/python -m pytest -m "not ($(FAST_TIER))"
 
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow and not integration and not system and not network"
+	$(BIN)/python -m pytest -m "$(FAST_TIER)"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

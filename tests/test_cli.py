@@ -541,3 +541,21 @@ def test_run_ends_a_failure_in_one_error_line_and_exit_code_1(failure, expected,
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(expected), lines
     assert ("Traceback (most recent call last):" in lines) == isinstance(failure, ValueError)  # by hand: traceback
+
+
+def test_progress_lines_count_rate_and_time_left(caplog, monkeypatch):
+    from poolkit import progress
+
+    clock = iter([0.0, 2.0, 4.0, 4.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="poolkit"):
+        counter = progress.Progress(8, "features", interval_s=0)
+        counter.update(4)
+        counter.update(4)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "[features] 4/8 images (50%), 2.0 images/s, elapsed 2 s, ~2 s left",
+        "[features] 8/8 images (100%), 2.0 images/s, elapsed 4 s, ~0 s left",
+    ]
+    assert all(getattr(record, "progress", False) for record in caplog.records)  # shown on the terminal too
+    assert counter.rate == 2.0
