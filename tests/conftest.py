@@ -30,15 +30,17 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sharded_run(tmp_path_factory) -> Path:
     """The same config from scratch in another folder, with 2 feature shards and 3 network shards per
-    base variant (the tiny run has one of each), killed with SIGKILL while its first feature job reads
-    images, then recovered as the docs say (unlock, then the same command).
+    base variant (the tiny run has one of each), up to the stages that read the shards; killed with
+    SIGKILL while its first feature job reads images, then recovered as the docs say (unlock, then
+    the same command).
     ``killed-during-features.json`` records whether the kill interrupted the feature stage. One run
     serves the sharding and the kill -9 tests."""
     config = tiny_config(features={"shards": 2})
     config["invariance"]["network"]["shards"] = 3
     workdir = tmp_path_factory.mktemp("tiny_sharded")
-    interrupted = kill_9_during_features(workdir, config)
+    sharded_stages = ("--until", "fit_head", "variant_consistency", "worst_shift")  # not trials, not the report
+    interrupted = kill_9_during_features(workdir, config, *sharded_stages)
     (workdir / "killed-during-features.json").write_text(json.dumps(interrupted))
     run_workflow(workdir, config, "--unlock")
-    run_workflow(workdir, config)
+    run_workflow(workdir, config, *sharded_stages)
     return workdir

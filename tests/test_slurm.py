@@ -48,11 +48,15 @@ def node_memory_mb() -> int:
 
 def cluster_profile(folder: Path) -> Path:
     """The shipped slurm profile, its resources included, with this test cluster's partition, account and
-    size: threads and memory above what the one node has are lowered to it (sbatch refuses such jobs)."""
+    size: memory above what the one node has is lowered to it (sbatch refuses such jobs), threads to half
+    its cores."""
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     profile["default-resources"].update({"slurm_partition": "debug", "slurm_account": "pooltest"})
     profile["cores"] = os.cpu_count()
-    profile["set-threads"] = {rule: min(n, os.cpu_count()) for rule, n in profile["set-threads"].items()}
+    # Half the node's cores at most, so that two jobs share it as jobs share a cluster's nodes (with every
+    # core per job, the one node would run the DAG one job at a time).
+    half = max(1, (os.cpu_count() or 2) // 2)
+    profile["set-threads"] = {rule: min(n, half) for rule, n in profile["set-threads"].items()}
     for resources in profile["set-resources"].values():
         resources["mem_mb"] = min(resources["mem_mb"], node_memory_mb())
     profile["slurm-init-seconds-before-status-checks"] = 2

@@ -74,13 +74,17 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-def kill_9_during_features(workdir: Path, config: dict[str, Any]) -> bool:
-    """Start the workflow from scratch in ``workdir`` and, once its first feature job has begun reading
-    images, kill Snakemake and every job it started with SIGKILL. Returns whether the merged features
-    were still missing at that moment (the kill interrupted the stage)."""
+def kill_9_during_features(workdir: Path, config: dict[str, Any], *extra: str) -> bool:
+    """Start the workflow (``extra``: more options) from scratch in ``workdir`` and, once its first
+    feature job has begun reading images, kill Snakemake and every job it started with SIGKILL.
+    Returns whether the merged features were still missing at that moment (the kill interrupted the
+    stage)."""
     log = workdir / f"logs/{config['run']['name']}/extract_features/000.log"
     process = subprocess.Popen(
-        snakemake_cmd(workdir, config), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        snakemake_cmd(workdir, config, *extra),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (log.exists() and "[features" in log.read_text()):
