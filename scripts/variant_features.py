@@ -18,29 +18,10 @@ import numpy as np
 import pandas as pd
 
 from poolkit import cli
-from poolkit.dataset import load_rgb, sample_split
+from poolkit.dataset import load_rgb_rows, sample_split
 from poolkit.io import check_recorded_digest, feature_columns, write_json, write_parquet
 from poolkit.kinds import VARIANTS
-from poolkit.protocols import NetworkSettings, copy_plan, pair_plan, plan_copies
-
-#: The copies table's columns before the scores (pair-plan columns without ``image``).
-COPY_TABLE_COLUMNS = [
-    "variant",
-    "image_id",
-    "label",
-    "protocol",
-    "max_shift",
-    "offset_max",
-    "pass",
-    "a_y",
-    "a_x",
-    "b_y",
-    "b_x",
-    "dy",
-    "dx",
-    "same_offset",
-    "copy",
-]
+from poolkit.protocols import NetworkSettings, copy_plan, copy_tables, pair_plan, plan_copies
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_settings_options(p, NetworkSettings)
     cli.add_model_options(p)
     return p
-
-
-def load_images(paths: list[str], size: int, resize: str, needed: np.ndarray) -> np.ndarray:
-    """The images as uint8 RGB, ``size`` px square; only the rows ``needed`` are read (others zero)."""
-    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
-    for i in needed:
-        images[i] = np.asarray(load_rgb(paths[i], size, resize))
-    return images
 
 
 def image_scores(extractor: Any, rows: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
@@ -89,34 +62,17 @@ def image_scores(extractor: Any, rows: pd.DataFrame, args: argparse.Namespace) -
 def scored_copies(
     extractor: Any, plan: pd.DataFrame, rows: pd.DataFrame, chosen: pd.DataFrame, args: argparse.Namespace
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """This shard's copies (rows of the copy plan) scored in one pass: the pair copies' table and the
-    centre crops' table, each row naming its variant and image."""
+    """This shard's copies (rows of the copy plan) scored in one pass: the pair copies' and the centre
+    crops' tables (:func:`poolkit.protocols.copy_tables`)."""
     paths = chosen["path"].tolist()
     needed = {source: np.unique(part["image"]) for source, part in rows.groupby("source")}
     images = {
-        "crop": load_images(paths, args.resize_to, args.resize, needed.get("crop", np.zeros(0, int))),
-        "circular": load_images(paths, args.image_size, args.resize, needed.get("circular", np.zeros(0, int))),
+        "crop": load_rgb_rows(paths, args.resize_to, args.resize, needed.get("crop", [])),
+        "circular": load_rgb_rows(paths, args.image_size, args.resize, needed.get("circular", [])),
     }
     stack = plan_copies(rows, images, args.image_size)
     scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} copies {args.shard + 1}/{args.shards}")
-    scores = pd.DataFrame(scores, columns=feature_columns())
-    is_pair = (rows["copy"] != "centre").to_numpy()
-    pair_rows = rows[is_pair]
-    table = plan.loc[pair_rows["pair"]].reset_index(drop=True).assign(copy=pair_rows["copy"].to_numpy())
-    table["variant"] = args.variant
-    table["image_id"] = chosen["image_id"].to_numpy()[table["image"]]
-    table["label"] = chosen["label"].to_numpy()[table["image"]]
-    copies = pd.concat([table[COPY_TABLE_COLUMNS], scores[is_pair].reset_index(drop=True)], axis=1)
-    centre_images = rows.loc[~is_pair, "image"].to_numpy()
-    centre = pd.DataFrame(
-        {
-            "variant": args.variant,
-            "image_id": chosen["image_id"].to_numpy()[centre_images],
-            "label": chosen["label"].to_numpy()[centre_images],
-        }
-    )
-    centre = pd.concat([centre, scores[~is_pair].reset_index(drop=True)], axis=1)
-    return copies, centre
+    return copy_tables(plan, rows, chosen, pd.DataFrame(scores, columns=feature_columns()), args.variant)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -139,48 +95,23 @@ def main(args: argparse.Namespace) -> None:
         first_image = stop_image = 0  # the feature stage's scores
     first_copy, stop_copy = shard_bounds(len(order), args.batch_size, args.shards, args.shard)
     extractor = FeatureExtractor(args.weights, args.preprocessing, args.precision, variant=args.variant)
-    device = compute_device()
-    cli.log.info(
-        "variant %s, shard %d/%d: images %d..%d, copies %d..%d of %d; device: %s; precision: %s (%s)",
-        args.variant,
-        args.shard + 1,
-        args.shards,
-        first_image,
-        stop_image,
-        first_copy,
-        stop_copy,
-        len(order),
-        device,
-        extractor.precision,
-        extractor.precision_reason,
-    )
+    info = dict(variant=args.variant, shard=args.shard, shards=args.shards, first_image=first_image)
+    info |= dict(n_images=stop_image - first_image, first_copy=first_copy, n_copies=stop_copy - first_copy)
+    info |= dict(copies_total=len(order), precision=extractor.precision, precision_requested=args.precision)
+    info |= dict(precision_reason=extractor.precision_reason, batch_size=args.batch_size, device=compute_device())
+    ranges = f"images {first_image}..{stop_image}, copies {first_copy}..{stop_copy} of {len(order)}"
+    shard = f"variant {args.variant}, shard {args.shard + 1}/{args.shards}"
+    precision = f"{extractor.precision} ({extractor.precision_reason})"
+    cli.log.info("%s: %s; device: %s; precision: %s", shard, ranges, info["device"], precision)
     began = time.perf_counter()
     write_parquet(image_scores(extractor, manifest.iloc[first_image:stop_image], args), args.scores)
     copies, centre = scored_copies(extractor, plan, order.iloc[first_copy:stop_copy], chosen, args)
     write_parquet(copies, args.copies)
     write_parquet(centre, args.centre)
     seconds = time.perf_counter() - began
-    passes = (stop_image - first_image) + (stop_copy - first_copy)
-    write_json(
-        {
-            "variant": args.variant,
-            "shard": args.shard,
-            "shards": args.shards,
-            "first_image": first_image,
-            "n_images": stop_image - first_image,
-            "first_copy": first_copy,
-            "n_copies": stop_copy - first_copy,
-            "copies_total": len(order),
-            "precision": extractor.precision,
-            "precision_requested": args.precision,
-            "precision_reason": extractor.precision_reason,
-            "batch_size": args.batch_size,
-            "device": device,
-            "seconds": round(seconds, 3),
-            "images_per_s": round(passes / seconds, 3) if passes and seconds else None,
-        },
-        args.info,
-    )
+    passes = info["n_images"] + info["n_copies"]
+    info |= {"seconds": round(seconds, 3), "images_per_s": round(passes / seconds, 3) if passes and seconds else None}
+    write_json(info, args.info)
     cli.log.info(
         "%d pairs' copies, %d centre crops; %d VGG16 passes in %.1f s", len(copies), len(centre), passes, seconds
     )

@@ -6,11 +6,10 @@ the unshifted copy (the reference) among them. See poolkit.worst_shift."""
 
 import argparse
 
-import numpy as np
 import pandas as pd
 
 from poolkit import cli
-from poolkit.dataset import load_rgb, sample_split
+from poolkit.dataset import load_rgb_rows, sample_split
 from poolkit.io import check_recorded_digest, feature_columns, write_parquet
 from poolkit.kinds import VARIANTS
 from poolkit.worst_shift import WorstShiftSettings, shifted_copies, worst_shift_passes, worst_shift_plan
@@ -33,11 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_settings_options(p, WorstShiftSettings)
     cli.add_model_options(p)
     return p
-
-
-def load_images(paths: list[str], size: int, resize: str) -> np.ndarray:
-    """The images as uint8 RGB, ``size`` px square."""
-    return np.stack([np.asarray(load_rgb(path, size, resize)) for path in paths])
 
 
 def main(args: argparse.Namespace) -> None:
@@ -71,7 +65,7 @@ def main(args: argparse.Namespace) -> None:
         rows = rows.iloc[start:stop]
         if rows.empty:
             continue
-        images = load_images(paths, sizes[str(protocol)], args.resize)
+        images = load_rgb_rows(paths, sizes[str(protocol)], args.resize, range(len(paths)))
         stack = shifted_copies(images, rows, crop=settings.crop if protocol == "crop" else None)
         scores = extractor.extract_arrays(stack, args.batch_size, f"{args.variant} {protocol} shifts")
         rows = rows.reset_index(drop=True)

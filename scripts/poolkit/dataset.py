@@ -7,6 +7,7 @@ import os
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -348,6 +349,15 @@ def load_rgb(path: str | os.PathLike[str], size: int, resize: str) -> Image.Imag
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     return rgb.resize((size, size), methods[resize])
+
+
+def load_rgb_rows(paths: Sequence[str], size: int, resize: str, needed: Iterable[int]) -> np.ndarray:
+    """The images of ``paths`` as one uint8 RGB stack, ``size`` px square; only the rows ``needed`` are
+    read (the others stay zero)."""
+    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    for i in needed:
+        images[i] = np.asarray(load_rgb(paths[i], size, resize))
+    return images
 
 
 def example_images(

@@ -244,6 +244,50 @@ def copy_plan(pairs: pd.DataFrame, n_images: int, *, resize_to: int, crop: int) 
     return plan.astype({"image": np.int64, "oy": np.int64, "ox": np.int64, "pair": np.int64})[COPY_COLUMNS]
 
 
+#: The copies table's columns before the scores (pair-plan columns without ``image``).
+COPY_TABLE_COLUMNS = [
+    "variant",
+    "image_id",
+    "label",
+    "protocol",
+    "max_shift",
+    "offset_max",
+    "pass",
+    "a_y",
+    "a_x",
+    "b_y",
+    "b_x",
+    "dy",
+    "dx",
+    "same_offset",
+    "copy",
+]
+
+
+def copy_tables(
+    plan: pd.DataFrame, rows: pd.DataFrame, chosen: pd.DataFrame, scores: pd.DataFrame, variant: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scored copies ``rows`` of :func:`copy_plan` (``scores``: one row each, in order) as two
+    tables naming variant and image: the pair copies (the pair plan's columns) and the centre crops.
+    ``chosen``: the sampled images (``image_id``, ``label``) the plan's ``image`` numbers."""
+    is_pair = (rows["copy"] != "centre").to_numpy()
+    pair_rows = rows[is_pair]
+    table = plan.loc[pair_rows["pair"]].reset_index(drop=True).assign(copy=pair_rows["copy"].to_numpy())
+    table["variant"] = variant
+    table["image_id"] = chosen["image_id"].to_numpy()[table["image"]]
+    table["label"] = chosen["label"].to_numpy()[table["image"]]
+    copies = pd.concat([table[COPY_TABLE_COLUMNS], scores[is_pair].reset_index(drop=True)], axis=1)
+    centre_images = rows.loc[~is_pair, "image"].to_numpy()
+    centre = pd.DataFrame(
+        {
+            "variant": variant,
+            "image_id": chosen["image_id"].to_numpy()[centre_images],
+            "label": chosen["label"].to_numpy()[centre_images],
+        }
+    )
+    return copies, pd.concat([centre, scores[~is_pair].reset_index(drop=True)], axis=1)
+
+
 def plan_copies(plan: pd.DataFrame, images: dict[str, np.ndarray], crop: int) -> np.ndarray:
     """The copies of rows of :func:`copy_plan`, in their order, as one uint8 stack; ``images``: the
     sampled images by source (``crop``: at ``resize_to``; ``circular``: at ``crop`` px)."""
