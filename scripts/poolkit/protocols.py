@@ -244,24 +244,9 @@ def copy_plan(pairs: pd.DataFrame, n_images: int, *, resize_to: int, crop: int) 
     return plan.astype({"image": np.int64, "oy": np.int64, "ox": np.int64, "pair": np.int64})[COPY_COLUMNS]
 
 
-#: The copies table's columns before the scores (pair-plan columns without ``image``).
-COPY_TABLE_COLUMNS = [
-    "variant",
-    "image_id",
-    "label",
-    "protocol",
-    "max_shift",
-    "offset_max",
-    "pass",
-    "a_y",
-    "a_x",
-    "b_y",
-    "b_x",
-    "dy",
-    "dx",
-    "same_offset",
-    "copy",
-]
+#: The copies table's columns before the scores: the pair plan's without ``image``, which names the
+#: image instead, and which copy of the pair the row holds.
+COPY_TABLE_COLUMNS = ["variant", "image_id", "label", *(c for c in PAIR_COLUMNS if c != "image"), "copy"]
 
 
 def copy_tables(
