@@ -10,6 +10,7 @@ import argparse
 from poolkit import cli
 from poolkit.cache import archive, kaggle_dataset
 from poolkit.io import write_json
+from poolkit.progress import log_progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ def main(args: argparse.Namespace) -> None:
             "algorithm": "tree_sha256",
             "digest": record["tree_sha256"],
         }
-    cli.log_progress("[download_dataset] %s in the cache: %s", args.source, receipt["path"])
+    log_progress("[download_dataset] %s in the cache: %s", args.source, receipt["path"])
     write_json(receipt, args.out)
 
 

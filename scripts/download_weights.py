@@ -9,6 +9,7 @@ import argparse
 from poolkit import cli
 from poolkit.cache import imagenet_weights
 from poolkit.io import write_json
+from poolkit.progress import log_progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     path = imagenet_weights(args.cache, args.url, args.md5)
-    cli.log_progress("[download_weights] ImageNet weights in the cache: %s", path)
+    log_progress("[download_weights] ImageNet weights in the cache: %s", path)
     write_json(
         {"source": "imagenet", "url": args.url, "path": str(path), "algorithm": "md5", "digest": args.md5}, args.out
     )

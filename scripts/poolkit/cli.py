@@ -240,11 +240,6 @@ def configure_logging(log_file: str | None = None) -> None:
     logging.captureWarnings(True)
 
 
-def log_progress(message: str, *args: Any) -> None:
-    """Log a progress line (shown on the terminal of a Snakemake job as well)."""
-    log.info(message, *args, extra={"progress": True})
-
-
 def run(build_parser: Callable[[], argparse.ArgumentParser], main: Callable[[argparse.Namespace], None]) -> None:
     """Parse the options (from the command line or a Snakemake ``script:`` job) and run ``main``.
 

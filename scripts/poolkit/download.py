@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
-from .cli import log_progress
 from .io import UserError, atomic_path
+from .progress import log_progress
 
 OFFLINE_REMEDIES = (
     "Remedies: set dataset.source to 'local' (with dataset.local.path) or 'synthetic'; "

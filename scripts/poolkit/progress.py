@@ -1,10 +1,18 @@
-"""Progress lines for long stages: items done, rate and time left."""
+"""Progress lines: shown on the terminal of a Snakemake job as well as in its log (see
+:func:`poolkit.cli.configure_logging`); for long stages, items done, rate and time left."""
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
-from . import cli
+log = logging.getLogger("poolkit")
+
+
+def log_progress(message: str, *args: Any) -> None:
+    """Log a progress line (shown on the terminal of a Snakemake job as well)."""
+    log.info(message, *args, extra={"progress": True})
 
 
 class Progress:
@@ -33,7 +41,7 @@ class Progress:
                 f"({100 * self.done / max(self.total, 1):.0f}%), {rate:.1f} {self.unit}/s, "
                 f"elapsed {elapsed:.0f} s, ~{left:.0f} s left"
             )
-            cli.log_progress("%s", line)
+            log_progress("%s", line)
 
     @property
     def rate(self) -> float:
