@@ -32,6 +32,7 @@ help:
 	@echo "make run    - run the real experiment (config/config.yaml: Kaggle data, ImageNet weights)"
 	@echo "make fetch  - only the downloads of CONFIG (default config/config.yaml) into the cache, on a node with internet"
 	@echo "make test   - run every test (unit, integration, report in a browser, SLURM, the lock)"
+	@echo "make test-fast - only the fast tier: unit tests in process, under a minute"
 	@echo "make lint   - ruff, snakefmt --check, mypy and snakemake --lint"
 	@echo "make bench  - measure speed and memory (results/benchmarks/)"
 	@echo "make bench-full - the real config at full size on synthetic data: wall time, VGG16 share, memory, disk"
