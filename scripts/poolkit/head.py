@@ -487,29 +487,15 @@ def fit_heads(
     folds, repeats = settings.cv_folds, settings.cv_repeats
     splits = cv_splits(y_train, folds, repeats, settings.seed)
     other_seeds = [cv_splits(y_train, folds, repeats, settings.seed + k) for k in range(1, max(c_seeds, 1))]
+    solver: dict[str, Any] = {"max_iter": settings.max_iter, "rule": settings.c_rule, "threads": settings.threads}
     fits = {}
     fit_rows, valid_rows = _rows(train), _rows(~train)
     for name in sorted(matrices, key=lambda head: callable(matrices[head])):
         matrix = matrices[name]
         x = matrix() if callable(matrix) else matrix
-        model, cv = fit_with_cv(
-            x[fit_rows],
-            y_train,
-            settings.c_grid,
-            splits,
-            max_iter=settings.max_iter,
-            rule=settings.c_rule,
-            threads=settings.threads,
-        )
-        others = seed_choices(
-            x[fit_rows],
-            y_train,
-            settings.c_grid,
-            other_seeds,
-            max_iter=settings.max_iter,
-            rule=settings.c_rule,
-            threads=settings.threads,
-        )
+        x_fit = x[fit_rows]  # a view where the training rows are consecutive, else one copy for both calls
+        model, cv = fit_with_cv(x_fit, y_train, settings.c_grid, splits, **solver)
+        others = seed_choices(x_fit, y_train, settings.c_grid, other_seeds, **solver)
         with threadpool_limits(1):
             p_valid = model.predict_proba(x[valid_rows])[:, 1]
         chosen = float(model.named_steps["logreg"].C)
