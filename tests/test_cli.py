@@ -304,6 +304,23 @@ def test_model_modules_do_not_parse_command_lines(module):
     assert not {"argparse", "cli", "poolkit.cli"} & imported, imported
 
 
+HEAVY_LIBRARIES = ("sklearn", "matplotlib", "tensorflow", "keras", "PIL", "scipy.stats")
+
+
+@pytest.mark.integration
+def test_the_modules_the_snakefile_imports_load_no_heavy_library():
+    """Snakemake parses the Snakefile for every dry run and, on a cluster, in every job: the package
+    modules its rules import (for settings classes and plans) import scikit-learn, matplotlib,
+    TensorFlow, Pillow and scipy.stats only inside the functions that use them (2.3 s of scikit-learn
+    per parse before)."""
+    workflow = [ROOT / "workflow/Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    modules = sorted({m for path in workflow for m in re.findall(r"^\s*import (poolkit\.\w+)", path.read_text(), re.M)})
+    assert "poolkit.head" in modules and "poolkit.config" in modules, modules
+    code = f"import sys, {', '.join(modules)}; print(' '.join(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == [], f"{modules} load {loaded.stdout.strip()}"
+
+
 def test_no_rule_spells_out_a_settings_class_or_joins_a_list():
     """The rules take a stage's settings as <Class>.params(config), lists as lists."""
     rules = {path.name: path.read_text() for path in (ROOT / "workflow/rules").glob("*.smk")}

@@ -1,6 +1,9 @@
 """The classification heads: scaled logistic regression with C chosen by cross-validation, on the
 512 GAP scores, the 512 global-max scores, the flattened feature map and raw pixels, plus the
-majority class, all on one split; validation metrics with intervals and paired differences."""
+majority class, all on one split; validation metrics with intervals and paired differences.
+
+scikit-learn (2.3 s to import) is imported inside the functions that use it: the Snakefile imports
+this module for :class:`HeadSettings` in every parse (each dry run, each cluster job)."""
 
 from __future__ import annotations
 
@@ -8,25 +11,10 @@ import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    log_loss,
-    roc_auc_score,
-    roc_curve,
-)
-from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from . import reg_paths
@@ -39,6 +27,10 @@ from .stats import (
     resampled_classification_metrics,
 )
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +41,10 @@ C_RULES = ("one_se", "min")
 
 def make_pipeline(max_iter: int, tol: float = 1e-4) -> Pipeline:
     """StandardScaler followed by L2 logistic regression (lbfgs, deterministic)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     logreg = LogisticRegression(max_iter=max_iter, solver="lbfgs", tol=tol)
     return Pipeline([("scale", StandardScaler()), ("logreg", logreg)])
 
@@ -56,6 +52,8 @@ def make_pipeline(max_iter: int, tol: float = 1e-4) -> Pipeline:
 def cv_splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``repeats`` × stratified ``folds``-fold partitions of the training split (one repeat: the
     same folds as ``StratifiedKFold(folds, shuffle=True, random_state=seed)``)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
     n_min = int(np.bincount(y, minlength=2).min())
     if n_min < folds:
         raise UserError(
@@ -124,6 +122,8 @@ def c_at_edge(c_grid: Sequence[float], chosen: float) -> bool:
 
 def training_scaler(x_train: np.ndarray) -> StandardScaler:
     """A StandardScaler fitted on the training rows, a block at a time (no float64 copy of the matrix)."""
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler()
     for start in range(0, len(x_train), 1024):
         scaler.partial_fit(x_train[start : start + 1024])
@@ -243,13 +243,15 @@ def evaluate(
 ) -> dict[str, Any]:
     """Validation metrics (scikit-learn) with 95% bootstrap intervals (resampling images); ``resampled``:
     the metrics on :func:`resample_indices` ``(len(y_true), n_boot, seed)`` when already computed."""
+    from sklearn import metrics as skm
+
     predicted = (p_truck >= 0.5).astype(int)
     values = {
-        "accuracy": accuracy_score(y_true, predicted),
-        "balanced_accuracy": balanced_accuracy_score(y_true, predicted),
-        "roc_auc": roc_auc_score(y_true, p_truck),
-        "log_loss": log_loss(y_true, p_truck, labels=[0, 1]),
-        "brier": brier_score_loss(y_true, p_truck),
+        "accuracy": skm.accuracy_score(y_true, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, predicted),
+        "roc_auc": skm.roc_auc_score(y_true, p_truck),
+        "log_loss": skm.log_loss(y_true, p_truck, labels=[0, 1]),
+        "brier": skm.brier_score_loss(y_true, p_truck),
     }
     if resampled is None:
         intervals = bootstrap_classification_ci(y_true, p_truck, resample_indices(len(y_true), max(n_boot, 0), seed))
@@ -263,7 +265,7 @@ def evaluate(
         }
         for name, value in values.items()
     }
-    matrix = confusion_matrix(y_true, predicted, labels=[0, 1])
+    matrix = skm.confusion_matrix(y_true, predicted, labels=[0, 1])
     metrics["confusion_matrix"] = {
         "labels": ["Car", "Truck"],
         "rows_true_cols_predicted": matrix.tolist(),
@@ -274,18 +276,24 @@ def evaluate(
 
 def calibration_table(y_true: np.ndarray, p_truck: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Observed truck share against mean predicted probability, per probability bin."""
+    from sklearn.calibration import calibration_curve
+
     observed, predicted = calibration_curve(y_true, p_truck, n_bins=n_bins, strategy="uniform")
     return pd.DataFrame({"mean_predicted": predicted, "observed_share": observed})
 
 
 def roc_table(y_true: np.ndarray, p_truck: np.ndarray) -> pd.DataFrame:
     """The ROC curve as a table."""
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thresholds = roc_curve(y_true, p_truck)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})
 
 
 def majority_baseline(y_train: np.ndarray, n_valid: int) -> np.ndarray:
     """The majority-class baseline's probability of 'Truck' for each validation image."""
+    from sklearn.dummy import DummyClassifier
+
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
     return dummy.predict_proba(np.zeros((n_valid, 1)))[:, 1]
 

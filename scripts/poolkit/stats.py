@@ -1,6 +1,9 @@
 """95% intervals: Wilson score intervals for shares, t intervals for means, Korn–Graubard and t
 intervals for shares and means of clustered observations (e.g. several trials or pairs of each
-image), and seeded percentile bootstraps for classification metrics and paired differences."""
+image), and seeded percentile bootstraps for classification metrics and paired differences.
+
+scipy.stats (1.2 s to import) is imported inside the functions that use it: the Snakefile imports
+this module (through ``poolkit.head``) for every parse."""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 
 def share_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
     """Share ``successes / n`` and its Wilson score interval (never outside [0, 1], sensible at 0 and 1)."""
+    from scipy import stats as sps
+
     k, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
     z = float(sps.norm.ppf(0.5 + level / 2))
     share = k / n
@@ -28,6 +32,8 @@ def mean_interval(
     n: np.ndarray, total: np.ndarray, total_sq: np.ndarray, constant: np.ndarray, level: float = 0.95
 ) -> tuple[np.ndarray, ...]:
     """Mean and its t interval from count, sum and sum of squares (``constant``: all values equal)."""
+    from scipy import stats as sps
+
     n = np.asarray(n, dtype=np.float64)
     total, total_sq = np.asarray(total, dtype=np.float64), np.asarray(total_sq, dtype=np.float64)
     mean = total / n
@@ -98,6 +104,8 @@ def clustered_share_interval(counts: np.ndarray, successes: np.ndarray, level: f
     and at most the number of observations. Kept coverage of at least 93 % with 8 and 24 clusters
     in a simulation (``tests/test_intervals.py``) where the percentile bootstrap of clusters does
     not. ``counts`` (k,), ``successes`` (k, m); returns share, low and high ends, each (m,)."""
+    from scipy import stats as sps
+
     share, variance = cluster_ratio_variance(counts, successes)
     n = float(np.sum(counts))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -109,12 +117,16 @@ def clustered_share_interval(counts: np.ndarray, successes: np.ndarray, level: f
 
 def t_quantile(level: float, k: int) -> float:
     """The two-sided ``level`` quantile of Student's t with k − 1 degrees of freedom (NaN for k < 2)."""
+    from scipy import stats as sps
+
     return float(sps.t.ppf(0.5 + level / 2, k - 1)) if k > 1 else float("nan")
 
 
 def clopper_pearson(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Clopper–Pearson interval of ``successes / n`` (both may be fractional: beta quantiles), with
     the exact ends 0 and 1 where there are no successes or no failures."""
+    from scipy import stats as sps
+
     x, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
     alpha = 1 - level
     with np.errstate(invalid="ignore"):
