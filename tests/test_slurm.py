@@ -16,8 +16,10 @@ import yaml
 
 from tests.workflow_runs import ROOT, snakemake_cmd, tiny_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.system]
+pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.xdist_group("slurm")]  # one cluster
 CLUSTER = ROOT / "tests/slurm/cluster.sh"
+# python -m snakemake with the plugin's status checks every 2 s (its own back off by 10 s a check)
+STEADY_SNAKEMAKE = ROOT / "tests/slurm/steady_snakemake.py"
 LOCAL_RULES = {"download_dataset", "get_dataset", "download_weights", "record_provenance", "all"}
 
 
@@ -65,9 +67,13 @@ def cluster_profile(folder: Path) -> Path:
     return folder
 
 
-def run_on_cluster(env: dict, workdir: Path, config: dict) -> tuple[subprocess.CompletedProcess, list[str]]:
+def run_on_cluster(
+    env: dict, workdir: Path, config: dict, *extra: str
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     profile = cluster_profile(workdir / "profile")
-    cmd = ["timeout", "1500", *snakemake_cmd(workdir, config, "--workflow-profile", str(profile))]
+    snakemake = snakemake_cmd(workdir, config, "--workflow-profile", str(profile), *extra)
+    assert snakemake[1:3] == ["-m", "snakemake"]
+    cmd = ["timeout", "1500", snakemake[0], str(STEADY_SNAKEMAKE), *snakemake[3:]]
     cmd.remove("--cores")  # the profile sets the cluster's limits
     cmd.remove("2")
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -128,7 +134,8 @@ def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"these are not VGG16 weights")
     config = tiny_config(weights={"source": "path", "path": str(junk)})
-    result, job_ids = run_on_cluster(cluster, tmp_path / "work", config)
+    # Only the failing job: after a failure Snakemake waits for the jobs already running (a minute here)
+    result, job_ids = run_on_cluster(cluster, tmp_path / "work", config, "--until", "prepare_weights")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Error in rule prepare_weights" in output
