@@ -1,5 +1,6 @@
 """Across runs: a failed run, another config and a damaged or deleted file never cost another run its
-outputs, and nothing damaged is used silently (issue 28). One extra tiny run beside the shared one."""
+outputs, and nothing damaged is used silently (issue 28). One extra tiny run beside a copy of the shared
+one."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -51,24 +53,26 @@ def images_with_a_split_duplicate(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def second_run(tiny_run: Path, tmp_path_factory) -> tuple[Path, dict, dict[str, str]]:
-    """In the shared tiny run's folder: a failed offline run of the real config, then a second config
-    (run 'max_only': the max variant alone, a local dataset with a split duplicate). Returns the
-    folder, the second config and the tiny run's file hashes from before both."""
+    """In a copy of the shared tiny run's folder (its files, dates and Snakemake's records: a finished
+    run, this module's own while other tests read the shared one): a failed offline run of the real
+    config, then a second config (run 'max_only': the max variant alone, a local dataset with a split
+    duplicate). Returns the folder, the second config and the tiny run's file hashes from before both."""
     tmp = tmp_path_factory.mktemp("runs_apart")
-    before = run_hashes(tiny_run, "tiny")
-    real = [*snakemake_base(tiny_run), "--configfile", str(ROOT / "config/config.yaml"), "--cores", "2"]
-    import subprocess
-
+    workdir = tmp / "first"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    before = run_hashes(workdir, "tiny")
+    assert before == run_hashes(tiny_run, "tiny")
+    real = [*snakemake_base(workdir), "--configfile", str(ROOT / "config/config.yaml"), "--cores", "2"]
     failed = subprocess.run(real, capture_output=True, text=True, env=offline_env(tmp), timeout=600)
     assert failed.returncode != 0 and "ERROR: cannot download Kaggle dataset" in failed.stdout + failed.stderr
-    (tiny_run / "failed-real-run.txt").write_text(failed.stdout + failed.stderr)
+    (workdir / "failed-real-run.txt").write_text(failed.stdout + failed.stderr)
     config = tiny_config(
         run={"name": "max_only"},
         dataset={"source": "local", "local": {"path": str(images_with_a_split_duplicate(tmp / "src"))}},
     )
     config["invariance"]["network"]["variants"] = ["max"]
-    run_workflow(tiny_run, config)
-    return tiny_run, config, before
+    run_workflow(workdir, config)
+    return workdir, config, before
 
 
 def test_a_failed_real_run_and_another_config_leave_the_first_run_intact(second_run):

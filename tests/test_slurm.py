@@ -16,7 +16,7 @@ import yaml
 
 from tests.workflow_runs import ROOT, snakemake_cmd, tiny_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.xdist_group("slurm")]  # one cluster
+pytestmark = [pytest.mark.slow, pytest.mark.system]
 CLUSTER = ROOT / "tests/slurm/cluster.sh"
 # python -m snakemake with the plugin's status checks every 2 s (its own back off by 10 s a check)
 STEADY_SNAKEMAKE = ROOT / "tests/slurm/steady_snakemake.py"

@@ -1,5 +1,5 @@
-"""The real Snakefile end to end on the tiny config: contents, reruns, determinism, sharding,
-interruption and Snakemake's own report."""
+"""The real Snakefile end to end on the tiny config: contents, reruns, determinism and Snakemake's own
+report (sharding and interruption: test_sharded.py)."""
 
 import hashlib
 import html
@@ -348,41 +348,6 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
     caption.write_text(caption.read_text() + " A change.\n")
     jobs = planned_jobs(run_workflow(tiny_run, tiny_config(), "-n", snakefile=snakefile, env=env).stdout)
     assert set(jobs) == {"render_report", "all"}
-
-
-def test_runs_from_scratch_are_byte_identical_and_shard_count_does_not_matter(tiny_run, sharded_run):
-    """One feature shard and one network shard per variant against 2 and 3: the same bytes."""
-    assert len(list((tiny_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 1
-    assert len(list((sharded_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 3
-    assert len(list((sharded_run / "results/tiny/features/shards").glob("[0-9][0-9][0-9].parquet"))) == 2
-    for rel in (
-        *(
-            f"results/tiny/network/{variant}/{table}.parquet"
-            for variant in ("max", "aps_circular")
-            for table in ("scores", "copies", "centre")
-        ),
-        "results/tiny/network/consistency.tsv",
-        "results/tiny/network/heads.tsv",
-        "results/tiny/network/pairs.parquet",
-        "results/tiny/features/features.parquet",
-        "results/tiny/features/maps.parquet",
-        "results/tiny/dataset/manifest.parquet",
-        "results/tiny/head/metrics.json",
-        "results/tiny/head/predictions.parquet",
-        "results/tiny/network/worst_shift.tsv",
-        "results/tiny/network/worst_shift_images.parquet",
-    ):
-        assert sha(tiny_run / rel) == sha(sharded_run / rel), rel
-
-
-def test_kill_9_during_features_then_rerun_gives_the_same_results(tiny_run, sharded_run):
-    """The sharded run was killed (SIGKILL to Snakemake and its jobs) while its feature job read
-    images, then unlocked and run again: nothing half-written was taken as done."""
-    assert json.loads((sharded_run / "killed-during-features.json").read_text()), "the kill came too late"
-    for rel in ("results/tiny/features/features.parquet", "results/tiny/head/metrics.json"):
-        assert sha(sharded_run / rel) == sha(tiny_run / rel), rel
-    leftovers = [p for p in (sharded_run / "results").rglob("*.part")]
-    assert not leftovers
 
 
 def test_snakemake_report(tiny_run):

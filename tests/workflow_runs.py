@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,15 @@ def snakemake_base(workdir: Path, snakefile: Path = ROOT / "workflow/Snakefile")
 def snakemake_cmd(
     workdir: Path, config: dict[str, Any], *extra: str, snakefile: Path = ROOT / "workflow/Snakefile"
 ) -> list[str]:
-    """The command that runs the workflow (``snakefile``) on ``config`` inside ``workdir``."""
+    """The command that runs the workflow (``snakefile``) on ``config`` inside ``workdir``. The config file
+    is named by its content and written whole (a temporary file, then renamed): tests in other pytest-xdist
+    workers may run other configs in the same folder at the same time."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config_file = workdir / "test-config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    text = yaml.safe_dump(config)
+    config_file = workdir / f"test-config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    with tempfile.NamedTemporaryFile("w", dir=workdir, suffix=".tmp", delete=False) as part:
+        part.write(text)
+    os.replace(part.name, config_file)
     return [*snakemake_base(workdir, snakefile), "--configfile", str(config_file), "--cores", "2", *extra]
 
 
