@@ -1,18 +1,14 @@
 """Sharding and interruption: the shared sharded run (2 feature shards, 3 network shards per variant,
 killed with SIGKILL during its feature stage and recovered) against the tiny run (one shard each)."""
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.workflow_runs import files_that_differ
+
 pytestmark = pytest.mark.slow
 VARIANTS = ("max", "aps_circular")
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_shard_count_does_not_matter(sharded_run, tiny_run):
@@ -33,15 +29,14 @@ def test_shard_count_does_not_matter(sharded_run, tiny_run):
         "results/tiny/features/maps.parquet",
         "results/tiny/dataset/manifest.parquet",
     ]
-    for rel in merged:
-        assert sha(tiny_run / rel) == sha(sharded_run / rel), rel
+    assert files_that_differ(tiny_run, sharded_run, merged) == []
 
 
 def test_kill_9_during_features_then_rerun_gives_the_same_results(sharded_run, tiny_run):
     """The sharded run was killed (SIGKILL to Snakemake and its jobs) while its feature job read
     images, then unlocked and run again: nothing half-written was taken as done."""
     assert json.loads((sharded_run / "killed-during-features.json").read_text()), "the kill came too late"
-    for rel in ("results/tiny/features/features.parquet", "results/tiny/features/maps.parquet"):
-        assert sha(sharded_run / rel) == sha(tiny_run / rel), rel
+    features = ["results/tiny/features/features.parquet", "results/tiny/features/maps.parquet"]
+    assert files_that_differ(tiny_run, sharded_run, features) == []
     leftovers = [p for p in (sharded_run / "results").rglob("*.part")]
     assert not leftovers

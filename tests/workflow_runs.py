@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,13 @@ def kill_9_during_features(workdir: Path, config: dict[str, Any], *extra: str) -
     process.wait()
     started = log.exists() and "[features" in log.read_text()
     return started and not (workdir / f"results/{config['run']['name']}/features/features.parquet").exists()
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256 (hex)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def files_that_differ(first: Path, second: Path, relative_paths: Iterable[str]) -> list[str]:
+    """The files (paths relative to both run folders) whose bytes differ between ``first`` and ``second``."""
+    return [rel for rel in relative_paths if sha256(first / rel) != sha256(second / rel)]
