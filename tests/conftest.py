@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 from filelock import FileLock
 
 from tests.workflow_runs import ROOT, kill_9_during_features, run_workflow, snakemake_base, tiny_config
@@ -45,7 +44,6 @@ def build_tiny_run(workdir: Path) -> None:
     result = subprocess.run([*snakemake_base(workdir), "--cores", "2"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     (workdir / "run-output.txt").write_text(result.stdout + result.stderr)
-    (workdir / "test-config.yaml").write_text(yaml.safe_dump(tiny_config()))  # what later commands name
 
 
 @pytest.fixture(scope="session")

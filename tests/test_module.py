@@ -4,7 +4,6 @@ offline stand-in for `github`); and the missing-GPU stop of a job that was given
 
 import contextlib
 import functools
-import hashlib
 import http.server
 import os
 import re
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.workflow_runs import ROOT, planned_jobs, run_workflow, tiny_config
+from tests.workflow_runs import ROOT, files_that_differ, planned_jobs, run_workflow, sha256, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +51,6 @@ SAME = [
 ]
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_host(
     host: Path, snakefile: str, *extra: str, env: dict[str, str] | None = None, snakefile_text: bool = False
 ) -> None:
@@ -80,7 +75,7 @@ def test_the_workflow_runs_as_a_module_of_an_empty_project(tiny_run, tmp_path):
     results as a normal run (the README recipe's test runs a module to the report)."""
     run_host(tmp_path / "host", repr(str(ROOT / "workflow/Snakefile")), "--until", "build_manifest")
     rel = "results/tiny/dataset/manifest.parquet"
-    assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel)
+    assert sha256(tmp_path / "host" / rel) == sha256(tiny_run / rel)
     assert not (tmp_path / "host/results/tiny/features").exists()
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n"], cwd=tmp_path / "host", capture_output=True, text=True
@@ -206,8 +201,7 @@ def test_the_readme_module_recipe_runs_verbatim_from_a_tagged_release(tiny_run, 
     which = [sys.executable, "-c", "import poolkit; print(poolkit.__file__)"]
     imported = subprocess.run(which, capture_output=True, text=True, env={**env, "PYTHONPATH": str(target)})
     assert imported.stdout.strip() == str(target / "poolkit/__init__.py")  # the jobs' package: the installed one
-    for rel in SAME:
-        assert sha(tmp_path / "host" / rel) == sha(tiny_run / rel), rel
+    assert files_that_differ(tiny_run, tmp_path / "host", SAME) == []
     assert list((tmp_path / "cache").rglob("owner/maxpool-workflow/HEAD")), "no clone in Snakemake's source cache"
 
 

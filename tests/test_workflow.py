@@ -1,14 +1,12 @@
 """The real Snakefile end to end on the tiny config: contents, reruns, determinism and Snakemake's own
 report (sharding and interruption: test_sharded.py)."""
 
-import hashlib
 import html
 import json
 import os
 import re
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,14 +15,10 @@ from PIL import Image
 
 from poolkit.io import read_maps
 from poolkit.machine import native_bfloat16
-from tests.workflow_runs import ROOT, planned_jobs, run_workflow, tiny_config
+from tests.workflow_runs import ROOT, planned_jobs, run_workflow, sha256, tiny_config
 
 pytestmark = pytest.mark.slow
 STAGES = ["dataset", "weights", "features", "exercise", "invariance", "head", "network"]
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_dataset_outputs(tiny_run):
@@ -38,7 +32,7 @@ def test_dataset_outputs(tiny_run):
     }
     assert (manifest["label"] == (manifest["class_name"] == "Truck")).all()
     for row in manifest.head(3).itertuples():
-        assert sha(tiny_run / row.path) == row.sha256
+        assert sha256(tiny_run / row.path) == row.sha256
     assert pd.read_csv(tiny_run / "results/tiny/dataset/skipped.tsv", sep="\t").empty
     counts = json.loads((tiny_run / "results/tiny/dataset/counts.json").read_text())
     assert counts["n_images"] == 40 and counts["n_skipped"] == 0
@@ -228,7 +222,7 @@ def test_figures_are_real_pngs(tiny_run):
 
 
 def test_provenance_in_every_results_folder(tiny_run):
-    manifest_sha = sha(tiny_run / "results/tiny/dataset/manifest.parquet")
+    manifest_sha = sha256(tiny_run / "results/tiny/dataset/manifest.parquet")
     weights = json.loads((tiny_run / "results/tiny/weights/weights.json").read_text())
     for stage in STAGES:
         record = json.loads((tiny_run / f"results/tiny/{stage}/provenance.json").read_text())

@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from poolkit.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / ".test/config/config.yaml"
@@ -42,9 +43,8 @@ def snakemake_cmd(
     workdir.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config)
     config_file = workdir / f"test-config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
-    with tempfile.NamedTemporaryFile("w", dir=workdir, suffix=".tmp", delete=False) as part:
-        part.write(text)
-    os.replace(part.name, config_file)
+    with atomic_path(config_file) as part:
+        part.write_text(text)
     return [*snakemake_base(workdir, snakefile), "--configfile", str(config_file), "--cores", "2", *extra]
 
 
