@@ -82,10 +82,12 @@ unlock: $(VENV)/.installed
 # The fast tier: unit tests that start no process and build no VGG16 (docs/testing.md).
 FAST_TIER := not slow and not integration and not system and not network
 
-# make test runs in TEST_WORKERS pytest-xdist workers (0: one process). Default: one more than the CPUs,
-# as the slow tier's workers often wait (on a shared run, on the cluster's queue; docs/testing.md). The
-# fast tier's coverage is each worker's, combined (pyproject.toml: patch = subprocess); the rest runs
-# each test module in one worker, the longest modules first (tests/conftest.py).
+# make test runs in pytest-xdist workers (0: one process): the fast tier in FAST_TEST_WORKERS, one per CPU
+# (its tests never wait, and each worker imports TensorFlow and the package again), under coverage, each
+# worker's combined (pyproject.toml: patch = subprocess); the rest in TEST_WORKERS, one more than the CPUs,
+# as its workers often wait (on a shared run, on the cluster's queue), each test module in one worker, the
+# longest modules first (tests/conftest.py). docs/testing.md has the timings.
+FAST_TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(os.cpu_count() or 1)")
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 
 # Every test: the fast tier first, measured (tools/fast_tier_coverage.py fails when it calls into no
@@ -93,7 +95,7 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1
 test: $(VENV)/.installed
 	bash tests/system_deps.sh
 	$(BIN)/python -m coverage erase
-	$(BIN)/python -m coverage run --source=scripts/poolkit -m pytest -m "$(FAST_TIER)" -n $(TEST_WORKERS)
+	$(BIN)/python -m coverage run --source=scripts/poolkit -m pytest -m "$(FAST_TIER)" -n $(FAST_TEST_WORKERS)
 	$(BIN)/python -m coverage combine -q
 	$(BIN)/python tools/fast_tier_coverage.py
 	$(BIN)/python -m pytest -m "not ($(FAST_TIER))" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder

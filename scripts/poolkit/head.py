@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from . import reg_paths
 from .io import UserError, feature_columns
 from .settings import StageSettings, given_field
 from .stats import (
@@ -30,6 +29,8 @@ from .stats import (
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from . import reg_paths
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def solve_splits(
 ) -> reg_paths.Paths:
     """Every split's path and, last, the whole training split's (scaled by ``scaler``), batched
     (:func:`poolkit.reg_paths.solve`); fits that stopped short of the gradient test are logged."""
+    from . import reg_paths  # SciPy: imported when a head is fitted, not where the Snakefile imports this module
+
     problems = reg_paths.split_problems(x_train, y_train, splits, (scaler.mean_, scaler.scale_))
     solved = reg_paths.solve(problems, c_sorted, max_iter=max_iter, tol=tol, threads=threads)
     del problems
