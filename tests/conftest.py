@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests.workflow_runs import ROOT, kill_9_during_features, run_workflow, snakemake_base, tiny_config
+from tests.workflow_runs import ROOT, kill_9_during_features, one_variant_config, run_workflow, snakemake_base
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
@@ -56,7 +56,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def build_sharded_run(workdir: Path) -> None:
     """The sharded run (see :func:`sharded_run`)."""
-    config = tiny_config(features={"shards": 2})
+    config = one_variant_config("aps_circular")  # APS picks a phase per image: sharding must not change it
+    config["features"]["shards"] = 2
     config["invariance"]["network"]["shards"] = 3
     variants = config["invariance"]["network"]["variants"]
     # The merged shards as targets (`--until merge_features merge_variant_features` stops early: Snakemake
@@ -73,8 +74,8 @@ def build_sharded_run(workdir: Path) -> None:
 
 @pytest.fixture(scope="session")
 def sharded_run(tmp_path_factory) -> Path:
-    """The same config from scratch in another folder, with 2 feature shards and 3 network shards per
-    base variant (the tiny run has one of each), up to the merges of the shards; killed with
+    """The same config from scratch in another folder but for the network variants (aps_circular alone), with
+    2 feature shards and 3 network shards (the tiny run has one of each), up to the merges of the shards; killed with
     SIGKILL while its first feature job reads images, then recovered as the docs say (unlock, then
     the same command).
     ``killed-during-features.json`` records whether the kill interrupted the feature stage. One run

@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.workflow_runs import ROOT, files_that_differ, planned_jobs, run_workflow, sha256, tiny_config
+from tests.workflow_runs import (
+    ROOT,
+    files_that_differ,
+    one_variant_config,
+    planned_jobs,
+    run_workflow,
+    sha256,
+    tiny_config,
+    variant_rows_that_differ,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,19 +56,25 @@ SAME = [
     "results/tiny/invariance/summary_by_jitter.tsv",
     "results/tiny/head/metrics.json",
     "results/tiny/head/heads.tsv",
-    "results/tiny/network/consistency.tsv",
+    "results/tiny/network/max/scores.parquet",
+    "results/tiny/network/max/worst_shift/000.parquet",
 ]
 
 
 def run_host(
-    host: Path, snakefile: str, *extra: str, env: dict[str, str] | None = None, snakefile_text: bool = False
+    host: Path,
+    snakefile: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    snakefile_text: bool = False,
+    config: dict | None = None,
 ) -> None:
-    """An empty project with its own config whose Snakefile uses every rule of the module ``snakefile``
-    (a Snakefile directive value, or with ``snakefile_text`` the whole Snakefile); run it (``extra``:
-    more options, e.g. ``-n``)."""
+    """An empty project with its own config (``config``, the tiny one by default) whose Snakefile uses every
+    rule of the module ``snakefile`` (a Snakefile directive value, or with ``snakefile_text`` the whole
+    Snakefile); run it (``extra``: more options, e.g. ``-n``)."""
     (host / "config").mkdir(parents=True)
     (host / "workflow").mkdir()
-    (host / "config/config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (host / "config/config.yaml").write_text(yaml.safe_dump(config or tiny_config()))
     text = snakefile if snakefile_text else HOST_SNAKEFILE.format(snakefile=snakefile)
     (host / "workflow/Snakefile").write_text(text)
     result = subprocess.run(
@@ -182,7 +197,8 @@ def test_the_readme_module_recipe_runs_verbatim_from_a_tagged_release(tiny_run, 
     tag, then a project whose Snakefile is the README's snippet, `github(...)` at the same tag, with the
     repository served on 127.0.0.1 (the `host` argument of `github`). Snakemake clones it into its
     source cache and reads the Snakefile, rule files, scripts and schema from there; the jobs import the
-    package the pip command installed. Results are byte-identical to a normal run."""
+    package the pip command installed. Results are byte-identical to a normal run (the tiny config with
+    its max network variant alone: one_variant_config)."""
     install, snakefile, tag = readme_module_recipe()
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert tag == f"v{version}", "the README pins the current release"
@@ -197,11 +213,13 @@ def test_the_readme_module_recipe_runs_verbatim_from_a_tagged_release(tiny_run, 
         assert installed.returncode == 0, installed.stderr[-3000:]
         source = snakefile.replace('github("OWNER/REPO"', 'github("owner/maxpool-workflow"')
         source = source.replace(f'tag="{tag}")', f'tag="{tag}", host="{host}")')
-        run_host(tmp_path / "host", source, env={**env, "PYTHONPATH": str(target)}, snakefile_text=True)
+        host_env = {**env, "PYTHONPATH": str(target)}
+        run_host(tmp_path / "host", source, env=host_env, snakefile_text=True, config=one_variant_config("max"))
     which = [sys.executable, "-c", "import poolkit; print(poolkit.__file__)"]
     imported = subprocess.run(which, capture_output=True, text=True, env={**env, "PYTHONPATH": str(target)})
     assert imported.stdout.strip() == str(target / "poolkit/__init__.py")  # the jobs' package: the installed one
     assert files_that_differ(tiny_run, tmp_path / "host", SAME) == []
+    assert variant_rows_that_differ(tiny_run, tmp_path / "host", "max") == []
     assert list((tmp_path / "cache").rglob("owner/maxpool-workflow/HEAD")), "no clone in Snakemake's source cache"
 
 
@@ -265,23 +283,28 @@ def test_snakedeploy_writes_a_module_that_runs(tmp_path):
     assert "render_report" in dry.stdout and "extract_features" in dry.stdout
 
 
-def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tmp_path):
+def test_a_job_given_a_gpu_that_tensorflow_cannot_use_stops_before_any_work(tiny_run, tmp_path):
     """On this project's CPU machines: the GPU request from the profile reaches the feature job, which
-    stops with one ERROR line naming what to install, and writes nothing."""
+    stops with one ERROR line naming what to install, and writes nothing. In a copy of the tiny run
+    without its features, so that the feature job is the one job to run."""
     pytest.importorskip("tensorflow")
     import tensorflow as tf
 
     if tf.test.is_built_with_cuda() and tf.config.list_physical_devices("GPU"):
         pytest.skip("a usable GPU is present: nothing to refuse")
-    result = run_workflow(
-        tmp_path, tiny_config(), "--set-resources", "extract_features:gpu=1", "--until", "extract_features", check=False
-    )
-    assert result.returncode != 0
-    logs = sorted((tmp_path / "logs/tiny/extract_features").glob("*.log"))  # the shard(s) that started
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    for made_by_the_job in ("results/tiny/features", "logs/tiny/extract_features"):
+        shutil.rmtree(workdir / made_by_the_job)
+    gpu = ("--set-resources", "extract_features:gpu=1")
+    result = run_workflow(workdir, tiny_config(), *gpu, "--until", "extract_features", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and planned_jobs(output) == {"extract_features": 1}, output[-3000:]
+    logs = sorted((workdir / "logs/tiny/extract_features").glob("*.log"))  # the shard(s) that started
     assert logs
     for path in logs:
         log = path.read_text()
         errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
         assert len(errors) == 1 and "asked for a GPU" in errors[0] and "make install-gpu" in errors[0], log[-2000:]
         assert "Traceback" not in log and "[features" not in log  # stopped before any image was read
-    assert not list((tmp_path / "results/tiny/features").glob("shards/*.parquet"))
+    assert not list((workdir / "results/tiny/features").glob("shards/*.parquet"))

@@ -56,7 +56,8 @@ def second_run(tiny_run: Path, tmp_path_factory) -> tuple[Path, dict, dict[str, 
     """In a copy of the shared tiny run's folder (its files, dates and Snakemake's records: a finished
     run, this module's own while other tests read the shared one): a failed offline run of the real
     config, then a second config (run 'max_only': the max variant alone, a local dataset with a split
-    duplicate). Returns the folder, the second config and the tiny run's file hashes from before both."""
+    duplicate, one trial seed, one fold seed for C). Returns the folder, the second config and the tiny
+    run's file hashes from before both."""
     tmp = tmp_path_factory.mktemp("runs_apart")
     workdir = tmp / "first"
     shutil.copytree(tiny_run, workdir, symlinks=True)
@@ -69,6 +70,8 @@ def second_run(tiny_run: Path, tmp_path_factory) -> tuple[Path, dict, dict[str, 
     config = tiny_config(
         run={"name": "max_only"},
         dataset={"source": "local", "local": {"path": str(images_with_a_split_duplicate(tmp / "src"))}},
+        invariance={"seeds": [0]},  # a lighter second config: its head is fitted three times in this module
+        head={"c_seeds": 1},
     )
     config["invariance"]["network"]["variants"] = ["max"]
     run_workflow(workdir, config)

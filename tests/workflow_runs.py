@@ -29,6 +29,36 @@ def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def one_variant_config(variant: str) -> dict[str, Any]:
+    """The tiny config with one of its two network variants: for the whole runs that repeat the tiny run
+    elsewhere (sharded, on SLURM, as a module), each rule still runs and the network stage's two VGG16
+    jobs per variant run once, not twice (about 25 s of CPU a run). Every file of that variant, and its
+    rows of the tables over variants (:func:`variant_rows_that_differ`), equal the tiny run's."""
+    config = tiny_config()
+    assert variant in config["invariance"]["network"]["variants"]
+    config["invariance"]["network"]["variants"] = [variant]
+    return config
+
+
+NETWORK_TABLES = ("consistency.tsv", "heads.tsv", "worst_shift.tsv")
+
+
+def variant_rows_that_differ(first: Path, second: Path, variant: str, run: str = "tiny") -> list[str]:
+    """The tables over network variants whose header or rows of ``variant`` differ between two run
+    folders, or that have no row of it (each table's first column names the variant)."""
+
+    def rows(folder: Path, table: str) -> list[str]:
+        lines = (folder / f"results/{run}/network/{table}").read_text().splitlines()
+        return [lines[0], *(line for line in lines[1:] if line.split("\t", 1)[0] == variant)]
+
+    differ = []
+    for table in NETWORK_TABLES:
+        first_rows = rows(first, table)
+        if len(first_rows) < 2 or first_rows != rows(second, table):
+            differ.append(table)
+    return differ
+
+
 def snakemake_base(workdir: Path, snakefile: Path = ROOT / "workflow/Snakefile") -> list[str]:
     """``python -m snakemake`` on ``snakefile`` inside ``workdir``: every test's command starts so."""
     return [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
