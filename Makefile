@@ -85,7 +85,7 @@ FAST_TIER := not slow and not integration and not system and not network
 # make test runs in pytest-xdist workers (0: one process): the fast tier in FAST_TEST_WORKERS, one per CPU
 # (its tests never wait, and each worker imports TensorFlow and the package again), under coverage, each
 # worker's combined (pyproject.toml: patch = subprocess); the rest in TEST_WORKERS, one more than the CPUs,
-# as its workers often wait (on a shared run, on the cluster's queue), each test module in one worker, the
+# as its workers sometimes wait (on a shared run, on the cluster's queue), each test module in one worker, the
 # longest modules first (tests/conftest.py). docs/testing.md has the timings.
 FAST_TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(os.cpu_count() or 1)")
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
