@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests.workflow_runs import ROOT, kill_9_during_features, one_variant_config, run_workflow, snakemake_base
+from tests.workflow_runs import ROOT, kill_9_during_features, run_workflow, sharded_config, snakemake_base
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
@@ -56,9 +56,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def build_sharded_run(workdir: Path) -> None:
     """The sharded run (see :func:`sharded_run`)."""
-    config = one_variant_config("aps_circular")  # APS picks a phase per image: sharding must not change it
-    config["features"]["shards"] = 2
-    config["invariance"]["network"]["shards"] = 3
+    config = sharded_config()
     variants = config["invariance"]["network"]["variants"]
     # The merged shards as targets (`--until merge_features merge_variant_features` stops early: Snakemake
     # 9.27's "Out of jobs ready to be started").

@@ -5,18 +5,18 @@ import json
 
 import pytest
 
-from tests.workflow_runs import files_that_differ
+from tests.workflow_runs import files_that_differ, sharded_config
 
 pytestmark = pytest.mark.slow
-VARIANTS = ("aps_circular",)  # the sharded run's (conftest.build_sharded_run)
+VARIANTS = sharded_config()["invariance"]["network"]["variants"]
 
 
 def test_shard_count_does_not_matter(sharded_run, tiny_run):
     """One feature shard and one network shard against 2 and 3: the same bytes in every file
     the shards are merged into (what follows reads only these, and is byte-identical on the same inputs:
     test_workflow.py's reruns)."""
-    assert len(list((tiny_run / "results/tiny/network/aps_circular/shards").glob("*.json"))) == 1
     for variant in VARIANTS:
+        assert len(list((tiny_run / f"results/tiny/network/{variant}/shards").glob("*.json"))) == 1
         assert len(list((sharded_run / f"results/tiny/network/{variant}/shards").glob("*.json"))) == 3
     assert len(list((sharded_run / "results/tiny/features/shards").glob("[0-9][0-9][0-9].parquet"))) == 2
     merged = [

@@ -29,14 +29,23 @@ def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def one_variant_config(variant: str) -> dict[str, Any]:
-    """The tiny config with one of its two network variants: for the whole runs that repeat the tiny run
-    elsewhere (sharded, on SLURM, as a module), each rule still runs and the network stage's two VGG16
-    jobs per variant run once, not twice (about 25 s of CPU a run). Every file of that variant, and its
-    rows of the tables over variants (:func:`variant_rows_that_differ`), equal the tiny run's."""
-    config = tiny_config()
+def one_variant_config(variant: str, **changes: dict[str, Any]) -> dict[str, Any]:
+    """The tiny config (with ``changes``, as :func:`tiny_config`) with one of its two network variants: for
+    the whole runs that repeat the tiny run elsewhere (sharded, on SLURM, as a module), each rule still
+    runs and the network stage's two VGG16 jobs per variant run once, not twice (about 25 s of CPU a run).
+    Every file of that variant, and its rows of the tables over variants (:func:`variant_rows_that_differ`),
+    equal the tiny run's."""
+    config = tiny_config(**changes)
     assert variant in config["invariance"]["network"]["variants"]
     config["invariance"]["network"]["variants"] = [variant]
+    return config
+
+
+def sharded_config() -> dict[str, Any]:
+    """The shared sharded run's config (tests/conftest.py): 2 feature shards and 3 network shards of the APS
+    variant alone (APS picks a phase per image: a shard's set of images must not change it)."""
+    config = one_variant_config("aps_circular", features={"shards": 2})
+    config["invariance"]["network"]["shards"] = 3
     return config
 
 
