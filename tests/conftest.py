@@ -84,8 +84,9 @@ def sharded_run(tmp_path_factory) -> Path:
 # Under pytest-xdist (`make test`: --dist loadscope), each test module runs in one worker, so that its
 # module fixtures (a SLURM cluster, a browser, the second config beside the tiny run) are built once.
 # The longest modules are handed out first, so that no worker is left with one of them at the end while
-# the other has nothing to do; the sharded run first, as it needs no other run to start.
-LONGEST_FIRST = ("test_sharded.py", "test_slurm.py", "test_module.py", "test_runs_apart.py", "test_inputs.py")
+# the other has nothing to do; first three that need no other run to start (the cluster's module builds the
+# tiny run), so that no worker waits for the tiny run at the start.
+LONGEST_FIRST = ("test_sharded.py", "test_slurm.py", "test_inputs.py", "test_runs_apart.py", "test_module.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -54,33 +54,32 @@ def test_a_change_to_the_local_dataset_reruns_get_dataset_and_what_follows(tmp_p
     src, work = tmp_path / "src", tmp_path / "work"
     make_layout(src, per_class=3)
     config = tiny_config(dataset={"source": "local", "local": {"path": str(src), "mode": "copy"}})
+    dataset_jobs = {"get_dataset": 1, "build_manifest": 1}
 
     def plan() -> dict[str, int]:
         return planned_jobs(run_workflow(work, config, "-n", "--until", "build_manifest").stdout)
 
-    def manifest_ids() -> list[str]:
-        run_workflow(work, config, "--until", "build_manifest")
-        return sorted(pd.read_parquet(work / "results/tiny/dataset/manifest.parquet")["image_id"])
+    def run_to_the_manifest() -> tuple[dict[str, int], list[str]]:
+        """The jobs that ran (the run's own job stats), and the manifest's images."""
+        result = run_workflow(work, config, "--until", "build_manifest")
+        manifest = pd.read_parquet(work / "results/tiny/dataset/manifest.parquet")
+        return planned_jobs(result.stdout + result.stderr), sorted(manifest["image_id"])
 
-    first = manifest_ids()
+    _, first = run_to_the_manifest()
     assert len(first) == 12 and plan() == {}  # unchanged: nothing to do
 
     added = src / "train/Car/added.jpeg"
     added.write_bytes(jpeg_bytes(101))
-    assert plan() == {"get_dataset": 1, "build_manifest": 1}
-    assert manifest_ids() == sorted([*first, "train/Car/added.jpeg"]) and plan() == {}
-
+    assert run_to_the_manifest() == (dataset_jobs, sorted([*first, "train/Car/added.jpeg"]))
     added.unlink()
-    assert plan() == {"get_dataset": 1, "build_manifest": 1}
-    assert manifest_ids() == first and plan() == {}
+    assert run_to_the_manifest() == (dataset_jobs, first)
 
     changed = src / "valid/Truck/truck0.jpeg"
     changed.write_bytes(jpeg_bytes(202))
-    assert plan() == {"get_dataset": 1, "build_manifest": 1}
-    manifest_ids()
+    assert run_to_the_manifest() == (dataset_jobs, first)
     manifest = pd.read_parquet(work / "results/tiny/dataset/manifest.parquet").set_index("image_id")
     assert manifest.loc["valid/Truck/truck0.jpeg", "sha256"] == hashlib.sha256(jpeg_bytes(202)).hexdigest()
-    assert plan() == {}
+    assert plan() == {}  # the rerun recorded the dataset as it is now
 
     # Downstream of the dataset, the whole DAG would rerun after a change (not only the manifest).
     (src / "train/Truck/truck1.jpeg").unlink()

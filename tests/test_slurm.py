@@ -1,18 +1,25 @@
-"""The workflow on a real single-node SLURM cluster with accounting (tests/slurm/cluster.sh).
+"""The workflow on a real single-node SLURM cluster with accounting (tests/slurm/cluster.sh), set up as
+the README's module recipe says.
 
-Skipped, with the reason, where the cluster cannot be started (not root, packages missing).
+Where the cluster cannot be started (not root, packages missing), the recipe runs locally and the test is
+then reported skipped with the reason; the other cluster tests are skipped.
 """
+
+from __future__ import annotations
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.module_recipe import readme_recipe_project, recipe_problems, run_host
 from tests.workflow_runs import (
     ROOT,
     files_that_differ,
@@ -30,21 +37,31 @@ LOCAL_RULES = {"download_dataset", "get_dataset", "download_weights", "record_pr
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """Start munge, MariaDB, slurmdbd, slurmctld and slurmd; stop exactly those afterwards."""
+def slurm() -> Iterator[dict[str, str] | str]:
+    """Start munge, MariaDB, slurmdbd, slurmctld and slurmd; stop exactly those afterwards. Yields the
+    environment that reaches the cluster, or why no cluster could be started."""
     # Not under pytest's private tmp folder: the munge and mysql users must reach it.
     state = Path(tempfile.mkdtemp(prefix="slurm-state-"))
     state.chmod(0o755)
     started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
     try:
         if started.returncode == 77:
-            pytest.skip(f"no SLURM cluster here: {started.stderr.strip()}")
+            yield f"no SLURM cluster here: {started.stderr.strip()}"
+            return
         assert started.returncode == 0, f"cluster start failed:\n{started.stdout}\n{started.stderr}"
         yield {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
     finally:
         stopped = subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True, text=True)
         print(stopped.stdout, stopped.stderr)
         shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(slurm: dict[str, str] | str) -> dict[str, str]:
+    """The environment that reaches the test cluster; the test is skipped where none could be started."""
+    if isinstance(slurm, str):
+        pytest.skip(slurm)
+    return slurm
 
 
 def node_memory_mb() -> int:
@@ -74,18 +91,26 @@ def cluster_profile(folder: Path) -> Path:
 
 
 def run_on_cluster(
-    env: dict, workdir: Path, config: dict, *extra: str
+    env: dict[str, str], profile_dir: Path, *snakemake_args: str, cwd: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
-    profile = cluster_profile(workdir / "profile")
-    snakemake = snakemake_cmd(workdir, config, "--workflow-profile", str(profile), *extra)
-    assert snakemake[1:3] == ["-m", "snakemake"]
-    cmd = ["timeout", "1500", snakemake[0], str(STEADY_SNAKEMAKE), *snakemake[3:]]
-    cmd.remove("--cores")  # the profile sets the cluster's limits
-    cmd.remove("2")
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    """Snakemake (``snakemake_args``, in ``cwd``) on the test cluster with the shipped slurm profile, its
+    status checks steady; returns the finished process and the SLURM job ids it submitted."""
+    profile = cluster_profile(profile_dir)
+    cmd = ["timeout", "1500", sys.executable, str(STEADY_SNAKEMAKE), "--workflow-profile", str(profile)]
+    result = subprocess.run([*cmd, *snakemake_args], capture_output=True, text=True, env=env, cwd=cwd, check=False)
     output = result.stdout + result.stderr
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
     return result, job_ids
+
+
+def workflow_args(workdir: Path, config: dict, *extra: str) -> list[str]:
+    """The arguments of :func:`snakemake_cmd` after ``python -m snakemake``, less ``--cores`` (the profile
+    sets the cluster's limits)."""
+    command = snakemake_cmd(workdir, config, *extra)
+    assert command[1:3] == ["-m", "snakemake"]
+    args = command[3:]
+    index = args.index("--cores")
+    return args[:index] + args[index + 2 :]
 
 
 def sacct_states(env: dict, job_ids: list[str]) -> dict[str, str]:
@@ -99,39 +124,76 @@ def sacct_states(env: dict, job_ids: list[str]) -> dict[str, str]:
     return dict(line.split("|") for line in result.stdout.split())
 
 
-def test_workflow_runs_as_slurm_jobs_and_matches_the_local_run(cluster, tiny_run, tmp_path):
-    """Every rule runs (the APS variant alone in the network stage: one_variant_config), as SLURM jobs but
-    the local rules, and gives the tiny run's bytes."""
-    result, job_ids = run_on_cluster(cluster, tmp_path, one_variant_config("aps_circular"))
+# The recipe's run repeats the tiny run, with one network variant (one_variant_config): the sharded run has
+# the other one.
+RECIPE_VARIANT = "max"
+SAME_AS_THE_TINY_RUN = [
+    "results/tiny/dataset/manifest.parquet",
+    "results/tiny/features/features.parquet",
+    "results/tiny/features/maps.parquet",
+    "results/tiny/head/metrics.json",
+    "results/tiny/head/heads.tsv",
+    "results/tiny/invariance/summary_by_jitter.tsv",
+    *(f"results/tiny/network/{RECIPE_VARIANT}/{table}.parquet" for table in ("scores", "copies", "centre")),
+    f"results/tiny/network/{RECIPE_VARIANT}/worst_shift/000.parquet",
+]
+
+
+def slurm_run_problems(result: subprocess.CompletedProcess, job_ids: list[str], env: dict[str, str]) -> list[str]:
+    """What shows that a finished cluster run did not run as SLURM jobs: rules run outside SLURM but the
+    local ones, a stage's rule missing, too few jobs, jobs sacct does not know or did not see complete, the
+    trial shards not grouped into one job."""
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-8000:]
+    problems = []
     local = set(re.findall(r"^localrule (\w+):", output, flags=re.M))
-    assert local <= LOCAL_RULES, f"ran outside SLURM: {local - LOCAL_RULES}"
-    remote_rules = set(re.findall(r"^\s*rule (\w+):", output, flags=re.M))
-    assert {
+    if not local <= LOCAL_RULES:
+        problems.append(f"ran outside SLURM: {local - LOCAL_RULES}")
+    remote = set(re.findall(r"^\s*rule (\w+):", output, flags=re.M))
+    stages = {
         "extract_features",
         "variant_features",
         "merge_variant_features",
         "run_trials",
         "fit_head",
         "render_report",
-    } <= remote_rules
-    assert output.count("rule variant_features:") == 1  # one shard of the one variant
-    assert len(job_ids) >= 10
-    states = sacct_states(cluster, job_ids)
-    assert set(states) == set(job_ids), "sacct does not know every submitted job"
-    assert set(states.values()) == {"COMPLETED"}, states
-    assert "Group job trials" in output  # the trial shards ran as one grouped SLURM job
-    compared = [
-        "results/tiny/features/features.parquet",
-        "results/tiny/head/metrics.json",
-        "results/tiny/invariance/summary_by_jitter.tsv",
-        *(f"results/tiny/network/aps_circular/{table}.parquet" for table in ("scores", "copies", "centre")),
-        "results/tiny/network/aps_circular/worst_shift/000.parquet",
-        *(str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tiny/invariance/trials").glob("*.parquet")),
-    ]
-    assert files_that_differ(tiny_run, tmp_path, compared) == []
-    assert variant_rows_that_differ(tiny_run, tmp_path, "aps_circular") == []
+    }
+    if not stages <= remote:
+        problems.append(f"not run as SLURM jobs: {stages - remote}")
+    if output.count("rule variant_features:") != 1:
+        problems.append("not one shard of the one variant")
+    if len(job_ids) < 10:
+        problems.append(f"only {len(job_ids)} SLURM jobs")
+    states = sacct_states(env, job_ids) if job_ids else {}
+    if set(states) != set(job_ids) or set(states.values()) != {"COMPLETED"}:
+        problems.append(f"sacct's states of the jobs {job_ids}: {states}")
+    if "Group job trials" not in output:
+        problems.append("the trial shards did not run as one grouped SLURM job")
+    return problems
+
+
+@pytest.mark.network  # the recipe's pip builds the package with hatchling from PyPI
+def test_the_readme_module_recipe_runs_as_slurm_jobs_with_the_local_runs_bytes(slurm, tiny_run, tmp_path):
+    """The README's module recipe verbatim (tests/module_recipe.py: the package pip-installed at the
+    release's tag, a project whose Snakefile uses every rule of `github(...)` at that tag, served on
+    127.0.0.1), run to the report with the shipped slurm profile: every rule as SLURM jobs but the local
+    ones, each job importing the installed package, and the tiny run's bytes (one network variant). Where no
+    cluster starts, the recipe runs locally, checked the same, and the test is reported skipped."""
+    config = one_variant_config(RECIPE_VARIANT)
+    on_cluster = not isinstance(slurm, str)
+    with readme_recipe_project(tmp_path, config, base_env=slurm if on_cluster else None) as project:
+        if on_cluster:
+            result, job_ids = run_on_cluster(project.env, tmp_path / "profile", cwd=project.host)
+            assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
+        else:
+            run_host(project.host, env=project.env)
+    assert recipe_problems(project) == []
+    assert files_that_differ(tiny_run, project.host, SAME_AS_THE_TINY_RUN) == []
+    trials = [str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tiny/invariance/trials").glob("*.parquet")]
+    assert trials and files_that_differ(tiny_run, project.host, trials) == []
+    assert variant_rows_that_differ(tiny_run, project.host, RECIPE_VARIANT) == []
+    if not on_cluster:
+        pytest.skip(f"the recipe ran locally: {slurm}")
+    assert slurm_run_problems(result, job_ids, project.env) == []
 
 
 def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path):
@@ -139,7 +201,8 @@ def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path
     junk.write_bytes(b"these are not VGG16 weights")
     config = tiny_config(weights={"source": "path", "path": str(junk)})
     # Only the failing job: after a failure Snakemake waits for the jobs already running (a minute here)
-    result, job_ids = run_on_cluster(cluster, tmp_path / "work", config, "--until", "prepare_weights")
+    args = workflow_args(tmp_path / "work", config, "--until", "prepare_weights")
+    result, job_ids = run_on_cluster(cluster, tmp_path / "work/profile", *args)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Error in rule prepare_weights" in output
