@@ -344,12 +344,6 @@ def test_changing_package_code_reruns_exactly_the_stages_that_run_it(tiny_run, t
     assert set(jobs) == {"render_report", "all"}
 
 
-def test_snakemake_report(tiny_run):
-    run_workflow(tiny_run, tiny_config(), "--report", "snakemake-report.html")
-    page = (tiny_run / "snakemake-report.html").read_text(errors="replace")
-    assert "identical_vs_depth.png" in page and "Invariance" in page
-
-
 def test_bench_full_reads_the_cluster_figures_from_a_runs_benchmarks_and_dag(tiny_run):
     """make bench-full's cluster figures on the tiny run: every job of its DAG has its benchmark file; the
     critical path is a chain of them no longer than the total; more nodes never give a longer wall, and
