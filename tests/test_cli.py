@@ -395,7 +395,8 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list[str]:
-    """fit_head.py on 12 random images (``train`` of them training), maps in the same or reverse order."""
+    """fit_head.py on 12 random images (``train`` of them training), maps in the same or reverse order; one C
+    and few bootstrap resamples (the run's cost is mostly its start-up and figures)."""
     import numpy as np
     import pandas as pd
 
@@ -423,6 +424,8 @@ def _fit_head_command(tmp_path, train: int, maps_reversed: bool = False) -> list
         f"--pixels={tmp_path / 'p.parquet'}",
         "--cv-folds=2",
         "--cv-repeats=1",
+        "--n-boot=50",
+        "--c-grid=1.0",
         *outputs,
     ]
 

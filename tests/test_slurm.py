@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import jpeg_bytes, make_layout
 from tests.module_recipe import readme_recipe_project, recipe_problems, run_host
 from tests.workflow_runs import (
     ROOT,
@@ -197,18 +198,21 @@ def test_the_readme_module_recipe_runs_as_slurm_jobs_with_the_local_runs_bytes(s
 
 
 def test_a_failing_job_fails_the_cluster_run_and_shows_its_log(cluster, tmp_path):
-    junk = tmp_path / "junk.h5"
-    junk.write_bytes(b"these are not VGG16 weights")
-    config = tiny_config(weights={"source": "path", "path": str(junk)})
+    """A local dataset with a truncated JPEG under `bad_images: fail`: the manifest job fails on SLURM."""
+    make_layout(tmp_path / "images", per_class=3)
+    good = jpeg_bytes(99, size=(64, 48))
+    (tmp_path / "images/train/Car/a_truncated.jpeg").write_bytes(good[: len(good) // 3])
+    config = tiny_config(dataset={"source": "local", "local": {"path": str(tmp_path / "images")}, "bad_images": "fail"})
     # Only the failing job: after a failure Snakemake waits for the jobs already running (a minute here)
-    args = workflow_args(tmp_path / "work", config, "--until", "prepare_weights")
+    args = workflow_args(tmp_path / "work", config, "--until", "build_manifest")
     result, job_ids = run_on_cluster(cluster, tmp_path / "work/profile", *args)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Error in rule prepare_weights" in output
-    assert "ERROR: weights file" in output and "does not fit the VGG16 notop" in output  # the job's log, shown
+    assert "Error in rule build_manifest" in output
+    errors = [line for line in output.splitlines() if line.startswith("ERROR:") and "a_truncated.jpeg" in line]
+    assert errors and "bad_images" in errors[0], output[-4000:]  # the job's log, shown
     assert "FAILED" in sacct_states(cluster, job_ids).values()
-    assert not (tmp_path / "work/resources/tiny/weights/vgg16_notop.weights.h5").exists()
+    assert not (tmp_path / "work/results/tiny/dataset/manifest.parquet").exists()
 
 
 def stale_link_case(tmp_path: Path, cluster_name: str, daemons: list[tuple[str, int]]) -> tuple[Path, dict]:
