@@ -84,17 +84,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(routes: dict[str, Route]) -> Iterator[str]:
-    """Serve ``routes`` on 127.0.0.1 (a free port); yield the base URL."""
-    handler = type("Handler", (_Handler,), {"routes": routes})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def running(server: http.server.ThreadingHTTPServer) -> Iterator[int]:
+    """Serve with ``server`` in a thread of its own; yield its port; shut it down afterwards."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(routes: dict[str, Route]) -> Iterator[str]:
+    """Serve ``routes`` on 127.0.0.1 (a free port); yield the base URL."""
+    handler = type("Handler", (_Handler,), {"routes": routes})
+    with running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager

@@ -13,7 +13,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers import running
 from tests.workflow_runs import ROOT, tiny_config
 
 HOST_SNAKEFILE = """from snakemake.utils import min_version
@@ -127,13 +127,8 @@ def https_git_host(repo: Path, tmp_path: Path) -> Iterator[str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def pip_install_command() -> list[str]:
@@ -153,7 +148,9 @@ def readme_module_recipe() -> tuple[str, str, str]:
     snippet = readme.split("<!-- module: begin -->")[1].split("<!-- module: end -->")[0]
     snakefile = snippet.split("```python\n")[1].split("```")[0]
     install = re.search(r'^pip install "git\+https://github.com/OWNER/REPO@(v[^"]+)"$', readme, re.M)
-    tag = re.search(r'github\("OWNER/REPO", path="workflow/Snakefile", tag="([^"]+)"\)', snakefile).group(1)
+    pinned = re.search(r'github\("OWNER/REPO", path="workflow/Snakefile", tag="([^"]+)"\)', snakefile)
+    assert pinned is not None, "the README's module snippet names no github(...) tag"
+    tag = pinned.group(1)
     assert install is not None and install.group(1) == tag, "the install command and the module pin one tag"
     return install.group(0), snakefile, tag
 
