@@ -31,7 +31,7 @@ def tiny_config(**changes: dict[str, Any]) -> dict[str, Any]:
 
 def one_variant_config(variant: str, **changes: dict[str, Any]) -> dict[str, Any]:
     """The tiny config (with ``changes``, as :func:`tiny_config`) with one of its two network variants: for
-    the whole runs that repeat the tiny run elsewhere (sharded, on SLURM, as a module), each rule still
+    the whole runs that repeat the tiny run elsewhere (sharded; the module recipe on SLURM), each rule still
     runs and the network stage's two VGG16 jobs per variant run once, not twice (about 25 s of CPU a run).
     Every file of that variant, and its rows of the tables over variants (:func:`variant_rows_that_differ`),
     equal the tiny run's."""
@@ -107,7 +107,8 @@ def run_workflow(
 
 
 def planned_jobs(output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry run into rule → count."""
+    """Parse the 'Job stats' table of a dry run (what it plans) or of a run (what it ran) into rule → count;
+    empty where there is nothing to do."""
     jobs: dict[str, int] = {}
     lines = output.splitlines()
     if "Job stats:" not in output:
